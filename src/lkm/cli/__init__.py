@@ -1,0 +1,38 @@
+"""The multi-call command line: ``lkm TOOL ...`` or a link named after the tool."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from lkm import __version__
+
+TOOLS = ("modinfo",)
+
+
+def _tool(name: str) -> Callable[[list[str]], int]:
+    # Imported on demand so that one tool's start-up never pays for the others.
+    if name == "modinfo":
+        from lkm.cli.modinfo import main as modinfo_main
+
+        return modinfo_main
+    raise KeyError(name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv if argv is None else argv)
+    prog = os.path.basename(args[0]) if args else "lkm"
+    if prog in TOOLS:
+        return _tool(prog)(args[1:])
+    rest = args[1:]
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        print(f"Usage: lkm TOOL [options]\nTools: {' '.join(TOOLS)}")
+        return 0 if rest else 1
+    if rest[0] in ("-V", "--version"):
+        print(f"lkm version {__version__}")
+        return 0
+    if rest[0] in TOOLS:
+        return _tool(rest[0])(rest[1:])
+    print(f"lkm: ERROR: unknown command '{rest[0]}'", file=sys.stderr)
+    return 1

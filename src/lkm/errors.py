@@ -1,0 +1,55 @@
+"""The one exception root of lkm and its families.
+
+Every error lkm raises on bad input is an ``LkmError``; its ``str()`` is a one-line message
+ready to print after ``prog: ERROR: ``.
+"""
+
+from __future__ import annotations
+
+
+class LkmError(Exception):
+    """Root of every error lkm raises on purpose."""
+
+
+class FormatError(LkmError):
+    """A file's bytes are not what its format requires (ELF, compression, signature, index)."""
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None) -> None:
+        self.path = path
+        self.offset = offset
+        self.detail = message
+        where = ""
+        if path is not None:
+            where = f"{path}: "
+        if offset is not None:
+            message = f"{message} (at byte {offset:#x})"
+        super().__init__(where + message)
+
+
+class DecompressionError(FormatError):
+    """A compressed stream is corrupt or uses a method this build cannot read."""
+
+
+class ElfError(FormatError):
+    """The ELF structure is broken or not what a kernel module needs."""
+
+
+class SignatureError(FormatError):
+    """The appended module signature or its PKCS#7 blob is malformed."""
+
+
+class IndexFormatError(FormatError):
+    """A binary index (``*.bin``) file is malformed."""
+
+
+class NotFoundError(LkmError):
+    """A module, alias or directory that was asked for does not exist."""
+
+
+class ModuleFileError(LkmError):
+    """A module file could not be opened or read (missing, a directory, no permission)."""
+
+    def __init__(self, message: str, *, path: str, errno: int | None = None) -> None:
+        self.path = path
+        self.errno = errno
+        super().__init__(message)
