@@ -1,0 +1,42 @@
+"""Shared fixtures: the real module trees and kmod 34 (see world.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import world
+
+
+def _prepared(name: str) -> world.Tree:
+    try:
+        return world.tree(name)
+    except Exception as err:  # noqa: BLE001 - any failure to fetch the world is reported as such
+        message = f"cannot prepare test tree {name}: {err}"
+        # On CI a missing world is a failure, never a silent skip.
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def trees() -> dict[str, world.Tree]:
+    """Every real tree, prepared."""
+    return {name: _prepared(name) for name in world.ALL_TREES}
+
+
+@pytest.fixture(scope="session", params=list(world.SPECS))
+def real_tree(request: pytest.FixtureRequest) -> world.Tree:
+    """Each real Debian tree in turn (not the recompressed copies)."""
+    return _prepared(request.param)
+
+
+@pytest.fixture(scope="session")
+def trixie() -> world.Tree:
+    return _prepared("trixie-amd64")
+
+
+@pytest.fixture(scope="session")
+def bookworm() -> world.Tree:
+    return _prepared("bookworm-amd64")
