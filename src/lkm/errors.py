@@ -53,3 +53,7 @@ class ModuleFileError(LkmError):
         self.path = path
         self.errno = errno
         super().__init__(message)
+
+
+class NotElfError(ElfError):
+    """The bytes are not an ELF file at all (no ``\\x7fELF`` identification); kmod: ENOEXEC."""
