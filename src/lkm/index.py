@@ -1,0 +1,590 @@
+"""kmod's binary index (``modules.*.bin``): a prefix trie read lazily and written byte-exactly.
+
+Layout (all integers big-endian): a 12-byte header ``magic, version, root reference``, then
+nodes. A reference is a 28-bit file offset plus three flags saying what the node at that offset
+holds, in this order: a NUL-terminated prefix (PREFIX), a child table ``u8 first, u8 last,
+(last - first + 1) references`` (CHILDS), and ``u32 count`` values of ``u32 priority`` plus a
+NUL-terminated string (VALUES). The character of the edge to a child is consumed by the parent's
+table, so it is not repeated in the child's prefix.
+
+kmod 34 writes the root at offset 12 and every node before its children (pre-order, children by
+ascending character); older writers put the root last. The reader only follows references, so
+it reads both. It parses a node the first time a walk reaches it and keeps it, so opening a
+40,000-key index costs nothing and repeated lookups are cheap.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import re
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntFlag
+from types import TracebackType
+from typing import NamedTuple
+
+from lkm.errors import IndexFormatError
+
+MAGIC = 0xB007F457
+VERSION = 0x00020001
+HEADER_SIZE = 12
+_OFFSET_MASK = 0x0FFFFFFF
+_U32 = struct.Struct(">I")
+_HEADER = struct.Struct(">III")
+# The pattern characters a wildcard search branches on, in the order it explores them.
+_WILDCARDS = (ord("*"), ord("?"), ord("["))
+_WILDCARD_BYTES = frozenset(_WILDCARDS)
+
+
+class NodeFlag(IntFlag):
+    """What a node holds, carried in the top bits of every reference to it."""
+
+    PREFIX = 0x80000000
+    VALUES = 0x40000000
+    CHILDS = 0x20000000
+
+
+@dataclass(frozen=True)
+class IndexValue:
+    """One value stored under a key; lower priorities come first."""
+
+    priority: int
+    value: str
+
+
+class _Node(NamedTuple):
+    """A parsed node. A NamedTuple rather than a dataclass: lookups create many of these."""
+
+    offset: int
+    prefix: bytes
+    first: int  # character of children[0]
+    children: tuple[int, ...]  # references; 0 = no child for that character
+    table: int  # file offset of children[0], to say where a bad reference was read
+    values: tuple[IndexValue, ...]
+
+    def child(self, char: int) -> int:
+        index = char - self.first
+        if 0 <= index < len(self.children):
+            return self.children[index]
+        return 0
+
+
+def _decode(raw: bytes) -> str:
+    # Keys are 7-bit; values are module names and paths. surrogateescape keeps any other byte,
+    # so whatever a file holds reads back and writes out unchanged.
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _encode(text: str) -> bytes | None:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+
+
+class Index:
+    """A read-only view of one ``*.bin`` file."""
+
+    def __init__(
+        self, data: bytes | mmap.mmap, *, path: str | None, closer: mmap.mmap | None = None
+    ) -> None:
+        self._data = data
+        self._size = len(data)
+        self._path = path
+        self._closer = closer
+        self._nodes: dict[int, _Node] = {}
+        self._patterns: dict[bytes, re.Pattern[bytes]] = {}
+        if self._size < HEADER_SIZE:
+            raise self._error(
+                f"truncated header: expected {HEADER_SIZE} bytes, found {self._size}", 0
+            )
+        magic, version, root = _HEADER.unpack_from(data, 0)
+        if magic != MAGIC:
+            raise self._error(f"bad magic: expected {MAGIC:#010x}, found {magic:#010x}", 0)
+        if version != VERSION:
+            raise self._error(
+                f"unsupported version: expected {VERSION:#010x}, found {version:#010x}", 4
+            )
+        self._root = root
+        self._node(root, 8)  # a file whose root is unreadable is rejected at once
+
+    # -- opening and closing -------------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, *, path: str | None = None) -> Index:
+        return cls(bytes(data), path=path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Index:
+        """Map the file at ``path``; OSError (missing, unreadable) propagates to the caller."""
+        name = os.fspath(path)
+        with open(name, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size < HEADER_SIZE:  # mmap refuses empty files; the header check reports it
+                return cls(file.read(), path=name)
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            return cls(mapped, path=name, closer=mapped)
+        except BaseException:
+            mapped.close()
+            raise
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer.close()
+            self._closer = None
+        self._nodes.clear()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    # -- queries -------------------------------------------------------------------------
+
+    def lookup(self, key: str) -> list[IndexValue]:
+        """All values stored under exactly ``key``, lowest priority first."""
+        raw = _encode(key)
+        if raw is None:
+            return []
+        node = self._node(self._root, 8)
+        pos, end = 0, len(raw)
+        while True:
+            prefix = node.prefix
+            if prefix:
+                if not raw.startswith(prefix, pos):
+                    return []
+                pos += len(prefix)
+            if pos == end:
+                return list(node.values)
+            index = raw[pos] - node.first
+            if not 0 <= index < len(node.children) or not node.children[index]:
+                return []
+            node = self._node(node.children[index], node.table + 4 * index)
+            pos += 1
+
+    def search_wildcard(self, key: str) -> list[IndexValue]:
+        """Values of every stored fnmatch pattern that matches ``key``, merged by priority.
+
+        The walk follows ``key`` literally; at every node it also takes the ``*``, ``?`` and
+        ``[`` children, and from such a character on it matches whole stored patterns with
+        fnmatch. A literal key stored in the index matches itself.
+        """
+        raw = _encode(key)
+        if raw is None:
+            return []
+        hits: list[IndexValue] = []
+        ref, at = self._root, 8
+        node = self._node(ref, at)
+        pos, end = 0, len(raw)
+        seen = b""
+        while True:
+            for i, char in enumerate(node.prefix):
+                if char in _WILDCARD_BYTES:
+                    self._match_subtree(ref, at, seen, raw, hits)
+                    return hits
+                if pos + i >= end or raw[pos + i] != char:
+                    return hits
+            pos += len(node.prefix)
+            seen += node.prefix
+            for char in _WILDCARDS:
+                index = char - node.first
+                if 0 <= index < len(node.children) and node.children[index]:
+                    child_at = node.table + 4 * index
+                    pattern = seen + bytes((char,))
+                    self._match_subtree(node.children[index], child_at, pattern, raw, hits)
+            if pos == end:
+                _merge(hits, node.values)
+                return hits
+            char = raw[pos]
+            index = char - node.first
+            if not 0 <= index < len(node.children) or not node.children[index]:
+                return hits
+            ref, at = node.children[index], node.table + 4 * index
+            node = self._node(ref, at)
+            seen += bytes((char,))
+            pos += 1
+
+    def items(self) -> Iterator[tuple[str, list[IndexValue]]]:
+        """Every key with its values, in byte order of the keys."""
+        for key, node in self._walk(self._root, 8, b""):
+            if node.values:
+                yield _decode(key), list(node.values)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _match_subtree(
+        self, ref: int, at: int, seen: bytes, key: bytes, hits: list[IndexValue]
+    ) -> None:
+        for pattern, node in self._walk(ref, at, seen):
+            if node.values and self._compiled(pattern).match(key) is not None:
+                _merge(hits, node.values)
+
+    def _compiled(self, pattern: bytes) -> re.Pattern[bytes]:
+        compiled = self._patterns.get(pattern)
+        if compiled is None:
+            compiled = re.compile(fnmatch_regex(pattern), re.DOTALL)
+            self._patterns[pattern] = compiled
+        return compiled
+
+    def _walk(self, ref: int, at: int, key: bytes) -> Iterator[tuple[bytes, _Node]]:
+        """Pre-order walk below ``ref`` yielding (full key, node); refuses cycles and sharing.
+
+        Iterative, so a maliciously deep chain of nodes cannot exhaust the Python stack.
+        """
+        on_path: set[int] = set()
+        visited: set[int] = set()
+        stack: list[tuple[bytes, _Node, Iterator[int]]] = []
+        pending: tuple[int, int, bytes] | None = (ref, at, key)
+        while True:
+            if pending is not None:
+                ref, at, key = pending
+                pending = None
+                offset = ref & _OFFSET_MASK
+                if offset in on_path:
+                    raise self._error(f"reference cycle: node {offset:#x} is its own ancestor", at)
+                if offset in visited:
+                    raise self._error(f"node {offset:#x} is referenced twice in one trie", at)
+                node = self._node(ref, at)
+                on_path.add(offset)
+                visited.add(offset)
+                key += node.prefix
+                yield key, node
+                stack.append((key, node, iter(range(len(node.children)))))
+            if not stack:
+                return
+            key, node, indices = stack[-1]
+            for index in indices:
+                if node.children[index]:
+                    char = bytes((node.first + index,))
+                    pending = (node.children[index], node.table + 4 * index, key + char)
+                    break
+            else:
+                stack.pop()
+                on_path.discard(node.offset)
+
+    def _node(self, ref: int, at: int) -> _Node:
+        """The node ``ref`` points at, read at byte ``at``; parsed once, then cached."""
+        node = self._nodes.get(ref)
+        if node is None:
+            node = self._parse(ref, at)
+            self._nodes[ref] = node
+        return node
+
+    def _parse(self, ref: int, at: int) -> _Node:
+        data, size = self._data, self._size
+        offset = ref & _OFFSET_MASK
+        if offset < HEADER_SIZE or offset > size:
+            raise self._error(
+                f"reference {ref:#010x} points outside the nodes (bytes {HEADER_SIZE:#x} to "
+                f"{size:#x})",
+                at,
+            )
+        pos = offset
+        prefix = b""
+        if ref & NodeFlag.PREFIX:
+            nul = data.find(b"\0", pos)
+            if nul < 0:
+                raise self._error("unterminated prefix: no NUL before the end of the file", pos)
+            prefix = data[pos:nul]
+            pos = nul + 1
+        first, children, table = 0, (), pos
+        if ref & NodeFlag.CHILDS:
+            if pos + 2 > size:
+                raise self._error("truncated child table: expected first and last bytes", pos)
+            first, last = data[pos], data[pos + 1]
+            if first > last:
+                raise self._error(
+                    f"bad child table: first character {first:#04x} is after last {last:#04x}",
+                    pos,
+                )
+            count = last - first + 1
+            table = pos + 2
+            pos = table + 4 * count
+            if pos > size:
+                raise self._error(
+                    f"truncated child table: expected {count} references, found "
+                    f"{(size - table) // 4}",
+                    table,
+                )
+            children = struct.unpack_from(f">{count}I", data, table)
+        values: tuple[IndexValue, ...] = ()
+        if ref & NodeFlag.VALUES:
+            values = self._parse_values(pos)
+        return _Node(offset, prefix, first, children, table, values)
+
+    def _parse_values(self, pos: int) -> tuple[IndexValue, ...]:
+        data, size = self._data, self._size
+        if pos + 4 > size:
+            raise self._error("truncated values: expected a 4-byte count", pos)
+        (count,) = _U32.unpack_from(data, pos)
+        pos += 4
+        # Each value takes at least 5 bytes; checking first keeps a bogus count from
+        # running a long loop.
+        if count * 5 > size - pos:
+            raise self._error(
+                f"truncated values: {count} values cannot fit in {size - pos} bytes", pos - 4
+            )
+        values = []
+        for _ in range(count):
+            (priority,) = _U32.unpack_from(data, pos)
+            nul = data.find(b"\0", pos + 4)
+            if nul < 0:
+                raise self._error("unterminated value: no NUL before the end of the file", pos)
+            values.append(IndexValue(priority, _decode(data[pos + 4 : nul])))
+            pos = nul + 1
+        return tuple(values)
+
+    def _error(self, message: str, offset: int) -> IndexFormatError:
+        return IndexFormatError(message, path=self._path, offset=offset)
+
+
+def _merge(hits: list[IndexValue], values: Iterable[IndexValue]) -> None:
+    """Insert ``values`` keeping ``hits`` sorted by priority; a new value goes after its equals."""
+    for value in values:
+        where = bisect.bisect_right([hit.priority for hit in hits], value.priority)
+        hits.insert(where, value)
+
+
+# -- fnmatch(3) with flags 0 ---------------------------------------------------------------
+
+# POSIX character classes in the C locale, as byte ranges.
+_CLASSES: dict[bytes, str] = {
+    b"alnum": r"0-9A-Za-z",
+    b"alpha": r"A-Za-z",
+    b"blank": r" \t",
+    b"cntrl": r"\x00-\x1f\x7f",
+    b"digit": r"0-9",
+    b"graph": r"\x21-\x7e",
+    b"lower": r"a-z",
+    b"print": r"\x20-\x7e",
+    b"punct": r"\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e",
+    b"space": r"\t\n\v\f\r ",
+    b"upper": r"A-Z",
+    b"xdigit": r"0-9A-Fa-f",
+}
+
+
+def fnmatch_regex(pattern: bytes) -> bytes:
+    """A regular expression (for re.DOTALL) accepting what C's fnmatch(pattern, name, 0) does.
+
+    Python's fnmatch differs from C's: it has no backslash escapes, reads ``[^...]`` as a
+    literal caret and knows no ``[:class:]``; so the translation is done here.
+    """
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        i += 1
+        if char == 0x2A:  # *
+            out.append(b".*")
+        elif char == 0x3F:  # ?
+            out.append(b".")
+        elif char == 0x5C:  # backslash: the next byte is literal; a trailing one is itself
+            if i < n:
+                out.append(re.escape(pattern[i : i + 1]))
+                i += 1
+            else:
+                out.append(rb"\\")
+        elif char == 0x5B:  # [
+            bracket = _bracket(pattern, i)
+            if bracket is None:
+                out.append(rb"\[")
+            else:
+                regex, i = bracket
+                out.append(regex)
+        else:
+            out.append(re.escape(bytes((char,))))
+    return b"(?:" + b"".join(out) + rb")\Z"
+
+
+def _bracket(pattern: bytes, i: int) -> tuple[bytes, int] | None:
+    """Translate the bracket expression after a ``[`` at ``i``; None if it is not closed."""
+    n = len(pattern)
+    negate = i < n and pattern[i] in b"!^"
+    if negate:
+        i += 1
+    parts: list[str] = []
+    first = True
+    while True:
+        if i >= n:
+            return None
+        char = pattern[i]
+        if char == 0x5D and not first:  # ]
+            i += 1
+            break
+        first = False
+        if char == 0x5B and pattern.startswith(b":", i + 1):  # [:class:]
+            close = pattern.find(b":]", i + 2)
+            if close >= 0 and pattern[i + 2 : close] in _CLASSES:
+                parts.append(_CLASSES[pattern[i + 2 : close]])
+                i = close + 2
+                continue
+            if close >= 0:
+                return None  # an unknown class makes the whole pattern invalid
+        if char == 0x5C and i + 1 < n:
+            char = pattern[i + 1]
+            i += 1
+        i += 1
+        low = high = char
+        if i + 1 < n and pattern[i] == 0x2D and pattern[i + 1] != 0x5D:  # a-z
+            high = pattern[i + 1]
+            i += 2
+            if high == 0x5C and i < n:
+                high = pattern[i]
+                i += 1
+        if low <= high:
+            parts.append(f"\\x{low:02x}-\\x{high:02x}")
+    body = "".join(parts)
+    if not body:
+        return (b"." if negate else b"(?!)"), i
+    return ("[" + ("^" if negate else "") + body + "]").encode(), i
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+class IndexBuilder:
+    """Collects (key, value, priority) entries and lays them out as kmod 34 does."""
+
+    def __init__(self) -> None:
+        self._values: dict[bytes, list[tuple[int, bytes]]] = {}
+
+    def add(self, key: str, value: str, priority: int) -> None:
+        raw = key.encode("utf-8", "surrogateescape")
+        for i, byte in enumerate(raw):
+            if byte >= 0x80 or byte == 0:
+                raise IndexFormatError(
+                    f"index key {key!r}: byte {byte:#04x} at position {i}, expected 7-bit ASCII "
+                    "without NUL"
+                )
+        data = value.encode("utf-8", "surrogateescape")
+        if b"\0" in data:
+            raise IndexFormatError(f"index value {value!r} for key {key!r} contains a NUL")
+        if not 0 <= priority <= 0xFFFFFFFF:
+            raise IndexFormatError(
+                f"index priority {priority} for key {key!r} does not fit in 32 bits"
+            )
+        self._values.setdefault(raw, []).append((priority, data))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def to_bytes(self) -> bytes:
+        keys = sorted(self._values)
+        nodes = _layout(keys)
+        out = bytearray(_HEADER.pack(MAGIC, VERSION, nodes[0].ref(HEADER_SIZE)))
+        offsets = []
+        position = HEADER_SIZE
+        for node in nodes:
+            offsets.append(position)
+            position += node.size(self._values)
+        for node in nodes:
+            if node.prefix:
+                out += node.prefix + b"\0"
+            if node.children:
+                chars = [char for char, _ in node.children]
+                first, last = chars[0], chars[-1]
+                table = [0] * (last - first + 1)
+                for char, child in node.children:
+                    table[char - first] = nodes[child].ref(offsets[child])
+                out += bytes((first, last))
+                out += struct.pack(f">{len(table)}I", *table)
+            if node.key is not None:
+                values = self._sorted_values(node.key)
+                out += _U32.pack(len(values))
+                for priority, data in values:
+                    out += _U32.pack(priority) + data + b"\0"
+        return bytes(out)
+
+    def _sorted_values(self, key: bytes) -> list[tuple[int, bytes]]:
+        # Priority ascending; among equal priorities the latest added comes first.
+        return sorted(reversed(self._values[key]), key=lambda entry: entry[0])
+
+
+def write_index(entries: Iterable[tuple[str, str, int]]) -> bytes:
+    """The bytes kmod 34 writes for ``(key, value, priority)`` entries added in this order."""
+    builder = IndexBuilder()
+    for key, value, priority in entries:
+        builder.add(key, value, priority)
+    return builder.to_bytes()
+
+
+class _Layout(NamedTuple):
+    prefix: bytes
+    children: list[tuple[int, int]]  # (edge character, index of the child in the layout)
+    key: bytes | None  # the key whose values this node holds
+
+    def flags(self) -> int:
+        flags = 0
+        if self.prefix:
+            flags |= NodeFlag.PREFIX
+        if self.children:
+            flags |= NodeFlag.CHILDS
+        if self.key is not None:
+            flags |= NodeFlag.VALUES
+        return flags
+
+    def ref(self, offset: int) -> int:
+        return offset | self.flags()
+
+    def size(self, values: dict[bytes, list[tuple[int, bytes]]]) -> int:
+        size = len(self.prefix) + 1 if self.prefix else 0
+        if self.children:
+            size += 2 + 4 * (self.children[-1][0] - self.children[0][0] + 1)
+        if self.key is not None:
+            size += 4 + sum(5 + len(data) for _, data in values[self.key])
+        return size
+
+
+def _layout(keys: list[bytes]) -> list[_Layout]:
+    """The trie over sorted unique ``keys``, nodes in pre-order.
+
+    Below the root (which never has a prefix) a node's prefix is the longest one all its keys
+    share: a node exists only where a key ends or keys branch.
+    """
+    nodes: list[_Layout] = []
+    # (first key, end key, depth, index of the parent, edge character)
+    todo: list[tuple[int, int, int, int, int]] = [(0, len(keys), 0, -1, 0)]
+    while todo:
+        low, high, depth, parent, edge = todo.pop()
+        prefix = b"" if parent < 0 else _common_prefix(keys[low], keys[high - 1], depth)
+        depth += len(prefix)
+        key = None
+        if low < high and len(keys[low]) == depth:
+            key = keys[low]
+            low += 1
+        node = _Layout(prefix, [], key)
+        index = len(nodes)
+        nodes.append(node)
+        if parent >= 0:
+            nodes[parent].children.append((edge, index))
+        groups = []
+        while low < high:
+            char = keys[low][depth]
+            end = bisect.bisect_left(keys, keys[low][:depth] + bytes((char + 1,)), low, high)
+            groups.append((low, end, depth + 1, index, char))
+            low = end
+        todo.extend(reversed(groups))  # popped in ascending character order: pre-order
+    return nodes
+
+
+def _common_prefix(a: bytes, b: bytes, start: int) -> bytes:
+    end = min(len(a), len(b))
+    i = start
+    while i < end and a[i] == b[i]:
+        i += 1
+    return a[start:i]
