@@ -1,0 +1,109 @@
+"""Module file compression: detection by magic bytes and decompression to plain bytes.
+
+kmod picks the method from the first bytes of the file, never from its name, so a ``.ko`` that
+is really xz-compressed is still read.  ``zstandard`` is imported only when a zstd stream is
+actually met, keeping the CLI's start-up lean.
+"""
+
+from __future__ import annotations
+
+import enum
+import lzma
+import zlib
+
+from lkm.errors import DecompressionError
+
+__all__ = ["Compression", "decompress", "detect"]
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class Compression(enum.Enum):
+    """How a module file's bytes are compressed; the value is kmod's name for the method."""
+
+    NONE = "none"
+    XZ = "xz"
+    ZSTD = "zstd"
+    GZIP = "gzip"
+
+
+def detect(data: bytes | memoryview) -> Compression:
+    """Return the compression of ``data`` judged by its leading magic bytes."""
+    head = bytes(data[:6])
+    if head.startswith(_ZSTD_MAGIC):
+        return Compression.ZSTD
+    if head.startswith(_XZ_MAGIC):
+        return Compression.XZ
+    if head.startswith(_GZIP_MAGIC):
+        return Compression.GZIP
+    return Compression.NONE
+
+
+def decompress(data: bytes | memoryview, *, path: str | None = None) -> bytes:
+    """Return the decompressed contents of ``data`` (``data`` itself as bytes if uncompressed).
+
+    Raises DecompressionError naming ``path`` and the method when the stream is corrupt or ends
+    early.
+    """
+    method = detect(data)
+    if method is Compression.NONE:
+        return data if isinstance(data, bytes) else bytes(data)
+    if method is Compression.XZ:
+        return _xz(data, path)
+    if method is Compression.ZSTD:
+        return _zstd(data, path)
+    return _gzip(data, path)
+
+
+def _xz(data: bytes | memoryview, path: str | None) -> bytes:
+    # Like xz(1), read concatenated streams and tolerate stream padding between them.
+    out: list[bytes] = []
+    rest: bytes | memoryview = data
+    while rest:
+        dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        try:
+            out.append(dec.decompress(rest))
+        except lzma.LZMAError as err:
+            raise DecompressionError(f"xz stream is corrupt: {err}", path=path) from None
+        if not dec.eof:
+            raise DecompressionError("xz stream is truncated", path=path)
+        rest = dec.unused_data.lstrip(b"\0")
+    return b"".join(out)
+
+
+def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
+    import zstandard
+
+    # A decompressobj reads one frame and needs no content size in the frame header; loop over
+    # concatenated frames ourselves so each one's end is checked.
+    dctx = zstandard.ZstdDecompressor()
+    out: list[bytes] = []
+    rest: bytes | memoryview = data
+    while rest:
+        dec = dctx.decompressobj()
+        try:
+            out.append(dec.decompress(rest))
+        except zstandard.ZstdError as err:
+            raise DecompressionError(f"zstd stream is corrupt: {err}", path=path) from None
+        if not dec.eof:
+            raise DecompressionError("zstd stream is truncated", path=path)
+        rest = dec.unused_data
+    return b"".join(out)
+
+
+def _gzip(data: bytes | memoryview, path: str | None) -> bytes:
+    # zlib with wbits 16+MAX_WBITS reads one gzip member; loop for concatenated members.
+    out: list[bytes] = []
+    rest: bytes | memoryview = data
+    while rest:
+        dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out.append(dec.decompress(rest))
+        except zlib.error as err:
+            raise DecompressionError(f"gzip stream is corrupt: {err}", path=path) from None
+        if not dec.eof:
+            raise DecompressionError("gzip stream is truncated", path=path)
+        rest = dec.unused_data
+    return b"".join(out)

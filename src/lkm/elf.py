@@ -1,0 +1,425 @@
+"""A lazy ELF reader for kernel modules: any class (32/64-bit) and any byte order.
+
+``ElfFile(data)`` parses only the file header and the section header table; section names are
+resolved with them because every lookup needs them, while symbols are parsed on first use.  All
+offsets, sizes and indexes taken from the file are checked before use: a broken file raises
+``ElfError`` whose offset is where the bad field sits in the file.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from lkm.errors import ElfError, NotElfError
+
+__all__ = [
+    "SHN_ABS",
+    "SHN_COMMON",
+    "SHN_UNDEF",
+    "SHN_XINDEX",
+    "ElfClass",
+    "ElfData",
+    "ElfFile",
+    "ElfHeader",
+    "Section",
+    "SectionType",
+    "Symbol",
+    "SymbolBind",
+    "SymbolType",
+]
+
+SHN_UNDEF = 0
+SHN_LORESERVE = 0xFF00
+SHN_ABS = 0xFFF1
+SHN_COMMON = 0xFFF2
+SHN_XINDEX = 0xFFFF
+
+_MAGIC = b"\x7fELF"
+_EI_CLASS = 4
+_EI_DATA = 5
+_IDENT_SIZE = 16
+
+
+class ElfClass(enum.IntEnum):
+    """``e_ident[EI_CLASS]``: the width of addresses and offsets."""
+
+    ELF32 = 1
+    ELF64 = 2
+
+
+class ElfData(enum.IntEnum):
+    """``e_ident[EI_DATA]``: the byte order of every multi-byte field."""
+
+    LSB = 1
+    MSB = 2
+
+
+class SectionType(enum.IntEnum):
+    """The ``sh_type`` values a module reader cares about (others stay plain ints)."""
+
+    NULL = 0
+    PROGBITS = 1
+    SYMTAB = 2
+    STRTAB = 3
+    RELA = 4
+    NOBITS = 8
+    REL = 9
+
+
+class SymbolBind(enum.IntEnum):
+    """``ELF_ST_BIND``: the high nibble of ``st_info``."""
+
+    LOCAL = 0
+    GLOBAL = 1
+    WEAK = 2
+
+
+class SymbolType(enum.IntEnum):
+    """``ELF_ST_TYPE``: the low nibble of ``st_info``."""
+
+    NOTYPE = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    """The fields of the ELF file header that locate and describe the sections."""
+
+    elf_class: ElfClass
+    data: ElfData
+    type: int
+    machine: int
+    version: int
+    entry: int
+    shoff: int
+    flags: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section header, with its name resolved from the section name string table."""
+
+    index: int
+    name: str
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One ``.symtab`` entry, with its name resolved from the linked string table."""
+
+    name: str
+    value: int
+    size: int
+    info: int
+    other: int
+    shndx: int
+
+    @property
+    def bind(self) -> int:
+        """``ELF_ST_BIND(st_info)``; compare with ``SymbolBind``."""
+        return self.info >> 4
+
+    @property
+    def type(self) -> int:
+        """``ELF_ST_TYPE(st_info)``; compare with ``SymbolType``."""
+        return self.info & 0xF
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The struct formats of one class and byte order, chosen per file (never global state)."""
+
+    ehdr: struct.Struct
+    shdr: struct.Struct
+    sym: struct.Struct
+    is64: bool
+
+
+def _layout(elf_class: ElfClass, data: ElfData) -> _Layout:
+    bo = "<" if data is ElfData.LSB else ">"
+    if elf_class is ElfClass.ELF64:
+        # type machine version entry phoff shoff flags ehsize phentsize phnum shentsize shnum
+        # shstrndx
+        return _Layout(
+            ehdr=struct.Struct(bo + "HHIQQQIHHHHHH"),
+            shdr=struct.Struct(bo + "IIQQQQIIQQ"),
+            sym=struct.Struct(bo + "IBBHQQ"),  # name info other shndx value size
+            is64=True,
+        )
+    return _Layout(
+        ehdr=struct.Struct(bo + "HHIIIIIHHHHHH"),
+        shdr=struct.Struct(bo + "IIIIIIIIII"),
+        sym=struct.Struct(bo + "IIIBBH"),  # name value size info other shndx
+        is64=False,
+    )
+
+
+def _cstring(table: bytes, offset: int, what: str, path: str | None, where: int) -> str:
+    """Return the NUL-terminated string at ``offset`` of a string table, decoded losslessly."""
+    if offset == 0:
+        return ""  # index 0 means "no name", even when the table is empty or missing
+    if offset >= len(table):
+        raise ElfError(
+            f"{what} offset {offset} is beyond its string table of {len(table)} bytes",
+            path=path,
+            offset=where,
+        )
+    end = table.find(b"\0", offset)
+    if end < 0:
+        raise ElfError(
+            f"{what} at string table offset {offset} has no terminating NUL",
+            path=path,
+            offset=where,
+        )
+    # surrogateescape keeps non-UTF-8 bytes: os.fsencode() gives the original bytes back.
+    return table[offset:end].decode("utf-8", "surrogateescape")
+
+
+class ElfFile:
+    """An ELF file held in memory; see the module docstring for what is parsed when."""
+
+    def __init__(self, data: bytes | memoryview, *, path: str | None = None) -> None:
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        self._data = view
+        self.path = path
+        self.header, self._layout = self._parse_header()
+        self.sections: tuple[Section, ...] = self._parse_sections()
+        self._by_name: dict[str, Section] = {}
+        for section in self.sections:
+            # The first of equally named sections wins, as a linear search would find it.
+            self._by_name.setdefault(section.name, section)
+
+    @property
+    def data(self) -> memoryview:
+        """The whole file."""
+        return self._data
+
+    @property
+    def is64(self) -> bool:
+        return self._layout.is64
+
+    @property
+    def byteorder(self) -> Literal["little", "big"]:
+        """``"little"`` or ``"big"``, ready for ``int.from_bytes``."""
+        return "little" if self.header.data is ElfData.LSB else "big"
+
+    def _error(self, message: str, offset: int | None) -> ElfError:
+        return ElfError(message, path=self.path, offset=offset)
+
+    def _parse_header(self) -> tuple[ElfHeader, _Layout]:
+        data = self._data
+        # kmod tells "not an ELF file" (ENOEXEC) from "broken ELF file" (EINVAL); so do we.
+        if len(data) < _IDENT_SIZE or bytes(data[:4]) != _MAGIC:
+            if len(data) < 6:
+                # Too short even to tell; kmod reports EINVAL here, hence not NotElfError.
+                raise self._error(f"file of {len(data)} bytes is too short for an ELF file", None)
+            if bytes(data[:4]) != _MAGIC:
+                raise NotElfError(
+                    f"not an ELF file: expected magic 7f454c46, found {data[:4].hex()}",
+                    path=self.path,
+                    offset=0,
+                )
+            raise NotElfError(
+                f"file of {len(data)} bytes is truncated within the ELF identification (16 bytes)",
+                path=self.path,
+                offset=None,
+            )
+        try:
+            elf_class = ElfClass(data[_EI_CLASS])
+        except ValueError:
+            raise self._error(
+                f"bad ELF class {data[_EI_CLASS]}: expected 1 (32-bit) or 2 (64-bit)", _EI_CLASS
+            ) from None
+        try:
+            elf_data = ElfData(data[_EI_DATA])
+        except ValueError:
+            raise self._error(
+                f"bad ELF data encoding {data[_EI_DATA]}: expected 1 (little) or 2 (big endian)",
+                _EI_DATA,
+            ) from None
+        layout = _layout(elf_class, elf_data)
+        need = _IDENT_SIZE + layout.ehdr.size
+        if len(data) < need:
+            raise self._error(
+                f"file is truncated: {len(data)} bytes, the ELF header needs {need}", None
+            )
+        (etype, machine, version, entry, _phoff, shoff, flags, _ehsize, _phentsize, _phnum,
+         shentsize, shnum, shstrndx) = layout.ehdr.unpack_from(data, _IDENT_SIZE)  # fmt: skip
+        header = ElfHeader(
+            elf_class=elf_class,
+            data=elf_data,
+            type=etype,
+            machine=machine,
+            version=version,
+            entry=entry,
+            shoff=shoff,
+            flags=flags,
+            shentsize=shentsize,
+            shnum=shnum,
+            shstrndx=shstrndx,
+        )
+        return header, layout
+
+    def _parse_sections(self) -> tuple[Section, ...]:
+        header, layout, data = self.header, self._layout, self._data
+        # Field positions inside the ELF header, for error offsets.
+        shoff_at = 40 if layout.is64 else 32
+        shentsize_at = shoff_at + (22 if layout.is64 else 14)
+        if header.shoff == 0:
+            return ()
+        # The kernel refuses any other entry size, so a different one means a broken file.
+        if header.shentsize != layout.shdr.size:
+            raise self._error(
+                f"section header entry size is {header.shentsize}, expected {layout.shdr.size}",
+                shentsize_at,
+            )
+        shnum, shstrndx = header.shnum, header.shstrndx
+        if shnum == 0 or shstrndx == SHN_XINDEX:
+            # Extended numbering: the real values live in section header 0.
+            if header.shoff + layout.shdr.size > len(data):
+                raise self._error(
+                    f"section header table at {header.shoff} is beyond the end of the file "
+                    f"({len(data)} bytes)",
+                    shoff_at,
+                )
+            first = layout.shdr.unpack_from(data, header.shoff)
+            if shnum == 0:
+                shnum = first[5]
+            if shstrndx == SHN_XINDEX:
+                shstrndx = first[6]
+        end = header.shoff + shnum * layout.shdr.size
+        if end > len(data):
+            raise self._error(
+                f"section header table of {shnum} entries at {header.shoff} ends at {end}, "
+                f"beyond the end of the file ({len(data)} bytes)",
+                shoff_at,
+            )
+        raw = list(layout.shdr.iter_unpack(data[header.shoff : end]))
+        if shnum == 0:
+            return ()
+        if shstrndx >= shnum:
+            raise self._error(
+                f"section name table index {shstrndx} is out of range (0..{shnum - 1})",
+                shentsize_at + 4,
+            )
+        strtab = raw[shstrndx]
+        names = bytes(self._range(strtab[4], strtab[5], header.shoff + shstrndx * layout.shdr.size))
+        sections = []
+        for index, (
+            name,
+            stype,
+            flags,
+            addr,
+            offset,
+            size,
+            link,
+            info,
+            align,
+            entsize,
+        ) in enumerate(raw):
+            where = header.shoff + index * layout.shdr.size
+            sections.append(
+                Section(
+                    index=index,
+                    name=_cstring(names, name, "section name", self.path, where),
+                    type=stype,
+                    flags=flags,
+                    addr=addr,
+                    offset=offset,
+                    size=size,
+                    link=link,
+                    info=info,
+                    addralign=align,
+                    entsize=entsize,
+                )
+            )
+        return tuple(sections)
+
+    def _range(self, offset: int, size: int, where: int) -> memoryview:
+        """Return ``size`` bytes at ``offset`` or raise naming the header at ``where``."""
+        if offset + size > len(self._data):
+            raise self._error(
+                f"section data at {offset} of {size} bytes ends beyond the end of the file "
+                f"({len(self._data)} bytes)",
+                where,
+            )
+        return self._data[offset : offset + size]
+
+    def section(self, name: str) -> Section | None:
+        """Return the first section called ``name``, or None."""
+        return self._by_name.get(name)
+
+    def section_data(self, section: Section) -> memoryview:
+        """Return a section's bytes (empty for SHT_NOBITS, which occupy no file space)."""
+        if section.type == SectionType.NOBITS:
+            return self._data[0:0]
+        where = self.header.shoff + section.index * self._layout.shdr.size
+        return self._range(section.offset, section.size, where)
+
+    @cached_property
+    def symbols(self) -> tuple[Symbol, ...]:
+        """All entries of the first SHT_SYMTAB section (``.symtab``), index 0 included."""
+        symtab = next((s for s in self.sections if s.type == SectionType.SYMTAB), None)
+        if symtab is None:
+            return ()
+        where = self.header.shoff + symtab.index * self._layout.shdr.size
+        entsize_at = where + (56 if self.is64 else 36)
+        link_at = where + (40 if self.is64 else 24)
+        sym = self._layout.sym
+        if symtab.entsize != sym.size:
+            raise self._error(
+                f"symbol table entry size is {symtab.entsize}, expected {sym.size}", entsize_at
+            )
+        if symtab.size % sym.size:
+            raise self._error(
+                f"symbol table size {symtab.size} is not a multiple of its entry size {sym.size}",
+                where,
+            )
+        if not 0 < symtab.link < len(self.sections):
+            raise self._error(
+                f"symbol table links to string table section {symtab.link}, "
+                f"out of range (1..{len(self.sections) - 1})",
+                link_at,
+            )
+        strings = bytes(self.section_data(self.sections[symtab.link]))
+        table = self.section_data(symtab)
+        out = []
+        is64 = self.is64
+        for index, fields in enumerate(sym.iter_unpack(table)):
+            if is64:
+                name, info, other, shndx, value, size = fields
+            else:
+                name, value, size, info, other, shndx = fields
+            at = symtab.offset + index * sym.size
+            out.append(
+                Symbol(
+                    name=_cstring(strings, name, "symbol name", self.path, at),
+                    value=value,
+                    size=size,
+                    info=info,
+                    other=other,
+                    shndx=shndx,
+                )
+            )
+        return tuple(out)
