@@ -12,7 +12,7 @@ import world
 def _prepared(name: str) -> world.Tree:
     try:
         return world.tree(name)
-    except Exception as err:  # noqa: BLE001 - any failure to fetch the world is reported as such
+    except Exception as err:
         message = f"cannot prepare test tree {name}: {err}"
         # On CI a missing world is a failure, never a silent skip.
         if os.environ.get("CI"):
@@ -40,3 +40,13 @@ def trixie() -> world.Tree:
 @pytest.fixture(scope="session")
 def bookworm() -> world.Tree:
     return _prepared("bookworm-amd64")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from differential import COMPARED
+
+    if COMPARED:
+        terminalreporter.section("compared against kmod 34")
+        for what, count in sorted(COMPARED.items()):
+            terminalreporter.write_line(f"{count:7d}  {what}")
+        terminalreporter.write_line(f"{sum(COMPARED.values()):7d}  in all")

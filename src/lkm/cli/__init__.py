@@ -5,10 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lkm import __version__
 
+if TYPE_CHECKING:
+    from lkm.cli.output import Printer
+
 TOOLS = ("modinfo",)
+
+
+FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
+
+
+def print_version(printer: Printer) -> None:
+    """``-V`` of every tool: the version, then the compiled-in features as kmod lists them."""
+    printer.out(f"lkm version {__version__}\n{FEATURES}\n")
 
 
 def _tool(name: str) -> Callable[[list[str]], int]:
@@ -30,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Usage: lkm TOOL [options]\nTools: {' '.join(TOOLS)}")
         return 0 if rest else 1
     if rest[0] in ("-V", "--version"):
-        print(f"lkm version {__version__}")
+        print(f"lkm version {__version__}\n{FEATURES}")
         return 0
     if rest[0] in TOOLS:
         return _tool(rest[0])(rest[1:])

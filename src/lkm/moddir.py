@@ -1,0 +1,193 @@
+"""One kernel release's module directory and the lookups kmod makes in it.
+
+The directory is ``<basedir>/lib/modules/<release>`` as kmod builds it (plain concatenation, so
+``-b dir/`` gives ``dir//lib/...`` exactly as kmod prints it); a tree that only has the merged-/usr
+layout ``<basedir>/usr/lib/modules/<release>`` is found too. Lookups read kmod's binary indexes
+(``modules.*.bin``), opened lazily and kept open for the life of the object.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from lkm.errors import IndexFormatError
+from lkm.index import Index
+
+MODULE_ROOTS = ("lib/modules", "usr/lib/modules")
+# What kmod 34 takes for a module file name, plus gzip, which kmod reads when built with zlib.
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+
+
+def running_release() -> str:
+    return os.uname().release
+
+
+def absolute(path: str) -> str:
+    """``path`` made absolute the way kmod does it: the working directory glued in front."""
+    if path.startswith("/"):
+        return path
+    return os.getcwd() + "/" + path
+
+
+def normalize_name(name: str) -> str:
+    """A module name as the kernel knows it: '-' is '_'."""
+    return name.replace("-", "_")
+
+
+def normalize_alias(alias: str) -> str:
+    """An alias with '-' as '_' outside bracket expressions, where '-' means a range."""
+    if "-" not in alias:
+        return alias
+    out = []
+    in_bracket = False
+    for char in alias:
+        if char == "[":
+            in_bracket = True
+        elif char == "]":
+            in_bracket = False
+        elif char == "-" and not in_bracket:
+            char = "_"
+        out.append(char)
+    return "".join(out)
+
+
+def module_name_from_path(path: str) -> str:
+    """kmod's name for a module file: the basename up to its first '.', '-' as '_'."""
+    return normalize_name(os.path.basename(path).split(".", 1)[0])
+
+
+def is_module_filename(path: str) -> bool:
+    return path.endswith(MODULE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class BuiltinModule:
+    """A module compiled into the kernel image: its name and its modules.builtin.modinfo."""
+
+    name: str
+    modinfo: tuple[tuple[str, str], ...]
+
+
+class ModuleDirectory:
+    """Lookups in ``<basedir>/lib/modules/<release>``; see the module docstring."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._indexes: dict[str, Index | None] = {}
+
+    @classmethod
+    def for_release(cls, basedir: str | None = None, release: str | None = None) -> ModuleDirectory:
+        """The module directory of ``release`` (default: the running one) under ``basedir``."""
+        base = absolute(basedir) if basedir else ""
+        release = release or running_release()
+        candidates = [f"{base}/{root}/{release}" for root in MODULE_ROOTS]
+        for candidate in candidates:
+            if os.path.isdir(candidate):
+                return cls(candidate)
+        return cls(candidates[0])
+
+    def close(self) -> None:
+        for index in self._indexes.values():
+            if index is not None:
+                index.close()
+        self._indexes.clear()
+
+    def __enter__(self) -> ModuleDirectory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def index(self, name: str) -> Index | None:
+        """The index ``name`` (e.g. ``modules.dep.bin``), or None when it cannot be opened."""
+        if name not in self._indexes:
+            try:
+                self._indexes[name] = Index.open(f"{self.path}/{name}")
+            except OSError:
+                self._indexes[name] = None
+        return self._indexes[name]
+
+    def _lookup(self, index_name: str, key: str) -> list[str]:
+        index = self.index(index_name)
+        if index is None:
+            return []
+        return [value.value for value in index.lookup(key)]
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def module_path(self, name: str) -> str | None:
+        """Absolute path of the module ``name`` from modules.dep.bin, or None."""
+        entry = self.dependency_line(name)
+        if entry is None:
+            return None
+        return self.absolute_module_path(entry[0])
+
+    def dependency_line(self, name: str) -> tuple[str, list[str]] | None:
+        """(module path, dependency paths) as modules.dep.bin stores them, or None."""
+        values = self._lookup("modules.dep.bin", normalize_name(name))
+        if not values:
+            return None
+        path, _, deps = values[0].partition(":")
+        return path, deps.split()
+
+    def absolute_module_path(self, relative: str) -> str:
+        return relative if relative.startswith("/") else f"{self.path}/{relative}"
+
+    def symbol_owners(self, symbol: str) -> list[str]:
+        """Modules exporting ``symbol`` (key ``symbol:NAME`` of modules.symbols.bin)."""
+        return self._lookup("modules.symbols.bin", symbol)
+
+    def alias_owners(self, alias: str) -> list[str]:
+        """Module names whose aliases (patterns of modules.alias.bin) match ``alias``."""
+        index = self.index("modules.alias.bin")
+        if index is None:
+            return []
+        return [value.value for value in index.search_wildcard(normalize_alias(alias))]
+
+    def is_builtin(self, name: str) -> bool:
+        index = self.index("modules.builtin.bin")
+        return index is not None and bool(index.lookup(normalize_name(name)))
+
+    def builtin_alias_owners(self, alias: str) -> list[str]:
+        return self._lookup("modules.builtin.alias.bin", normalize_alias(alias))
+
+    def builtin(self, name: str) -> BuiltinModule:
+        name = normalize_name(name)
+        return BuiltinModule(name, self._builtin_modinfo.get(name, ()))
+
+    @cached_property
+    def _builtin_modinfo(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """modules.builtin.modinfo: NUL-separated ``module.key=value`` strings."""
+        try:
+            with open(f"{self.path}/modules.builtin.modinfo", "rb") as stream:
+                data = stream.read()
+        except OSError:
+            return {}
+        found: dict[str, list[tuple[str, str]]] = {}
+        for item in data.split(b"\0"):
+            module, dot, rest = item.partition(b".")
+            if not dot:
+                continue
+            key, _, value = rest.partition(b"=")
+            found.setdefault(_text(module), []).append((_text(key), _text(value)))
+        return {name: tuple(pairs) for name, pairs in found.items()}
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+__all__ = [
+    "MODULE_SUFFIXES",
+    "BuiltinModule",
+    "IndexFormatError",
+    "ModuleDirectory",
+    "absolute",
+    "is_module_filename",
+    "module_name_from_path",
+    "normalize_alias",
+    "normalize_name",
+    "running_release",
+]

@@ -1,0 +1,77 @@
+"""Run lkm and kmod 34 on the same input and compare what they print, byte for byte."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import world
+
+# How many modules each differential test compared, reported at the end of the run.
+COMPARED: Counter[str] = Counter()
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: bytes
+    stderr: bytes
+    status: int
+
+
+def kmod(tool: str, *args: str) -> Result:
+    done = world.kmod(tool, *args)
+    return Result(done.stdout, done.stderr, done.returncode)
+
+
+def lkm(tool: str, *args: str, cwd: Path | None = None) -> Result:
+    """lkm run as ``tool`` (so messages carry the same program name), paths made chroot-like."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lkm", tool, *args],
+        capture_output=True,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    prefix = os.fsencode(str(world.CHROOT))
+    return Result(
+        done.stdout.replace(prefix, b""), done.stderr.replace(prefix, b""), done.returncode
+    )
+
+
+def host(tree: world.Tree, chroot_path: str) -> str:
+    return str(world.CHROOT) + chroot_path
+
+
+def diff(expected: bytes, actual: bytes, limit: int = 60) -> str:
+    lines = difflib.unified_diff(
+        expected.decode(errors="replace").splitlines(),
+        actual.decode(errors="replace").splitlines(),
+        "kmod",
+        "lkm",
+        lineterm="",
+    )
+    return "\n".join(list(lines)[:limit])
+
+
+def assert_same(expected: Result, actual: Result) -> None:
+    assert actual.stdout == expected.stdout, "stdout differs:\n" + diff(
+        expected.stdout, actual.stdout
+    )
+    assert actual.stderr == expected.stderr, "stderr differs:\n" + diff(
+        expected.stderr, actual.stderr
+    )
+    assert actual.status == expected.status
+
+
+def compare(tool: str, kmod_args: Sequence[str], lkm_args: Sequence[str] | None = None) -> Result:
+    """Run both with the same arguments (``lkm_args`` when lkm needs host paths)."""
+    expected = kmod(tool, *kmod_args)
+    actual = lkm(tool, *(kmod_args if lkm_args is None else lkm_args))
+    assert_same(expected, actual)
+    return expected
