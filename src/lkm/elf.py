@@ -173,10 +173,10 @@ def _layout(elf_class: ElfClass, data: ElfData) -> _Layout:
     )
 
 
-def _cstring(table: bytes, offset: int, what: str, path: str | None, where: int) -> str:
-    """Return the NUL-terminated string at ``offset`` of a string table, decoded losslessly."""
+def _cbytes(table: bytes, offset: int, what: str, path: str | None, where: int) -> bytes:
+    """Return the NUL-terminated string at ``offset`` of a string table, without its NUL."""
     if offset == 0:
-        return ""  # index 0 means "no name", even when the table is empty or missing
+        return b""  # index 0 means "no name", even when the table is empty or missing
     if offset >= len(table):
         raise ElfError(
             f"{what} offset {offset} is beyond its string table of {len(table)} bytes",
@@ -190,8 +190,12 @@ def _cstring(table: bytes, offset: int, what: str, path: str | None, where: int)
             path=path,
             offset=where,
         )
+    return table[offset:end]
+
+
+def _cstring(table: bytes, offset: int, what: str, path: str | None, where: int) -> str:
     # surrogateescape keeps non-UTF-8 bytes: os.fsencode() gives the original bytes back.
-    return table[offset:end].decode("utf-8", "surrogateescape")
+    return _cbytes(table, offset, what, path, where).decode("utf-8", "surrogateescape")
 
 
 class ElfFile:
@@ -204,11 +208,10 @@ class ElfFile:
         self._data = view
         self.path = path
         self.header, self._layout = self._parse_header()
-        self.sections: tuple[Section, ...] = self._parse_sections()
-        self._by_name: dict[str, Section] = {}
-        for section in self.sections:
-            # The first of equally named sections wins, as a linear search would find it.
-            self._by_name.setdefault(section.name, section)
+        # Raw section header tuples; Section records are built only for what is asked, which
+        # keeps reading one section (.modinfo) of many modules cheap.
+        self._shdrs, self._names = self._parse_sections()
+        self._built: dict[int, Section] = {}
 
     @property
     def data(self) -> memoryview:
@@ -281,13 +284,14 @@ class ElfFile:
         )
         return header, layout
 
-    def _parse_sections(self) -> tuple[Section, ...]:
+    def _parse_sections(self) -> tuple[list[tuple[int, ...]], bytes]:
+        """Check and unpack the section header table; return it and the section name table."""
         header, layout, data = self.header, self._layout, self._data
         # Field positions inside the ELF header, for error offsets.
         shoff_at = 40 if layout.is64 else 32
-        shentsize_at = shoff_at + (22 if layout.is64 else 14)
+        shentsize_at = shoff_at + (18 if layout.is64 else 14)
         if header.shoff == 0:
-            return ()
+            return [], b""
         # The kernel refuses any other entry size, so a different one means a broken file.
         if header.shentsize != layout.shdr.size:
             raise self._error(
@@ -315,46 +319,65 @@ class ElfFile:
                 f"beyond the end of the file ({len(data)} bytes)",
                 shoff_at,
             )
-        raw = list(layout.shdr.iter_unpack(data[header.shoff : end]))
-        if shnum == 0:
-            return ()
+        shdrs = list(layout.shdr.iter_unpack(data[header.shoff : end]))
+        if not shdrs:
+            return [], b""
         if shstrndx >= shnum:
             raise self._error(
                 f"section name table index {shstrndx} is out of range (0..{shnum - 1})",
                 shentsize_at + 4,
             )
-        strtab = raw[shstrndx]
-        names = bytes(self._range(strtab[4], strtab[5], header.shoff + shstrndx * layout.shdr.size))
-        sections = []
-        for index, (
-            name,
-            stype,
-            flags,
-            addr,
-            offset,
-            size,
-            link,
-            info,
-            align,
-            entsize,
-        ) in enumerate(raw):
-            where = header.shoff + index * layout.shdr.size
-            sections.append(
-                Section(
-                    index=index,
-                    name=_cstring(names, name, "section name", self.path, where),
-                    type=stype,
-                    flags=flags,
-                    addr=addr,
-                    offset=offset,
-                    size=size,
-                    link=link,
-                    info=info,
-                    addralign=align,
-                    entsize=entsize,
-                )
+        strtab = shdrs[shstrndx]
+        names = bytes(self._range(strtab[4], strtab[5], self._shdr_at(shstrndx)))
+        return shdrs, names
+
+    def _shdr_at(self, index: int) -> int:
+        """Where section header ``index`` sits in the file."""
+        return self.header.shoff + index * self._layout.shdr.size
+
+    @cached_property
+    def _index_by_name(self) -> dict[bytes, int]:
+        # A tight loop: this runs for every module whose modinfo is read.
+        index: dict[bytes, int] = {}
+        names = self._names
+        size, find = len(names), names.find
+        for i, fields in enumerate(self._shdrs):
+            offset = fields[0]
+            end = find(b"\0", offset)
+            if end < 0 or offset >= size:
+                # Out of range or unterminated: raises (or is the empty name of offset 0).
+                name = _cbytes(names, offset, "section name", self.path, self._shdr_at(i))
+            else:
+                name = names[offset:end]
+            # The first of equally named sections wins, as a linear search would find it.
+            if name not in index:
+                index[name] = i
+        return index
+
+    def _section(self, index: int) -> Section:
+        section = self._built.get(index)
+        if section is None:
+            name, stype, flags, addr, offset, size, link, info, align, entsize = self._shdrs[index]
+            section = Section(
+                index=index,
+                name=_cstring(self._names, name, "section name", self.path, self._shdr_at(index)),
+                type=stype,
+                flags=flags,
+                addr=addr,
+                offset=offset,
+                size=size,
+                link=link,
+                info=info,
+                addralign=align,
+                entsize=entsize,
             )
-        return tuple(sections)
+            self._built[index] = section
+        return section
+
+    @cached_property
+    def sections(self) -> tuple[Section, ...]:
+        """Every section header, in table order (index 0 included)."""
+        return tuple(self._section(i) for i in range(len(self._shdrs)))
 
     def _range(self, offset: int, size: int, where: int) -> memoryview:
         """Return ``size`` bytes at ``offset`` or raise naming the header at ``where``."""
@@ -368,14 +391,26 @@ class ElfFile:
 
     def section(self, name: str) -> Section | None:
         """Return the first section called ``name``, or None."""
-        return self._by_name.get(name)
+        key = name.encode("utf-8", "surrogateescape")
+        if not key or "_index_by_name" in self.__dict__:
+            index = self._index_by_name.get(key)
+            return None if index is None else self._section(index)
+        # One lookup needs no name index: find the name's spots in the name table (several
+        # when names share tails, ".rela.text" and ".text") and the first header using one.
+        offsets = [fields[0] for fields in self._shdrs]
+        needle, names, found = key + b"\0", self._names, len(offsets)
+        start = names.find(needle, 1)  # offset 0 is always the empty name
+        while start > 0:
+            if start in offsets:
+                found = min(found, offsets.index(start))
+            start = names.find(needle, start + 1)
+        return None if found == len(offsets) else self._section(found)
 
     def section_data(self, section: Section) -> memoryview:
         """Return a section's bytes (empty for SHT_NOBITS, which occupy no file space)."""
         if section.type == SectionType.NOBITS:
             return self._data[0:0]
-        where = self.header.shoff + section.index * self._layout.shdr.size
-        return self._range(section.offset, section.size, where)
+        return self._range(section.offset, section.size, self._shdr_at(section.index))
 
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:
@@ -383,7 +418,7 @@ class ElfFile:
         symtab = next((s for s in self.sections if s.type == SectionType.SYMTAB), None)
         if symtab is None:
             return ()
-        where = self.header.shoff + symtab.index * self._layout.shdr.size
+        where = self._shdr_at(symtab.index)
         entsize_at = where + (56 if self.is64 else 36)
         link_at = where + (40 if self.is64 else 24)
         sym = self._layout.sym
