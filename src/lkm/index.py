@@ -194,7 +194,7 @@ class Index:
         while True:
             for i, char in enumerate(node.prefix):
                 if char in _WILDCARD_BYTES:
-                    self._match_subtree(ref, at, seen, raw, hits)
+                    self._match_subtree(ref, at, seen, raw, pos + i, hits)
                     return hits
                 if pos + i >= end or raw[pos + i] != char:
                     return hits
@@ -205,7 +205,7 @@ class Index:
                 if 0 <= index < len(node.children) and node.children[index]:
                     child_at = node.table + 4 * index
                     pattern = seen + bytes((char,))
-                    self._match_subtree(node.children[index], child_at, pattern, raw, hits)
+                    self._match_subtree(node.children[index], child_at, pattern, raw, pos, hits)
             if pos == end:
                 _merge(hits, node.values)
                 return hits
@@ -227,10 +227,18 @@ class Index:
     # -- internals -----------------------------------------------------------------------
 
     def _match_subtree(
-        self, ref: int, at: int, seen: bytes, key: bytes, hits: list[IndexValue]
+        self, ref: int, at: int, seen: bytes, key: bytes, start: int, hits: list[IndexValue]
     ) -> None:
-        for pattern, node in self._walk(ref, at, seen):
-            if node.values and self._compiled(pattern).match(key) is not None:
+        """Merge the values of the patterns below ``ref`` that match ``key``.
+
+        The first ``start`` bytes of each pattern were matched literally on the way down, so
+        only the rest is given to fnmatch, against the rest of the key: a backslash in the
+        literal part escapes nothing (kmod 34 behaves so). kmod merges a subtree children
+        first, then the node's own values.
+        """
+        rest = key[start:]
+        for pattern, node in self._walk(ref, at, seen, postorder=True):
+            if node.values and self._compiled(pattern[start:]).match(rest) is not None:
                 _merge(hits, node.values)
 
     def _compiled(self, pattern: bytes) -> re.Pattern[bytes]:
@@ -240,8 +248,12 @@ class Index:
             self._patterns[pattern] = compiled
         return compiled
 
-    def _walk(self, ref: int, at: int, key: bytes) -> Iterator[tuple[bytes, _Node]]:
-        """Pre-order walk below ``ref`` yielding (full key, node); refuses cycles and sharing.
+    def _walk(
+        self, ref: int, at: int, key: bytes, *, postorder: bool = False
+    ) -> Iterator[tuple[bytes, _Node]]:
+        """Walk below ``ref`` yielding (full key, node); refuses cycles and shared nodes.
+
+        Pre-order yields keys in byte order; post-order yields a node after its children.
 
         Iterative, so a maliciously deep chain of nodes cannot exhaust the Python stack.
         """
@@ -262,7 +274,8 @@ class Index:
                 on_path.add(offset)
                 visited.add(offset)
                 key += node.prefix
-                yield key, node
+                if not postorder:
+                    yield key, node
                 stack.append((key, node, iter(range(len(node.children)))))
             if not stack:
                 return
@@ -275,6 +288,8 @@ class Index:
             else:
                 stack.pop()
                 on_path.discard(node.offset)
+                if postorder:
+                    yield key, node
 
     def _node(self, ref: int, at: int) -> _Node:
         """The node ``ref`` points at, read at byte ``at``; parsed once, then cached."""
@@ -353,9 +368,13 @@ class Index:
 
 
 def _merge(hits: list[IndexValue], values: Iterable[IndexValue]) -> None:
-    """Insert ``values`` keeping ``hits`` sorted by priority; a new value goes after its equals."""
+    """Insert ``values`` one by one keeping ``hits`` sorted by priority.
+
+    A new value goes before the hits of equal priority, as kmod 34 does: equal-priority hits
+    come out in reverse order of discovery (pinned by black-box comparison).
+    """
     for value in values:
-        where = bisect.bisect_right([hit.priority for hit in hits], value.priority)
+        where = bisect.bisect_left([hit.priority for hit in hits], value.priority)
         hits.insert(where, value)
 
 
@@ -397,10 +416,13 @@ def fnmatch_regex(pattern: bytes) -> bytes:
             if i < n:
                 out.append(re.escape(pattern[i : i + 1]))
                 i += 1
-            else:
-                out.append(rb"\\")
+            else:  # glibc: a pattern ending in a lone backslash matches nothing
+                out.append(b"(?!)")
         elif char == 0x5B:  # [
-            bracket = _bracket(pattern, i)
+            try:
+                bracket = _bracket(pattern, i)
+            except _InvalidPattern:
+                return b"(?!)"
             if bracket is None:
                 out.append(rb"\[")
             else:
@@ -411,6 +433,10 @@ def fnmatch_regex(pattern: bytes) -> bytes:
     return b"(?:" + b"".join(out) + rb")\Z"
 
 
+class _InvalidPattern(Exception):
+    """Internal: glibc's fnmatch rejects the pattern, so it matches nothing."""
+
+
 def _bracket(pattern: bytes, i: int) -> tuple[bytes, int] | None:
     """Translate the bracket expression after a ``[`` at ``i``; None if it is not closed."""
     n = len(pattern)
@@ -419,39 +445,57 @@ def _bracket(pattern: bytes, i: int) -> tuple[bytes, int] | None:
         i += 1
     parts: list[str] = []
     first = True
+    # glibc tries the members in order and gives up at an unknown [:class:]: members after
+    # it never match, and a negated set containing one matches nothing.
+    cut = False
     while True:
         if i >= n:
             return None
-        char = pattern[i]
-        if char == 0x5D and not first:  # ]
+        if pattern[i] == 0x5D and not first:  # ]
             i += 1
             break
         first = False
-        if char == 0x5B and pattern.startswith(b":", i + 1):  # [:class:]
-            close = pattern.find(b":]", i + 2)
-            if close >= 0 and pattern[i + 2 : close] in _CLASSES:
-                parts.append(_CLASSES[pattern[i + 2 : close]])
-                i = close + 2
-                continue
-            if close >= 0:
-                return None  # an unknown class makes the whole pattern invalid
-        if char == 0x5C and i + 1 < n:
-            char = pattern[i + 1]
-            i += 1
-        i += 1
-        low = high = char
+        kind, value, i = _member(pattern, i)
+        if kind == "class":
+            if value in _CLASSES and not cut:
+                parts.append(_CLASSES[value])
+            cut = cut or value not in _CLASSES
+            continue
+        low = high = value[0]
         if i + 1 < n and pattern[i] == 0x2D and pattern[i + 1] != 0x5D:  # a-z
-            high = pattern[i + 1]
-            i += 2
-            if high == 0x5C and i < n:
-                high = pattern[i]
-                i += 1
-        if low <= high:
+            if pattern.startswith(b"[:", i + 1):  # a range ends at a literal [, never a class
+                high, i = 0x5B, i + 2
+            else:
+                _, value, i = _member(pattern, i + 1)
+                high = value[0]
+        if low <= high and not cut:
             parts.append(f"\\x{low:02x}-\\x{high:02x}")
     body = "".join(parts)
+    if negate and cut:
+        return b"(?!)", i
     if not body:
         return (b"." if negate else b"(?!)"), i
     return ("[" + ("^" if negate else "") + body + "]").encode(), i
+
+
+def _member(pattern: bytes, i: int) -> tuple[str, bytes, int]:
+    """One bracket member at ``i``: ("class", name, next) or ("char", byte, next)."""
+    n = len(pattern)
+    char = pattern[i]
+    if char == 0x5B and i + 1 < n and pattern[i + 1] in b":.=":
+        delimiter = pattern[i + 1 : i + 2]
+        close = pattern.find(delimiter + b"]", i + 2)
+        name = pattern[i + 2 : close]
+        if delimiter == b":":
+            if close >= 0 and (name.isalpha() or not name):
+                return "class", name, close + 2
+        elif close >= 0 and len(name) == 1:  # [.c.] and [=c=]: a single character
+            return "char", name, close + 2
+        else:
+            raise _InvalidPattern
+    if char == 0x5C and i + 1 < n:
+        return "char", pattern[i + 1 : i + 2], i + 2
+    return "char", pattern[i : i + 1], i + 1
 
 
 # -- writing -------------------------------------------------------------------------------
