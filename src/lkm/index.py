@@ -194,7 +194,7 @@ class Index:
         while True:
             for i, char in enumerate(node.prefix):
                 if char in _WILDCARD_BYTES:
-                    self._match_subtree(ref, at, seen, raw, pos + i, hits)
+                    self._match_subtree(ref, at, seen, raw, start=pos + i, hits=hits)
                     return hits
                 if pos + i >= end or raw[pos + i] != char:
                     return hits
@@ -205,7 +205,9 @@ class Index:
                 if 0 <= index < len(node.children) and node.children[index]:
                     child_at = node.table + 4 * index
                     pattern = seen + bytes((char,))
-                    self._match_subtree(node.children[index], child_at, pattern, raw, pos, hits)
+                    self._match_subtree(
+                        node.children[index], child_at, pattern, raw, start=pos, hits=hits
+                    )
             if pos == end:
                 _merge(hits, node.values)
                 return hits
@@ -227,7 +229,7 @@ class Index:
     # -- internals -----------------------------------------------------------------------
 
     def _match_subtree(
-        self, ref: int, at: int, seen: bytes, key: bytes, start: int, hits: list[IndexValue]
+        self, ref: int, at: int, seen: bytes, key: bytes, *, start: int, hits: list[IndexValue]
     ) -> None:
         """Merge the values of the patterns below ``ref`` that match ``key``.
 
