@@ -1,0 +1,236 @@
+"""ModuleFile on the test objects, in every class x byte order x compression, and on errors."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import lzma
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from lkm.compress import Compression
+from lkm.errors import (
+    DecompressionError,
+    ElfError,
+    LkmError,
+    ModuleFileError,
+    NotElfError,
+)
+from lkm.module import ExportedSymbol, ImportedSymbol, ModuleFile, ModuleVersion, kmod_errno
+
+OBJECTS = Path(__file__).parent / "data" / "objects"
+VARIANTS = ["elf64-le", "elf64-be", "elf32-le", "elf32-be"]
+COMPRESSORS: dict[Compression, Callable[[bytes], bytes]] = {
+    Compression.NONE: lambda data: data,
+    Compression.XZ: lambda data: lzma.compress(data, check=lzma.CHECK_CRC32),
+    Compression.ZSTD: lambda data: zstandard.ZstdCompressor().compress(data),
+    Compression.GZIP: lambda data: gzip.compress(data, mtime=0),
+}
+
+# What kmod 34's modinfo prints for the objects' .modinfo: empty strings skipped, a string
+# without '=' is a key with an empty value, bytes kept as they are.
+MODINFO = (
+    ("version", "1.0"),
+    ("license", "GPL"),
+    ("author", "Jane Doe <jane@example.org>"),
+    ("author", "Second Author"),
+    ("description", "lkm reader test object"),
+    ("noequalsign", ""),
+    ("empty", ""),
+    ("key", "value=with=equals"),
+    ("utf8", "café"),
+    ("latin1", b"caf\xe9 \xff".decode("utf-8", "surrogateescape")),
+    ("parm", "debug:enable debugging"),
+    ("parmtype", "debug:int"),
+    ("alias", "lkm-test-alias"),
+    ("depends", ""),
+    ("retpoline", "Y"),
+    ("name", "lkm_test"),
+    ("vermagic", "6.1.0-test SMP preempt mod_unload modversions "),
+)
+VERSIONS = (
+    ModuleVersion("module_layout", 0x0B1B2C3D),
+    ModuleVersion("_printk", 0x92997ED8),
+    ModuleVersion("kmalloc_caches", 0xFEDCBA98),
+)
+EXPORTS = (
+    ExportedSymbol("lkm_test_func", 0xCAFEF00D),
+    ExportedSymbol("lkm_test_data", 0x01020304),
+    ExportedSymbol("lkm_test_abs", 0x07654321),
+)
+IMPORTS = (
+    ImportedSymbol("_printk", 0x92997ED8, weak=False),
+    ImportedSymbol("kmalloc_caches", 0xFEDCBA98, weak=False),
+    ImportedSymbol("no_crc_import", None, weak=False),
+)
+
+
+def _object(name: str) -> bytes:
+    return (OBJECTS / f"{name}.o").read_bytes()
+
+
+@pytest.mark.parametrize("compression", list(COMPRESSORS))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_module(variant: str, compression: Compression) -> None:
+    plain = _object(variant)
+    module = ModuleFile.from_bytes(COMPRESSORS[compression](plain), path=f"/x/{variant}.ko")
+    assert module.compression is compression
+    assert module.raw == plain
+    assert module.modinfo == MODINFO
+    assert module.has_modinfo
+    assert module.name == "lkm_test"
+    assert module.versions == VERSIONS
+    assert module.exports == EXPORTS
+    assert module.imports == IMPORTS
+    assert module.has_this_module
+    assert module.signature is None
+    assert module.unsigned_size == len(plain)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_exports_without_crcs_come_from_ksymtab_strings(variant: str) -> None:
+    module = ModuleFile.from_bytes(_object(f"{variant}-nocrc"))
+    assert module.exports == tuple(ExportedSymbol(e.name, None) for e in EXPORTS)
+    assert module.versions == VERSIONS
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_without_modinfo(variant: str) -> None:
+    module = ModuleFile.from_bytes(_object(f"{variant}-nomodinfo"), path=f"/x/{variant}-no.ko")
+    # kmod's modinfo reports "could not get modinfo from '...': No data available" (ENODATA).
+    assert not module.has_modinfo
+    assert module.modinfo == ()
+    assert module.name == f"{variant.replace('-', '_')}_no"
+    assert module.exports == EXPORTS
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/lib/modules/k/kernel/a/snd-hda-intel.ko.xz", "snd_hda_intel"),
+        ("plain.ko", "plain"),
+        ("dir.d/x-y.z.ko", "x_y"),
+        (None, ""),
+    ],
+)
+def test_name_from_path(path: str | None, name: str) -> None:
+    assert ModuleFile.from_bytes(_object("elf64-le-nomodinfo"), path=path).name == name
+
+
+def test_laziness() -> None:
+    module = ModuleFile.from_bytes(COMPRESSORS[Compression.XZ](_object("elf64-le")))
+    assert "raw" not in vars(module)
+    assert module.modinfo == MODINFO
+    assert "symbols" not in vars(module.elf), "modinfo must not parse symbols"
+
+
+def test_from_path(tmp_path: Path) -> None:
+    path = tmp_path / "m.ko.zst"
+    path.write_bytes(COMPRESSORS[Compression.ZSTD](_object("elf32-be")))
+    module = ModuleFile.from_path(path)
+    assert module.path == str(path)
+    assert module.compression is Compression.ZSTD
+    assert module.modinfo == MODINFO
+
+
+def _open_error(path: Path) -> ModuleFileError:
+    with pytest.raises(ModuleFileError) as info:
+        ModuleFile.from_path(path)
+    assert info.value.path == str(path)
+    return info.value
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    err = _open_error(tmp_path / "missing.ko")
+    assert err.errno == errno.ENOENT
+    assert str(err) == f"could not read '{tmp_path}/missing.ko': No such file or directory"
+    assert kmod_errno(err) == errno.ENOENT
+
+
+def test_directory(tmp_path: Path) -> None:
+    err = _open_error(tmp_path)
+    assert err.errno == errno.EISDIR
+    assert str(err) == f"could not read '{tmp_path}': Is a directory"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of permissions")
+def test_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "secret.ko"
+    path.write_bytes(_object("elf64-le"))
+    path.chmod(0)
+    err = _open_error(path)
+    assert err.errno == errno.EACCES
+    assert str(err) == f"could not read '{path}': Permission denied"
+
+
+def _error(data: bytes, read: Callable[[ModuleFile], object]) -> LkmError:
+    with pytest.raises(LkmError) as info:
+        read(ModuleFile.from_bytes(data, path="m.ko"))
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "code", "message"),
+    [
+        (
+            b"not an ELF file at all",
+            NotElfError,
+            errno.ENOEXEC,
+            "m.ko: not an ELF file: expected magic 7f454c46, found 6e6f7420 (at byte 0x0)",
+        ),
+        (b"abc", ElfError, errno.EINVAL, "m.ko: file of 3 bytes is too short for an ELF file"),
+        (
+            _object("elf64-le")[:100],
+            ElfError,
+            errno.EINVAL,
+            "m.ko: section header table of 13 entries at 1280 ends at 2112, beyond the end of "
+            "the file (100 bytes) (at byte 0x28)",
+        ),
+        (
+            COMPRESSORS[Compression.XZ](_object("elf64-le"))[:200],
+            DecompressionError,
+            errno.EINVAL,
+            "m.ko: xz stream is truncated",
+        ),
+    ],
+)
+def test_errors_and_kmod_errno(data: bytes, error: type[LkmError], code: int, message: str) -> None:
+    err = _error(data, lambda m: m.modinfo)
+    assert type(err) is error
+    assert str(err) == message
+    assert kmod_errno(err) == code
+
+
+def _versions_resized(size: int) -> bytes:
+    data = bytearray(_object("elf64-le"))
+    struct.pack_into("<Q", data, 0x500 + 6 * 64 + 32, size)  # __versions sh_size
+    return bytes(data)
+
+
+def test_versions_size_not_a_multiple_of_the_entry() -> None:
+    err = _error(_versions_resized(100), lambda m: m.versions)
+    assert str(err) == "m.ko: __versions size 100 is not a multiple of 64 (at byte 0x1a8)"
+
+
+def test_crc_offset_out_of_section() -> None:
+    data = bytearray(_object("elf64-le"))
+    struct.pack_into("<Q", data, 0x2E0 + 2 * 24 + 8, 0x20)  # st_value of __crc_lkm_test_func
+    err = _error(bytes(data), lambda m: m.exports)
+    assert str(err) == (
+        "m.ko: __crc_ value at offset 32 of section '.rodata' is beyond its 12 bytes "
+        "(at byte 0x291)"
+    )
+
+
+def test_crc_section_index_out_of_range() -> None:
+    data = bytearray(_object("elf64-le"))
+    struct.pack_into("<H", data, 0x2E0 + 2 * 24 + 6, 40)  # st_shndx of __crc_lkm_test_func
+    err = _error(bytes(data), lambda m: m.exports)
+    assert str(err) == (
+        "m.ko: __crc_ symbol refers to section index 0x28, not a section of the file (13 sections)"
+    )
