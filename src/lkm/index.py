@@ -20,7 +20,7 @@ import mmap
 import os
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntFlag
 from types import TracebackType
@@ -96,7 +96,9 @@ class Index:
         self._path = path
         self._closer = closer
         self._nodes: dict[int, _Node] = {}
-        self._patterns: dict[bytes, re.Pattern[bytes]] = {}
+        self._subtrees: dict[
+            tuple[int, int], tuple[tuple[Callable[[bytes], object], tuple[IndexValue, ...]], ...]
+        ] = {}
         if self._size < HEADER_SIZE:
             raise self._error(
                 f"truncated header: expected {HEADER_SIZE} bytes, found {self._size}", 0
@@ -137,6 +139,7 @@ class Index:
             self._closer.close()
             self._closer = None
         self._nodes.clear()
+        self._subtrees.clear()
 
     def __enter__(self) -> Index:
         return self
@@ -239,16 +242,27 @@ class Index:
         first, then the node's own values.
         """
         rest = key[start:]
-        for pattern, node in self._walk(ref, at, seen, postorder=True):
-            if node.values and self._compiled(pattern[start:]).match(rest) is not None:
-                _merge(hits, node.values)
+        for matcher, values in self._subtree(ref, at, seen, start):
+            if matcher(rest) is not None:
+                _merge(hits, values)
 
-    def _compiled(self, pattern: bytes) -> re.Pattern[bytes]:
-        compiled = self._patterns.get(pattern)
-        if compiled is None:
-            compiled = re.compile(fnmatch_regex(pattern), re.DOTALL)
-            self._patterns[pattern] = compiled
-        return compiled
+    def _subtree(
+        self, ref: int, at: int, seen: bytes, start: int
+    ) -> tuple[tuple[Callable[[bytes], object], tuple[IndexValue, ...]], ...]:
+        """The compiled patterns below ``ref`` with their values, in merge order; cached.
+
+        Keyed by ``start`` too: in a well-formed trie a node has one depth, but a crafted file
+        may reach one node from two.
+        """
+        cached = self._subtrees.get((ref, start))
+        if cached is None:
+            cached = tuple(
+                (re.compile(fnmatch_regex(pattern[start:]), re.DOTALL).match, node.values)
+                for pattern, node in self._walk(ref, at, seen, postorder=True)
+                if node.values
+            )
+            self._subtrees[ref, start] = cached
+        return cached
 
     def _walk(
         self, ref: int, at: int, key: bytes, *, postorder: bool = False
