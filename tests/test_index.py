@@ -284,7 +284,7 @@ def c_fnmatch() -> Callable[[bytes, bytes, int], int] | None:
     func = libc.fnmatch
     func.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
     func.restype = ctypes.c_int
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 def py_fnmatch(pattern: bytes, name: bytes) -> bool:
