@@ -183,8 +183,11 @@ class Index:
         """Values of every stored fnmatch pattern that matches ``key``, merged by priority.
 
         The walk follows ``key`` literally; at every node it also takes the ``*``, ``?`` and
-        ``[`` children, and from such a character on it matches whole stored patterns with
-        fnmatch. A literal key stored in the index matches itself.
+        ``[`` children (or stops at such a character inside a prefix), and from there on
+        matches the rest of each stored pattern against the rest of ``key`` with fnmatch. A
+        literal key stored in the index matches itself; a key holding ``*`` can reach one
+        pattern both ways and then reports it twice, as kmod 34 does. Equal priorities come
+        out in reverse order of discovery.
         """
         raw = _encode(key)
         if raw is None:
