@@ -7,12 +7,14 @@ import gzip
 import lzma
 import os
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
 
+import world
 from lkm.compress import Compression
 from lkm.errors import (
     DecompressionError,
@@ -234,3 +236,97 @@ def test_crc_section_index_out_of_range() -> None:
     assert str(err) == (
         "m.ko: __crc_ symbol refers to section index 0x28, not a section of the file (13 sections)"
     )
+
+
+# Differential tests against kmod 34 on real Debian modules (see world.py).
+_SIGNATURE_KEYS = {b"sig_id", b"signer", b"sig_key", b"sig_hashalgo", b"signature"}
+
+
+def _kmod_modinfo(tree: world.Tree, paths: list[Path]) -> dict[str, list[bytes]]:
+    """kmod's `modinfo -0` .modinfo entries (no filename, parm or signature) per chroot path."""
+    out = world.kmod("modinfo", "-0", *[tree.chroot_path(p) for p in paths]).stdout
+    found: dict[str, list[bytes]] = {}
+    entries: list[bytes] = []
+    for item in out.split(b"\0")[:-1]:
+        if item.startswith(b"filename:"):
+            entries = found.setdefault(item.split(b":", 1)[1].strip().decode(), [])
+        elif not item.startswith(b"parm:") and item.split(b"=", 1)[0] not in _SIGNATURE_KEYS:
+            entries.append(item)
+    return found
+
+
+def _lkm_modinfo(module: ModuleFile) -> list[bytes]:
+    return [
+        os.fsencode(f"{key}={value}")
+        for key, value in module.modinfo
+        if key not in ("parm", "parmtype")
+    ]
+
+
+def _kmod_reference(tree: world.Tree, path: Path) -> tuple[world.Tree, Path]:
+    """Where kmod can read the same module: gzip copies are compared with their originals."""
+    if path.name.endswith(".gz"):
+        source = world.tree(world.DERIVED[tree.name])
+        original = source.moddir / path.relative_to(tree.moddir)
+        return source, original.with_name(original.name.removesuffix(".gz"))
+    return tree, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", world.ALL_TREES)
+def test_modinfo_matches_kmod(name: str, trees: dict[str, world.Tree]) -> None:
+    tree = trees[name]
+    paths = tree.modules()
+    if name.endswith("-gzip"):
+        paths = [p for p in paths if p.name.endswith(".gz")]
+    references = [_kmod_reference(tree, p) for p in paths]
+    expected: dict[str, list[bytes]] = {}
+    for ref_tree in {t.name: t for t, _ in references}.values():
+        ref_paths = [p for t, p in references if t.name == ref_tree.name]
+        for start in range(0, len(ref_paths), 1000):
+            expected.update(_kmod_modinfo(ref_tree, ref_paths[start : start + 1000]))
+    assert len(expected) == len(paths)
+    for path, (ref_tree, ref_path) in zip(paths, references, strict=True):
+        module = ModuleFile.from_path(path)
+        assert _lkm_modinfo(module) == expected[ref_tree.chroot_path(ref_path)], path
+
+
+def _kmod_lines(tree: world.Tree, option: str, path: Path) -> list[str]:
+    result = world.kmod("modprobe", option, tree.chroot_path(path))
+    if result.returncode == 1 and result.stderr.endswith(b": No data available\n"):
+        # kmod fails with ENODATA where there is nothing to list.
+        return []
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode("utf-8", "surrogateescape").splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", world.ALL_TREES)
+def test_versions_and_exports_match_kmod(name: str, trees: dict[str, world.Tree]) -> None:
+    tree = trees[name]
+    paths = tree.modules()
+    if name.endswith("-gzip"):
+        paths = [p for p in paths if p.name.endswith(".gz")]
+    for path in paths[:: max(1, len(paths) // 40)]:
+        ref_tree, ref_path = _kmod_reference(tree, path)
+        module = ModuleFile.from_path(path)
+        versions = [f"0x{v.crc:08x}\t{v.symbol}" for v in module.versions]
+        assert versions == _kmod_lines(ref_tree, "--show-modversions", ref_path), path
+        exports = [f"0x{e.crc or 0:08x}\t{e.name}" for e in module.exports]
+        assert exports == _kmod_lines(ref_tree, "--show-exports", ref_path), path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_objects_match_kmod(variant: str, trees: dict[str, world.Tree]) -> None:
+    # kmod sees only files inside its chroot; a throwaway tree-like wrapper points there.
+    with tempfile.TemporaryDirectory(dir=world.CHROOT / "tmp") as scratch:
+        path = Path(scratch) / f"{variant}.ko"
+        path.write_bytes(_object(variant))
+        tree = world.Tree("objects", Path(scratch), "", Path(scratch))
+        module = ModuleFile.from_path(path)
+        assert _lkm_modinfo(module) == _kmod_modinfo(tree, [path])[tree.chroot_path(path)]
+        versions = [f"0x{v.crc:08x}\t{v.symbol}" for v in module.versions]
+        assert versions == _kmod_lines(tree, "--show-modversions", path)
+        exports = [f"0x{e.crc or 0:08x}\t{e.name}" for e in module.exports]
+        assert exports == _kmod_lines(tree, "--show-exports", path)
