@@ -47,9 +47,7 @@ def normalize_alias(alias: str) -> str:
             in_bracket = True
         elif char == "]":
             in_bracket = False
-        elif char == "-" and not in_bracket:
-            char = "_"
-        out.append(char)
+        out.append("_" if char == "-" and not in_bracket else char)
     return "".join(out)
 
 
