@@ -415,9 +415,10 @@ class ElfFile:
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:
         """All entries of the first SHT_SYMTAB section (``.symtab``), index 0 included."""
-        symtab = next((s for s in self.sections if s.type == SectionType.SYMTAB), None)
-        if symtab is None:
+        found = next((i for i, f in enumerate(self._shdrs) if f[1] == SectionType.SYMTAB), None)
+        if found is None:
             return ()
+        symtab = self._section(found)
         where = self._shdr_at(symtab.index)
         entsize_at = where + (56 if self.is64 else 36)
         link_at = where + (40 if self.is64 else 24)
@@ -431,25 +432,32 @@ class ElfFile:
                 f"symbol table size {symtab.size} is not a multiple of its entry size {sym.size}",
                 where,
             )
-        if not 0 < symtab.link < len(self.sections):
+        if not 0 < symtab.link < len(self._shdrs):
             raise self._error(
                 f"symbol table links to string table section {symtab.link}, "
-                f"out of range (1..{len(self.sections) - 1})",
+                f"out of range (1..{len(self._shdrs) - 1})",
                 link_at,
             )
-        strings = bytes(self.section_data(self.sections[symtab.link]))
+        strings = bytes(self.section_data(self._section(symtab.link)))
         table = self.section_data(symtab)
         out = []
         is64 = self.is64
+        find, limit = strings.find, len(strings)
         for index, fields in enumerate(sym.iter_unpack(table)):
             if is64:
                 name, info, other, shndx, value, size = fields
             else:
                 name, value, size, info, other, shndx = fields
-            at = symtab.offset + index * sym.size
+            # Inline the common case; _cstring raises (or names offset 0) otherwise.
+            end = find(b"\0", name)
+            if end < 0 or name >= limit or name == 0:
+                at = symtab.offset + index * sym.size
+                text = _cstring(strings, name, "symbol name", self.path, at)
+            else:
+                text = strings[name:end].decode("utf-8", "surrogateescape")
             out.append(
                 Symbol(
-                    name=_cstring(strings, name, "symbol name", self.path, at),
+                    name=text,
                     value=value,
                     size=size,
                     info=info,
