@@ -57,6 +57,15 @@ def decompress(data: bytes | memoryview, *, path: str | None = None) -> bytes:
     return _gzip(data, path)
 
 
+# liblzma's failures as Python words them, and as kmod words them (xz(1)'s messages).
+_XZ_REASONS = {
+    "Corrupt input data": "File is corrupt",
+    "Input format not supported by decoder": "File format not recognized",
+    "Invalid or unsupported options": "Unsupported compression options",
+    "Memory usage limit reached": "Memory usage limit reached",
+}
+
+
 def _xz(data: bytes | memoryview, path: str | None) -> bytes:
     # Like xz(1), read concatenated streams and tolerate stream padding between them.
     out: list[bytes] = []
@@ -66,9 +75,14 @@ def _xz(data: bytes | memoryview, path: str | None) -> bytes:
         try:
             out.append(dec.decompress(rest))
         except lzma.LZMAError as err:
-            raise DecompressionError(f"xz stream is corrupt: {err}", path=path) from None
+            reason = _XZ_REASONS.get(str(err), "Internal error (bug)")
+            raise DecompressionError(
+                f"xz stream is corrupt: {err}", path=path, method="xz", reason=reason
+            ) from None
         if not dec.eof:
-            raise DecompressionError("xz stream is truncated", path=path)
+            raise DecompressionError(
+                "xz stream is truncated", path=path, method="xz", reason="Unexpected end of input"
+            )
         rest = dec.unused_data.lstrip(b"\0")
     return b"".join(out)
 
@@ -86,9 +100,23 @@ def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
         try:
             out.append(dec.decompress(rest))
         except zstandard.ZstdError as err:
-            raise DecompressionError(f"zstd stream is corrupt: {err}", path=path) from None
+            # zstandard prefixes libzstd's error name with its own context.
+            raise DecompressionError(
+                f"zstd stream is corrupt: {err}",
+                path=path,
+                method="zstd",
+                reason=str(err).rpartition(": ")[2],
+            ) from None
         if not dec.eof:
-            raise DecompressionError("zstd stream is truncated", path=path)
+            # kmod names a cut-off frame only once it could read the frame's header.
+            try:
+                zstandard.get_frame_parameters(rest)
+                reason: str | None = "Src size is incorrect"
+            except zstandard.ZstdError:
+                reason = None
+            raise DecompressionError(
+                "zstd stream is truncated", path=path, method="zstd", reason=reason
+            )
         rest = dec.unused_data
     return b"".join(out)
 
@@ -102,8 +130,15 @@ def _gzip(data: bytes | memoryview, path: str | None) -> bytes:
         try:
             out.append(dec.decompress(rest))
         except zlib.error as err:
-            raise DecompressionError(f"gzip stream is corrupt: {err}", path=path) from None
+            raise DecompressionError(
+                f"gzip stream is corrupt: {err}", path=path, method="gzip", reason=str(err)
+            ) from None
         if not dec.eof:
-            raise DecompressionError("gzip stream is truncated", path=path)
+            raise DecompressionError(
+                "gzip stream is truncated",
+                path=path,
+                method="gzip",
+                reason="unexpected end of file",
+            )
         rest = dec.unused_data
     return b"".join(out)

@@ -27,7 +27,25 @@ class FormatError(LkmError):
 
 
 class DecompressionError(FormatError):
-    """A compressed stream is corrupt or uses a method this build cannot read."""
+    """A compressed stream is corrupt or uses a method this build cannot read.
+
+    ``method`` names the compression (``xz``, ``zstd``, ``gzip``); ``reason`` is the failure in
+    the decompressor library's own words, as kmod reports it (e.g. ``File is corrupt``), or
+    None when kmod reports nothing beyond the failed read.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        method: str = "",
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, offset=offset)
+        self.method = method
+        self.reason = reason
 
 
 class ElfError(FormatError):

@@ -55,8 +55,12 @@ Options:
 \t-h, --help                  Show this help
 """
 
-# kmod's own wording for the libkmod decompression failures it reports before giving up.
-_DECOMPRESS_PREFIX = {"xz": "xz_uncompress_belch: xz", "zstd": "kmod_file_load_zstd: zstd"}
+# Where libkmod says a decompression failed, in the line it prints before giving up.
+_DECOMPRESS_PREFIX = {
+    "xz": "xz_uncompress_belch: xz",
+    "zstd": "kmod_file_load_zstd: zstd",
+    "gzip": "kmod_file_load_zlib: zlib",
+}
 
 
 @dataclass(frozen=True)
@@ -166,19 +170,20 @@ class ModinfoPrinter:
         return True
 
     def _libkmod_decompress_error(self, err: DecompressionError) -> None:
-        prefix = _DECOMPRESS_PREFIX.get(getattr(err, "method", ""))
-        reason = getattr(err, "kmod_reason", None)
-        if prefix and reason:
-            self.printer.raw_error(f"libkmod: ERROR: {prefix}: {reason}")
+        prefix = _DECOMPRESS_PREFIX.get(err.method)
+        if prefix and err.reason:
+            self.printer.raw_error(f"libkmod: ERROR: {prefix}: {err.reason}")
 
     def builtin(self, module: BuiltinModule) -> bool:
         field = self.settings.field
         if field is None:
             self.line("name", module.name, padded=True)
-        if field is None or field == "filename":
             self.line("filename", "(builtin)", padded=True)
-            if field == "filename":
-                return True
+        elif field == "name":
+            self.printer.out(module.name + self.settings.separator)
+        elif field == "filename":
+            self.printer.out("(builtin)" + self.settings.separator)
+            return True
         self.fields(module.modinfo, ())
         return True
 
@@ -221,8 +226,6 @@ def _by_module_name(moddir: ModuleDirectory, names: Iterable[str]) -> list[Targe
         path = moddir.module_path(mod)
         if path is not None:
             targets.append((mod, path))
-        elif moddir.is_builtin(mod):
-            targets.append(moddir.builtin(mod))
     return targets
 
 

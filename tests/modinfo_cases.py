@@ -1,0 +1,239 @@
+"""Hand-made inputs for modinfo and what kmod 34 prints for each.
+
+Every case is a few files and a command line; ``{dir}`` in the arguments and in the recorded
+output stands for the directory holding the files. The expected outputs in
+``data/modinfo-cases.json`` were recorded from kmod 34 by ``python tests/modinfo_cases.py
+record`` (the slow test ``test_recorded_outputs_are_kmods`` checks them against kmod again).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import lzma
+import os
+import shutil
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import elfbuild
+
+RECORDED = Path(__file__).parent / "data" / "modinfo-cases.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    args: list[str]
+    files: dict[str, bytes] = field(default_factory=dict)
+    dirs: tuple[str, ...] = ()
+
+
+def module(*strings: bytes) -> bytes:
+    return elfbuild.elf64({".modinfo": elfbuild.modinfo_section(*strings)})
+
+
+GOOD = module(b"license=GPL", b"description=test module", b"name=good", b"vermagic=6.1 SMP ")
+
+
+def _zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0xFF
+    return bytes(out)
+
+
+def _bad_signature(sig_len: int) -> bytes:
+    # A module with the signature trailer but a length that reaches outside the file.
+    trailer = struct.pack(">BBBBB3xI", 0, 0, 2, 0, 0, sig_len)
+    return GOOD + b"\x30\x03\x02\x01\x00" + trailer + b"~Module signature appended~\n"
+
+
+NO_MODINFO = elfbuild.elf64({".text": b"\xc3"})
+PARAMS = module(
+    b"parm=a:desc a",
+    b"parmtype=b:int",
+    b"license=GPL",
+    b"parm=c:desc c",
+    b"parmtype=a:charp",
+    b"parm=b:desc b",
+    b"parmtype=c:bool",
+    b"parm=a:second a",
+    b"noequals",
+    b"x=",
+    b"=y",
+    b"parm=nocolon",
+    b"parmtype=d",
+    b"parm=e:",
+    b"parmtype=e:",
+    b"parm=f:only a description",
+    b"parmtype=g:int",
+    b"parm=:emptyname",
+    b"parmtype=:x",
+)
+ODD_TEXT = elfbuild.elf64(
+    {
+        ".modinfo": elfbuild.modinfo_section(
+            b"description=caf\xc3\xa9 \xff\xfe raw",
+            b"a_very_long_key_name_indeed=value",
+            b"sixteen_chars_k=v",
+            b"fifteen_chars_=v",
+            b"alias=with\ttab",
+            b"license=GPL",
+        )
+        + b"unterminated=last"
+    }
+)
+
+
+def _cases() -> list[Case]:
+    xz = lzma.compress(GOOD, lzma.FORMAT_XZ)
+    zst = _zstd(GOOD)
+    d = "{dir}"
+    return [
+        Case("good", [f"{d}/good.ko"], {"good.ko": GOOD}),
+        Case("not-elf", [f"{d}/text.ko"], {"text.ko": b"hello world, not a module\n"}),
+        Case("empty", [f"{d}/empty.ko"], {"empty.ko": b""}),
+        Case("five-bytes", [f"{d}/five.ko"], {"five.ko": b"\x7fELF\x02"}),
+        Case("elf-magic-only", [f"{d}/magic.ko"], {"magic.ko": b"\x7fELF\x02\x01\x01" + b"\0" * 8}),
+        Case("truncated-elf", [f"{d}/trunc.ko"], {"trunc.ko": GOOD[:100]}),
+        Case("header-only", [f"{d}/hdr.ko"], {"hdr.ko": GOOD[:64]}),
+        Case("bad-class", [f"{d}/class.ko"], {"class.ko": GOOD[:4] + b"\x07" + GOOD[5:]}),
+        Case("no-modinfo", [f"{d}/nomodinfo.ko"], {"nomodinfo.ko": NO_MODINFO}),
+        Case("corrupt-xz", [f"{d}/corrupt.ko.xz"], {"corrupt.ko.xz": _flip(xz, len(xz) // 2)}),
+        Case("truncated-xz", [f"{d}/trunc.ko.xz"], {"trunc.ko.xz": xz[: len(xz) // 2]}),
+        Case("xz-header-only", [f"{d}/x6.ko.xz"], {"x6.ko.xz": xz[:6]}),
+        Case("corrupt-zstd", [f"{d}/corrupt.ko.zst"], {"corrupt.ko.zst": _flip(zst, len(zst) - 2)}),
+        Case("truncated-zstd", [f"{d}/trunc.ko.zst"], {"trunc.ko.zst": zst[: len(zst) // 2]}),
+        Case("zstd-magic-only", [f"{d}/z5.ko.zst"], {"z5.ko.zst": zst[:5]}),
+        Case("xz-inside-ko", ["-F", "license", f"{d}/packed-module.ko"], {"packed-module.ko": xz}),
+        Case("directory", [f"{d}/dir.ko"], dirs=("dir.ko",)),
+        Case("missing", [f"{d}/missing.ko"]),
+        Case("no-module-suffix", [f"{d}/good.o"], {"good.o": GOOD}),
+        Case("several-one-bad", [f"{d}/a.ko", f"{d}/b.ko", f"{d}/c.ko"],
+             {"a.ko": GOOD, "b.ko": b"junk", "c.ko": PARAMS}),
+        Case("params", [f"{d}/params.ko"], {"params.ko": PARAMS}),
+        Case("params-p", ["-p", f"{d}/params.ko"], {"params.ko": PARAMS}),
+        Case("params-0", ["-0", f"{d}/params.ko"], {"params.ko": PARAMS}),
+        Case("params-parmtype", ["-F", "parmtype", f"{d}/params.ko"], {"params.ko": PARAMS}),
+        Case("params-other-field", ["-F", "license", f"{d}/params.ko"], {"params.ko": PARAMS}),
+        Case("odd-text", [f"{d}/odd.ko"], {"odd.ko": ODD_TEXT}),
+        Case("odd-text-0", ["--null", f"{d}/odd.ko"], {"odd.ko": ODD_TEXT}),
+        Case("signature-too-long", [f"{d}/sig.ko"], {"sig.ko": _bad_signature(1 << 20)}),
+        Case("signature-zero", [f"{d}/sig0.ko"], {"sig0.ko": _bad_signature(0)}),
+        Case("filename-of-broken", ["-n", f"{d}/text.ko"], {"text.ko": b"not a module"}),
+        Case("missing-basedir", ["-b", f"{d}/nowhere", "-k", "1.0", "ext4"]),
+        Case("missing-basedir-m", ["-m", "-b", f"{d}/nowhere", "-k", "1.0", "ext4"]),
+        Case("no-arguments", []),
+        Case("bad-option", ["--bogus", "x"]),
+        Case("bad-short-option", ["-X", "x"]),
+        Case("missing-value", ["-F"]),
+        Case("ambiguous", ["--f", "x"]),
+        Case("value-on-flag", ["--author=x", "x"]),
+        Case("abbreviation", ["--desc", f"{d}/good.ko"], {"good.ko": GOOD}),
+        Case("help", ["--help"]),
+        Case("field-then-name", [f"{d}/good.ko", "--field", "name"], {"good.ko": GOOD}),
+        Case("double-dash", ["--", f"{d}/good.ko"], {"good.ko": GOOD}),
+    ]  # fmt: skip
+
+
+CASES = {case.name: case for case in _cases()}
+
+
+def materialise(case: Case, where: Path) -> None:
+    if where.exists():
+        shutil.rmtree(where)
+    where.mkdir(parents=True)
+    for name, data in case.files.items():
+        (where / name).write_bytes(data)
+    for name in case.dirs:
+        (where / name).mkdir()
+
+
+def fill(args: list[str], where: str) -> list[str]:
+    return [arg.replace("{dir}", where) for arg in args]
+
+
+@dataclass(frozen=True)
+class Output:
+    stdout: bytes
+    stderr: bytes
+    status: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "stdout": self.stdout.decode("latin-1"),
+            "stderr": self.stderr.decode("latin-1"),
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Output:
+        return cls(
+            str(data["stdout"]).encode("latin-1"),
+            str(data["stderr"]).encode("latin-1"),
+            int(str(data["status"])),
+        )
+
+
+def placeholder(output: Output, where: str) -> Output:
+    raw = os.fsencode(where)
+    return Output(
+        output.stdout.replace(raw, b"{dir}"), output.stderr.replace(raw, b"{dir}"), output.status
+    )
+
+
+def run_lkm_inprocess(args: list[str]) -> Output:
+    """``lkm modinfo`` called in this process, its output captured as bytes."""
+    from lkm.cli import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    saved = sys.stdout, sys.stderr
+    wrappers = io.TextIOWrapper(out), io.TextIOWrapper(err)
+    sys.stdout, sys.stderr = wrappers
+    try:
+        status = main(["modinfo", *args])
+    finally:
+        sys.stdout, sys.stderr = saved
+        for wrapper in wrappers:
+            wrapper.flush()
+            wrapper.detach()  # keeps the BytesIO open for reading
+    return Output(out.getvalue(), err.getvalue(), status)
+
+
+def record_with_kmod() -> dict[str, Output]:
+    import world
+
+    results = {}
+    for case in CASES.values():
+        where = world.CHROOT / "scratch-cases" / case.name
+        materialise(case, where)
+        inside = "/" + str(where.relative_to(world.CHROOT))
+        done = world.kmod("modinfo", *fill(case.args, inside))
+        results[case.name] = placeholder(Output(done.stdout, done.stderr, done.returncode), inside)
+    return results
+
+
+def load_recorded() -> dict[str, Output]:
+    data = json.loads(RECORDED.read_text())
+    return {name: Output.from_json(value) for name, value in data.items()}
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["record"]:
+        print("usage: modinfo_cases.py record", file=sys.stderr)
+        return 2
+    recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
+    RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
