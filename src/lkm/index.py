@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-import re
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -259,6 +258,8 @@ class Index:
         """
         cached = self._subtrees.get((ref, start))
         if cached is None:
+            import re  # only wildcard searches need it; exact lookups start faster without
+
             cached = tuple(
                 (re.compile(fnmatch_regex(pattern[start:]), re.DOTALL).match, node.values)
                 for pattern, node in self._walk(ref, at, seen, postorder=True)
@@ -422,6 +423,8 @@ def fnmatch_regex(pattern: bytes) -> bytes:
     Python's fnmatch differs from C's: it has no backslash escapes, reads ``[^...]`` as a
     literal caret and knows no ``[:class:]``; so the translation is done here.
     """
+    import re
+
     out = []
     i, n = 0, len(pattern)
     while i < n:

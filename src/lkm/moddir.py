@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from lkm.errors import IndexFormatError
-from lkm.index import Index
+
+if TYPE_CHECKING:
+    from lkm.index import Index
 
 MODULE_ROOTS = ("lib/modules", "usr/lib/modules")
 # What kmod 34 takes for a module file name, plus gzip, which kmod reads when built with zlib.
@@ -101,6 +104,8 @@ class ModuleDirectory:
     def index(self, name: str) -> Index | None:
         """The index ``name`` (e.g. ``modules.dep.bin``), or None when it cannot be opened."""
         if name not in self._indexes:
+            from lkm.index import Index  # paths given to modinfo need no index at all
+
             try:
                 self._indexes[name] = Index.open(f"{self.path}/{name}")
             except OSError:
