@@ -79,7 +79,7 @@ def test_sections(variant: str) -> None:
         if s.type not in (SectionType.REL, SectionType.RELA) and not s.name.startswith(".ARM")
     ]
     assert names == SECTION_NAMES
-    assert [s.index for s in elf.sections] == list(range(len(elf.sections)))
+    assert [s.number for s in elf.sections] == list(range(len(elf.sections)))
     modinfo = elf.section(".modinfo")
     assert modinfo is not None
     assert modinfo.type == SectionType.PROGBITS

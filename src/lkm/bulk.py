@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lkm.errors import LkmError
 from lkm.module import ModuleFile, kmod_errno
 from lkm.signature import ModuleSignature
 
 
-@dataclass(frozen=True)
-class ModuleSummary:
+class ModuleSummary(NamedTuple):
     """What modinfo shows of one module file; ``error`` says why it could not be read."""
 
     path: str

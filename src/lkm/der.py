@@ -9,7 +9,7 @@ into the buffer handed in; errors add the buffer's file offset, so they point at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lkm.errors import SignatureError
 
@@ -30,8 +30,7 @@ TAG_SET = 17
 _MAX_DEPTH = 64
 
 
-@dataclass(frozen=True)
-class Tlv:
+class Tlv(NamedTuple):
     """One encoded value: where it sits in the buffer and what its identifier says."""
 
     cls: int  # CLASS_* bits (0x00, 0x40, 0x80, 0xC0)
@@ -51,8 +50,7 @@ class Tlv:
         return self.cls == CLASS_CONTEXT and self.number == number
 
 
-@dataclass(frozen=True)
-class DerReader:
+class DerReader(NamedTuple):
     """Reads values out of ``data``; ``path`` only decorates error messages."""
 
     data: bytes

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lkm.errors import ElfError, NotElfError
 
@@ -88,8 +87,7 @@ class SymbolType(enum.IntEnum):
     FILE = 4
 
 
-@dataclass(frozen=True)
-class ElfHeader:
+class ElfHeader(NamedTuple):
     """The fields of the ELF file header that locate and describe the sections."""
 
     elf_class: ElfClass
@@ -105,11 +103,10 @@ class ElfHeader:
     shstrndx: int
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """One section header, with its name resolved from the section name string table."""
 
-    index: int
+    number: int  # position in the section header table
     name: str
     type: int
     flags: int
@@ -122,8 +119,7 @@ class Section:
     entsize: int
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     """One ``.symtab`` entry, with its name resolved from the linked string table."""
 
     name: str
@@ -144,8 +140,7 @@ class Symbol:
         return self.info & 0xF
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(NamedTuple):
     """The struct formats of one class and byte order, chosen per file (never global state)."""
 
     ehdr: struct.Struct
@@ -359,7 +354,7 @@ class ElfFile:
         if section is None:
             name, stype, flags, addr, offset, size, link, info, align, entsize = self._shdrs[index]
             section = Section(
-                index=index,
+                number=index,
                 name=_cstring(self._names, name, "section name", self.path, self._shdr_at(index)),
                 type=stype,
                 flags=flags,
@@ -410,7 +405,7 @@ class ElfFile:
         """Return a section's bytes (empty for SHT_NOBITS, which occupy no file space)."""
         if section.type == SectionType.NOBITS:
             return self._data[0:0]
-        return self._range(section.offset, section.size, self._shdr_at(section.index))
+        return self._range(section.offset, section.size, self._shdr_at(section.number))
 
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:
@@ -419,7 +414,7 @@ class ElfFile:
         if found is None:
             return ()
         symtab = self._section(found)
-        where = self._shdr_at(symtab.index)
+        where = self._shdr_at(symtab.number)
         entsize_at = where + (56 if self.is64 else 36)
         link_at = where + (40 if self.is64 else 24)
         sym = self._layout.sym

@@ -20,7 +20,6 @@ import mmap
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from enum import IntFlag
 from types import TracebackType
 from typing import NamedTuple
@@ -46,8 +45,7 @@ class NodeFlag(IntFlag):
     CHILDS = 0x20000000
 
 
-@dataclass(frozen=True)
-class IndexValue:
+class IndexValue(NamedTuple):
     """One value stored under a key; lower priorities come first."""
 
     priority: int

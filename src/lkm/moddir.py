@@ -9,9 +9,8 @@ layout ``<basedir>/usr/lib/modules/<release>`` is found too. Lookups read kmod's
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.errors import IndexFormatError
 
@@ -63,8 +62,7 @@ def is_module_filename(path: str) -> bool:
     return path.endswith(MODULE_SUFFIXES)
 
 
-@dataclass(frozen=True)
-class BuiltinModule:
+class BuiltinModule(NamedTuple):
     """A module compiled into the kernel image: its name and its modules.builtin.modinfo."""
 
     name: str

@@ -11,9 +11,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.compress import decompress, detect
 from lkm.elf import SHN_ABS, SHN_LORESERVE, SHN_UNDEF, ElfFile, SymbolBind
@@ -29,24 +28,21 @@ _ET_REL = 1
 _VERSION_ENTRY = 64  # sizeof(struct modversion_info) on both classes
 
 
-@dataclass(frozen=True)
-class ModuleVersion:
+class ModuleVersion(NamedTuple):
     """One ``__versions`` entry: a symbol the module uses and the CRC it was built against."""
 
     symbol: str
     crc: int
 
 
-@dataclass(frozen=True)
-class ExportedSymbol:
+class ExportedSymbol(NamedTuple):
     """A symbol the module exports; ``crc`` is None when it was built without modversions."""
 
     name: str
     crc: int | None
 
 
-@dataclass(frozen=True)
-class ImportedSymbol:
+class ImportedSymbol(NamedTuple):
     """An undefined symbol the module needs, with its CRC from ``__versions`` if listed."""
 
     name: str

@@ -13,8 +13,8 @@ the path and byte offset instead. Nothing here verifies a signature.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import NamedTuple
 
 from lkm.der import (
     CLASS_UNIVERSAL,
@@ -114,8 +114,7 @@ class KeyIdKind(Enum):
     SUBJECT_KEY_ID = "subject-key-id"  # a CMS subjectKeyIdentifier (kmod shows no fields then)
 
 
-@dataclass(frozen=True)
-class ModuleSignature:
+class ModuleSignature(NamedTuple):
     algo: int  # raw struct byte
     hash: int  # raw struct byte
     id_type: int  # raw struct byte (SignatureIdType when known)
@@ -154,8 +153,7 @@ def _id_type_name(id_type: int) -> str:
         return str(id_type)
 
 
-@dataclass(frozen=True)
-class SignatureTrailer:
+class SignatureTrailer(NamedTuple):
     """The fixed struct before the magic, with the offsets it implies."""
 
     algo: int

@@ -7,7 +7,7 @@ its argument permutation, so lkm reproduces both rather than using argparse.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lkm.errors import LkmError
 
@@ -16,8 +16,7 @@ class UsageError(LkmError):
     """A command line getopt rejects; the message is getopt's own, without the program name."""
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One option: its short letter (or None), long name (or None), and whether it takes a value.
 
     ``key`` is what the parser reports back for the option; it defaults to the short letter or

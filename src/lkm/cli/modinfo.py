@@ -6,7 +6,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
@@ -63,8 +63,7 @@ _DECOMPRESS_PREFIX = {
 }
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     field: str | None
     separator: str
     by_name: bool
@@ -72,8 +71,7 @@ class Settings:
     basedir: str | None
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     description: str | None
     type: str | None
