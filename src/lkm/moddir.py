@@ -70,22 +70,29 @@ class BuiltinModule(NamedTuple):
 
 
 class ModuleDirectory:
-    """Lookups in ``<basedir>/lib/modules/<release>``; see the module docstring."""
+    """Lookups in ``<basedir>/lib/modules/<release>``; see the module docstring.
 
-    def __init__(self, path: str) -> None:
+    A corrupt index raises IndexFormatError, unless ``strict`` is false: then, as kmod's tools
+    do, it counts as an index without the key asked for.
+    """
+
+    def __init__(self, path: str, *, strict: bool = True) -> None:
         self.path = path
+        self.strict = strict
         self._indexes: dict[str, Index | None] = {}
 
     @classmethod
-    def for_release(cls, basedir: str | None = None, release: str | None = None) -> ModuleDirectory:
+    def for_release(
+        cls, basedir: str | None = None, release: str | None = None, *, strict: bool = True
+    ) -> ModuleDirectory:
         """The module directory of ``release`` (default: the running one) under ``basedir``."""
         base = absolute(basedir) if basedir else ""
         release = release or running_release()
         candidates = [f"{base}/{root}/{release}" for root in MODULE_ROOTS]
         for candidate in candidates:
             if os.path.isdir(candidate):
-                return cls(candidate)
-        return cls(candidates[0])
+                return cls(candidate, strict=strict)
+        return cls(candidates[0], strict=strict)
 
     def close(self) -> None:
         for index in self._indexes.values():
@@ -108,13 +115,27 @@ class ModuleDirectory:
                 self._indexes[name] = Index.open(f"{self.path}/{name}")
             except OSError:
                 self._indexes[name] = None
+            except IndexFormatError:
+                if self.strict:
+                    raise
+                self._indexes[name] = None
         return self._indexes[name]
 
-    def _lookup(self, index_name: str, key: str) -> list[str]:
+    def _query(self, index_name: str, key: str, *, wildcard: bool = False) -> list[str]:
         index = self.index(index_name)
         if index is None:
             return []
-        return [value.value for value in index.lookup(key)]
+        try:
+            found = index.search_wildcard(key) if wildcard else index.lookup(key)
+        except IndexFormatError:
+            # Nodes are read lazily, so corruption can show up only now.
+            if self.strict:
+                raise
+            return []
+        return [value.value for value in found]
+
+    def _lookup(self, index_name: str, key: str) -> list[str]:
+        return self._query(index_name, key)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -142,14 +163,10 @@ class ModuleDirectory:
 
     def alias_owners(self, alias: str) -> list[str]:
         """Module names whose aliases (patterns of modules.alias.bin) match ``alias``."""
-        index = self.index("modules.alias.bin")
-        if index is None:
-            return []
-        return [value.value for value in index.search_wildcard(normalize_alias(alias))]
+        return self._query("modules.alias.bin", normalize_alias(alias), wildcard=True)
 
     def is_builtin(self, name: str) -> bool:
-        index = self.index("modules.builtin.bin")
-        return index is not None and bool(index.lookup(normalize_name(name)))
+        return bool(self._lookup("modules.builtin.bin", normalize_name(name)))
 
     def builtin_alias_owners(self, alias: str) -> list[str]:
         return self._lookup("modules.builtin.alias.bin", normalize_alias(alias))

@@ -298,7 +298,10 @@ def main(args: Sequence[str], prog: str = PROG) -> int:
             return 1
         out = ModinfoPrinter(settings, printer)
         ok = True
-        with ModuleDirectory.for_release(settings.basedir, settings.release) as moddir:
+        # Like kmod, a corrupt index only means the name is not found there.
+        with ModuleDirectory.for_release(
+            settings.basedir, settings.release, strict=False
+        ) as moddir:
             for name in names:
                 ok = show(name, moddir, out) and ok
         return 0 if ok else 1
