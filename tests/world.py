@@ -159,7 +159,12 @@ def download(spec: TreeSpec) -> Path:
     if found:
         return found[-1]
     log(f"downloading {package} ({spec.suite} {spec.arch})")
-    run(["apt-get", *opts, "download", f"{package}:{spec.arch}"], cwd=DEBS)
+    try:
+        run(["apt-get", *opts, "download", f"{package}:{spec.arch}"], cwd=DEBS)
+    except subprocess.CalledProcessError:
+        # Lists kept from an earlier run may name a package the archive has dropped since.
+        (CACHE / "apt" / f"{spec.suite}-{spec.arch}" / ".updated").unlink()
+        return download(spec)
     found = sorted(DEBS.glob(f"{package}_*_{spec.arch}.deb"))
     if not found:
         raise RuntimeError(f"apt-get download {package} left no file in {DEBS}")
