@@ -146,7 +146,7 @@ def apt_options(suite: str, arch: str) -> list[str]:
     return opts
 
 
-def download(spec: TreeSpec) -> Path:
+def download(spec: TreeSpec, *, retry: bool = True) -> Path:
     """The kernel image package the metapackage currently points at, downloaded once."""
     DEBS.mkdir(parents=True, exist_ok=True)
     opts = apt_options(spec.suite, spec.arch)
@@ -162,9 +162,11 @@ def download(spec: TreeSpec) -> Path:
     try:
         run(["apt-get", *opts, "download", f"{package}:{spec.arch}"], cwd=DEBS)
     except subprocess.CalledProcessError:
+        if not retry:
+            raise
         # Lists kept from an earlier run may name a package the archive has dropped since.
         (CACHE / "apt" / f"{spec.suite}-{spec.arch}" / ".updated").unlink()
-        return download(spec)
+        return download(spec, retry=False)
     found = sorted(DEBS.glob(f"{package}_*_{spec.arch}.deb"))
     if not found:
         raise RuntimeError(f"apt-get download {package} left no file in {DEBS}")
