@@ -93,10 +93,33 @@ ODD_TEXT = elfbuild.elf64(
 )
 
 
+def _tree(*, with_module: bool = True, dep_bin: bytes | None = None) -> dict[str, bytes]:
+    """A module directory for release 1.0-t: one module, its aliases, one builtin module."""
+    from lkm.index import write_index
+
+    moddir = "lib/modules/1.0-t"
+    files = {
+        f"{moddir}/modules.dep.bin": dep_bin
+        if dep_bin is not None
+        else write_index([("good_mod", "kernel/good-mod.ko:", 0)]),
+        f"{moddir}/modules.alias.bin": write_index(
+            [("fs_good*", "good_mod", 0), ("fs_gone", "gone", 1), ("fs_both", "good_mod", 2)]
+        ),
+        f"{moddir}/modules.symbols.bin": write_index([("symbol:good_fn", "good_mod", 0)]),
+        f"{moddir}/modules.builtin.bin": write_index([("blt", "", 0)]),
+        f"{moddir}/modules.builtin.alias.bin": write_index([("fs_blt", "blt", 0)]),
+        f"{moddir}/modules.builtin.modinfo": b"blt.license=GPL\0blt.parmtype=p:int\0blt.alias=fs-blt\0",
+    }
+    if with_module:
+        files[f"{moddir}/kernel/good-mod.ko"] = GOOD
+    return files
+
+
 def _cases() -> list[Case]:
     xz = lzma.compress(GOOD, lzma.FORMAT_XZ)
     zst = _zstd(GOOD)
     d = "{dir}"
+    tree = ["-b", d, "-k", "1.0-t"]
     return [
         Case("good", [f"{d}/good.ko"], {"good.ko": GOOD}),
         Case("not-elf", [f"{d}/text.ko"], {"text.ko": b"hello world, not a module\n"}),
@@ -141,6 +164,16 @@ def _cases() -> list[Case]:
         Case("help", ["--help"]),
         Case("field-then-name", [f"{d}/good.ko", "--field", "name"], {"good.ko": GOOD}),
         Case("double-dash", ["--", f"{d}/good.ko"], {"good.ko": GOOD}),
+        Case("tree-lookups", [*tree, "good-mod", "good_mod", "fs-good-x", "symbol:good_fn", "blt",
+             "fs-blt", "fs-gone", "nothing"], _tree()),
+        Case("tree-lookups-m", ["-m", *tree, "good-mod", "fs-good-x", "blt", "fs-blt"], _tree()),
+        Case("tree-builtin-0", ["-0", *tree, "blt"], _tree()),
+        Case("tree-builtin-fields", ["-F", "parmtype", *tree, "blt"], _tree()),
+        Case("tree-module-file-gone", [*tree, "good-mod", "fs-good-x"], _tree(with_module=False)),
+        Case("tree-corrupt-dep", [*tree, "good-mod", "fs-good-x", "blt"],
+             _tree(dep_bin=b"\xb0\x07\xf4\x57\x00\x02\x00\x01\x00\x00\x10\x00")),
+        Case("tree-empty-dep", [*tree, "good-mod", "blt"], _tree(dep_bin=b"")),
+        Case("tree-trailing-slash", ["-b", f"{d}/", "-k", "1.0-t", "-n", "good-mod"], _tree()),
     ]  # fmt: skip
 
 
@@ -152,6 +185,7 @@ def materialise(case: Case, where: Path) -> None:
         shutil.rmtree(where)
     where.mkdir(parents=True)
     for name, data in case.files.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
         (where / name).write_bytes(data)
     for name in case.dirs:
         (where / name).mkdir()

@@ -17,6 +17,7 @@ from lkm.moddir import (
     absolute,
     is_module_filename,
     module_name_from_path,
+    normalize_name,
 )
 
 PROG = "modinfo"
@@ -219,17 +220,19 @@ Target = tuple[str, str] | BuiltinModule
 
 
 def _by_module_name(moddir: ModuleDirectory, names: Iterable[str]) -> list[Target]:
+    """Modules named by an index: with their path, or, without one, shown as kmod shows a
+    module it knows no file for: like a builtin one."""
     targets: list[Target] = []
     for mod in names:
         path = moddir.module_path(mod)
-        if path is not None:
-            targets.append((mod, path))
+        targets.append((normalize_name(mod), path) if path is not None else moddir.builtin(mod))
     return targets
 
 
 def lookup(moddir: ModuleDirectory, name: str) -> list[Target]:
     """What a name means to kmod: a module, a symbol's owner, an alias, or a builtin."""
-    found = _by_module_name(moddir, [name]) if ":" not in name else []
+    path = moddir.module_path(name) if ":" not in name else None
+    found: list[Target] = [(normalize_name(name), path)] if path is not None else []
     if not found and name.startswith("symbol:"):
         found = _by_module_name(moddir, moddir.symbol_owners(name))
     if not found:
@@ -245,7 +248,7 @@ def lookup_by_name(moddir: ModuleDirectory, name: str) -> list[Target]:
     """``-m``: a module name only (modules.dep.bin), else a builtin module or builtin alias."""
     path = moddir.module_path(name)
     if path is not None:
-        return [(name.replace("-", "_"), path)]
+        return [(normalize_name(name), path)]
     if moddir.is_builtin(name):
         return [moddir.builtin(name)]
     return [moddir.builtin(mod) for mod in moddir.builtin_alias_owners(name)]
