@@ -12,7 +12,7 @@ from lkm import __version__
 if TYPE_CHECKING:
     from lkm.cli.output import Printer
 
-TOOLS = ("modinfo",)
+TOOLS = ("modinfo", "depmod")
 
 
 FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
@@ -29,6 +29,10 @@ def _tool(name: str) -> Callable[[list[str]], int]:
         from lkm.cli.modinfo import main as modinfo_main
 
         return modinfo_main
+    if name == "depmod":
+        from lkm.cli.depmod import main as depmod_main
+
+        return depmod_main
     raise KeyError(name)
 
 
