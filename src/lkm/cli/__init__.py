@@ -12,7 +12,7 @@ from lkm import __version__
 if TYPE_CHECKING:
     from lkm.cli.output import Printer
 
-TOOLS = ("modinfo", "depmod")
+TOOLS = ("modinfo", "modprobe", "depmod")
 
 
 FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
@@ -33,6 +33,10 @@ def _tool(name: str) -> Callable[[list[str]], int]:
         from lkm.cli.depmod import main as depmod_main
 
         return depmod_main
+    if name == "modprobe":
+        from lkm.cli.modprobe import main as modprobe_main
+
+        return modprobe_main
     raise KeyError(name)
 
 
