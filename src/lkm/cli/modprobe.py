@@ -1,0 +1,266 @@
+"""``modprobe``: kmod 34's options, ``$MODPROBE_OPTIONS`` and the ``-c`` query.
+
+The arguments are parsed into a :class:`Settings` and dispatched on its :class:`Mode`; modes
+other than ``-c`` report that they are not implemented yet.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.output import Printer
+
+PROG = "modprobe"
+
+# In kmod's table order: getopt lists ambiguous abbreviations in this order.
+OPTIONS = (
+    Option("a", "all"),
+    Option("r", "remove"),
+    Option(None, "remove-dependencies", key="remove-holders"),
+    Option(None, "remove-holders"),
+    Option("w", "wait", has_arg=True),
+    Option(None, "first-time"),
+    Option("i", "ignore-install"),
+    Option(None, "ignore-remove", key="i"),
+    Option("b", "use-blacklist"),
+    Option("f", "force"),
+    Option(None, "force-modversion"),
+    Option(None, "force-vermagic"),
+    Option("R", "resolve-alias"),
+    Option("D", "show-depends"),
+    Option("c", "showconfig"),
+    Option(None, "show-config", key="c"),
+    Option(None, "show-modversions"),
+    Option(None, "dump-modversions", key="show-modversions"),
+    Option(None, "show-exports"),
+    Option("n", "dry-run"),
+    Option(None, "show", key="n"),
+    Option("C", "config", has_arg=True),
+    Option("d", "dirname", has_arg=True),
+    Option("S", "set-version", has_arg=True),
+    Option("s", "syslog"),
+    Option("q", "quiet"),
+    Option("v", "verbose"),
+    Option("V", "version"),
+    Option("h", "help"),
+)
+
+USAGE = """\
+Usage:
+\t{prog} [options] [-i] [-b] modulename
+\t{prog} [options] -a [-i] [-b] modulename [modulename...]
+\t{prog} [options] -r [-i] modulename
+\t{prog} [options] -r -a [-i] modulename [modulename...]
+\t{prog} [options] -c
+\t{prog} [options] --dump-modversions filename
+Management Options:
+\t-a, --all                   Consider every non-argument to
+\t                            be a module name to be inserted
+\t                            or removed (-r)
+\t-r, --remove                Remove modules instead of inserting
+\t    --remove-dependencies   Deprecated: use --remove-holders
+\t    --remove-holders        Also remove module holders (use together with -r)
+\t-w, --wait=<MSEC>           When removing a module, wait up to MSEC for
+\t                            module's refcount to become 0 so it can be
+\t                            removed (use together with -r)
+\t    --first-time            Fail if module already inserted or removed
+\t-i, --ignore-install        Ignore install commands
+\t-i, --ignore-remove         Ignore remove commands
+\t-b, --use-blacklist         Apply blacklist to resolved alias.
+\t-f, --force                 Force module insertion or removal.
+\t                            implies --force-modversions and
+\t                            --force-vermagic
+\t    --force-modversion      Ignore module's version
+\t    --force-vermagic        Ignore module's version magic
+
+Query Options:
+\t-R, --resolve-alias         Only lookup and print alias and exit
+\t-D, --show-depends          Only print module dependencies and exit
+\t-c, --showconfig            Print out known configuration and exit
+\t-c, --show-config           Same as --showconfig
+\t    --show-modversions      Dump module symbol version and exit
+\t    --dump-modversions      Same as --show-modversions
+\t    --show-exports          Only print module exported symbol versions and exit
+
+General Options:
+\t-n, --dry-run               Do not execute operations, just print out
+\t-n, --show                  Same as --dry-run
+\t-C, --config=FILE           Use FILE instead of default search paths
+\t-d, --dirname=DIR           Use DIR as filesystem root for /lib/modules
+\t-S, --set-version=VERSION   Use VERSION instead of `uname -r`
+\t-s, --syslog                print to syslog, not stderr
+\t-q, --quiet                 disable messages
+\t-v, --verbose               enables more messages
+\t-V, --version               show version
+\t-h, --help                  show this help
+"""
+
+
+class Mode(enum.Enum):
+    """What one modprobe run does; ``-c`` overrides every other mode."""
+
+    SHOW_CONFIG = "show-config"
+    SHOW_MODVERSIONS = "show-modversions"
+    SHOW_EXPORTS = "show-exports"
+    RESOLVE_ALIAS = "resolve-alias"
+    SHOW_DEPENDS = "show-depends"
+    REMOVE = "remove"
+    INSERT = "insert"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option kmod 34's modprobe takes, parsed."""
+
+    mode: Mode
+    operands: tuple[str, ...]
+    all: bool = False
+    remove_holders: bool = False
+    wait_msec: str | None = None
+    first_time: bool = False
+    ignore_commands: bool = False
+    use_blacklist: bool = False
+    force_modversion: bool = False
+    force_vermagic: bool = False
+    dry_run: bool = False
+    config_paths: tuple[str, ...] = ()  # -C, in order; empty: kmod's directories
+    dirname: str | None = None
+    release: str | None = None
+    syslog: bool = False
+    verbosity: int = 0  # -v adds one, -q takes one
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+
+_FLAGS = {
+    "a": "all",
+    "remove-holders": "remove_holders",
+    "first-time": "first_time",
+    "i": "ignore_commands",
+    "b": "use_blacklist",
+    "force-modversion": "force_modversion",
+    "force-vermagic": "force_vermagic",
+    "n": "dry_run",
+    "s": "syslog",
+}
+_MODE_KEYS = {
+    "r": Mode.REMOVE,
+    "R": Mode.RESOLVE_ALIAS,
+    "D": Mode.SHOW_DEPENDS,
+    "show-modversions": Mode.SHOW_MODVERSIONS,
+    "show-exports": Mode.SHOW_EXPORTS,
+}
+# Which mode wins when several are asked for (-c above all; the rest is not yet pinned).
+_MODE_ORDER = (
+    Mode.SHOW_CONFIG,
+    Mode.SHOW_MODVERSIONS,
+    Mode.SHOW_EXPORTS,
+    Mode.RESOLVE_ALIAS,
+    Mode.SHOW_DEPENDS,
+    Mode.REMOVE,
+)
+
+
+def arguments(args: Sequence[str], environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """The arguments as kmod sees them: ``$MODPROBE_OPTIONS`` words first."""
+    from lkm.config import split_modprobe_options
+
+    return [*split_modprobe_options(environ.get("MODPROBE_OPTIONS", "")), *args]
+
+
+def parse(args: Sequence[str], printer: Printer) -> Settings | int:
+    """Settings from the (already prefixed) arguments, or the exit status of -h/-V/a usage error."""
+    try:
+        parsed, operands = getopt_long(args, OPTIONS)
+    except UsageError as err:
+        printer.raw_error(f"{printer.prog}: {err}")
+        return 1
+    values: dict[str, object] = {}
+    modes: set[Mode] = set()
+    config_paths: list[str] = []
+    verbosity = 0
+    for key, value in parsed:
+        if key in _FLAGS:
+            values[_FLAGS[key]] = True
+        elif key in _MODE_KEYS:
+            modes.add(_MODE_KEYS[key])
+        elif key == "c":
+            modes.add(Mode.SHOW_CONFIG)
+        elif key == "f":
+            values["force_modversion"] = values["force_vermagic"] = True
+        elif key == "w":
+            values["wait_msec"] = value
+        elif key == "C":
+            config_paths.append(value or "")
+        elif key == "d":
+            values["dirname"] = value
+        elif key == "S":
+            values["release"] = value
+        elif key == "q":
+            verbosity -= 1
+        elif key == "v":
+            verbosity += 1
+        elif key == "V":
+            from lkm.cli import print_version
+
+            print_version(printer)
+            return 0
+        elif key == "h":
+            printer.out(USAGE.format(prog=printer.prog))
+            return 0
+    mode = next((m for m in _MODE_ORDER if m in modes), Mode.INSERT)
+    return Settings(
+        mode,
+        tuple(operands),
+        config_paths=tuple(config_paths),
+        verbosity=verbosity,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def show_config(settings: Settings, printer: Printer) -> int:
+    from lkm.config import load_config, show_config
+    from lkm.moddir import ModuleDirectory
+
+    module_dir = ModuleDirectory.for_release(settings.dirname, settings.release).path
+    config = load_config(settings.config_paths or None, module_dir=module_dir)
+    for problem in config.problems:
+        # libkmod reports these itself, whatever -q says.
+        printer.raw_error(f"libkmod: ERROR: {problem.message}")
+    if settings.verbosity >= 2:
+        printer.message("INFO", f"custom logging function {id(printer):#x} registered")
+    printer.out("".join(show_config(config, module_dir)))
+    if settings.verbosity >= 2:
+        printer.message("INFO", f"context {id(config):#x} released")
+    return 0
+
+
+def run(settings: Settings, printer: Printer) -> int:
+    if settings.mode is Mode.SHOW_CONFIG:
+        return show_config(settings, printer)
+    if not settings.operands:
+        printer.error("missing parameters. See -h.")
+        return 1
+    printer.error(f"lkm: {settings.mode.value} is not implemented yet")
+    return 1
+
+
+def main(args: Sequence[str], prog: str = PROG) -> int:
+    printer = Printer(prog)
+    try:
+        parsed = parse(arguments(args, os.environ), printer)
+        if isinstance(parsed, int):
+            return parsed
+        status = run(parsed, printer)
+        printer.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away (``modprobe -c | head``): stop quietly, as kmod dies of SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), printer.stdout.fileno())
+        return 1
