@@ -1,0 +1,247 @@
+"""``depmod``: write a release's module dependency and map files, like kmod 34's depmod."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.output import Printer
+
+PROG = "depmod"
+
+OPTIONS = (
+    Option("a", "all"),
+    Option("A", "quick"),
+    Option("b", "basedir", has_arg=True),
+    Option("m", "moduledir", has_arg=True),
+    Option("o", "outdir", has_arg=True),
+    Option("C", "config", has_arg=True),
+    Option("E", "symvers", has_arg=True),
+    Option("F", "filesyms", has_arg=True),
+    Option("e", "errsyms"),
+    Option("n", "show"),
+    Option(None, "dry-run", key="n"),
+    Option("P", "symbol-prefix", has_arg=True),
+    Option("v", "verbose"),
+    Option("w", "warn"),
+    Option("V", "version"),
+    Option("h", "help"),
+)
+
+USAGE = """\
+Usage:
+\t{prog} -[aA] [options] [forced_version]
+
+If no arguments (except options) are given, "depmod -a" is assumed
+
+depmod will output a dependency list suitable for the modprobe utility.
+
+Options:
+\t-a, --all            Probe all modules
+\t-A, --quick          Only does the work if there's a new module
+\t-e, --errsyms        Report not supplied symbols
+\t-n, --show           Write the dependency file on stdout only
+\t-P, --symbol-prefix  Architecture symbol prefix
+\t-C, --config=PATH    Read configuration from PATH
+\t-v, --verbose        Enable verbose mode
+\t-w, --warn           Warn on duplicates
+\t-V, --version        show version
+\t-h, --help           show this help
+
+The following options are useful for people managing distributions:
+\t-b, --basedir=DIR    Root path (default: /).
+\t-m, --moduledir=DIR  Module directory (default: /lib/modules).
+\t-o, --outdir=DIR     Output root path (default: same as <basedir>).
+\t-F, --filesyms=FILE  Use the file instead of the
+\t                     current kernel symbols.
+\t-E, --symvers=FILE   Use Module.symvers file to check
+\t                     symbol versions.
+"""
+
+_VERSION = re.compile(r"\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Settings:
+    basedir: str
+    moduledir: str
+    outdir: str | None
+    config: tuple[str, ...] | None
+    symvers: str | None
+    system_map: str | None
+    errsyms: bool
+    dry_run: bool
+    prefix: str | None
+    verbose: bool
+    quick: bool
+    release: str
+    files: tuple[str, ...]
+
+
+def _absolute(path: str) -> str:
+    return path if path.startswith("/") else os.getcwd() + "/" + path
+
+
+def parse(args: Sequence[str], printer: Printer) -> Settings | int:
+    try:
+        parsed, operands = getopt_long(args, OPTIONS)
+    except UsageError as err:
+        printer.raw_error(f"{printer.prog}: {err}")
+        return 1
+    basedir = ""
+    moduledir = "/lib/modules"
+    outdir: str | None = None
+    config: list[str] | None = None
+    symvers = system_map = prefix = None
+    errsyms = dry_run = verbose = quick = False
+    for key, value in parsed:
+        assert value is not None or key in "aAenvwVh"
+        if key == "b":
+            basedir = _absolute(value or "")
+        elif key == "m":
+            moduledir = value or ""
+            if not moduledir.startswith("/"):
+                moduledir = "/" + moduledir
+        elif key == "o":
+            outdir = _absolute(value or "")
+        elif key == "C":
+            config = [*(config or []), value or ""]
+        elif key == "E":
+            symvers = value
+        elif key == "F":
+            system_map = value
+        elif key == "e":
+            errsyms = True
+        elif key == "n":
+            dry_run = True
+        elif key == "P":
+            prefix = value
+        elif key == "v":
+            verbose = True
+        elif key == "A":
+            quick = True
+        elif key == "V":
+            from lkm.cli import print_version
+
+            print_version(printer)
+            return 0
+        elif key == "h":
+            printer.out(USAGE.format(prog=printer.prog))
+            return 0
+    release = os.uname().release
+    files: list[str] = []
+    if operands:
+        if _VERSION.match(operands[0]):
+            release = operands[0]
+            files = operands[1:]
+        else:
+            printer.error(f"Bad version passed {operands[0]}")
+            return 1
+    return Settings(
+        basedir, moduledir, outdir, None if config is None else tuple(config), symvers,
+        system_map, errsyms, dry_run, prefix, verbose, quick, release, tuple(files),
+    )  # fmt: skip
+
+
+def _up_to_date(moddir: str) -> bool:
+    """``-A``: modules.dep exists and no module file is newer than it."""
+    from lkm.depmod import MODULE_SUFFIXES
+
+    try:
+        reference = os.stat(f"{moddir}/modules.dep").st_mtime
+    except OSError:
+        return False
+    for directory, _dirs, names in os.walk(moddir):
+        for name in names:
+            if name.endswith(MODULE_SUFFIXES):
+                try:
+                    if os.stat(f"{directory}/{name}").st_mtime > reference:
+                        return False
+                except OSError:
+                    continue
+    return True
+
+
+def run(settings: Settings, printer: Printer) -> int:
+    from lkm.depmod import (
+        DependencyCycleError,
+        Reporter,
+        build,
+        load_kernel_symbols,
+    )
+    from lkm.depmod_config import load_config
+    from lkm.depmod_output import TEXT_FILES, OutputError, render, write_outputs
+
+    moddir = f"{settings.basedir}{settings.moduledir}/{settings.release}"
+    outroot = settings.outdir if settings.outdir is not None else settings.basedir
+    outdir = f"{outroot}{settings.moduledir}/{settings.release}"
+    if settings.quick and not settings.files and _up_to_date(moddir):
+        return 0
+    if settings.errsyms and settings.symvers is None and settings.system_map is None:
+        printer.message("WARNING", "-e needs -E or -F")
+    kernel = None
+    if settings.symvers is not None or settings.system_map is not None:
+        try:
+            kernel = load_kernel_symbols(settings.system_map, settings.symvers, settings.prefix)
+        except OSError as err:
+            name = settings.symvers if settings.symvers is not None else settings.system_map
+            printer.message("FATAL", f"could not load {name}: {os.strerror(err.errno or 0)}")
+            return 1
+    if not settings.files and not os.path.isdir(moddir):
+        try:
+            os.listdir(moddir)
+        except OSError as err:
+            reason = os.strerror(err.errno or 0)
+            printer.error(f"could not open directory {moddir}: {reason}")
+            printer.message("FATAL", f"could not search modules: {reason}")
+            return 1
+
+    def verbose(line: str) -> None:
+        printer.out(line)
+
+    reporter = Reporter(printer.message, verbose if settings.verbose else None)
+    config = load_config(settings.config, settings.release, reporter.warning)
+    files = [_absolute(path) for path in settings.files] or None
+    try:
+        result = build(
+            moddir,
+            config,
+            reporter,
+            files=files,
+            kernel=kernel,
+            errsyms=settings.errsyms,
+            prefix=settings.prefix,
+        )
+    except DependencyCycleError as err:
+        printer.error(str(err))
+        return 1
+    outputs = render(result)
+    if settings.dry_run:
+        shown = dict(outputs)
+        for name in TEXT_FILES:
+            printer.stdout.write(shown[name])
+        return 0
+    try:
+        write_outputs(outdir, outputs)
+    except OutputError as err:
+        printer.message("FATAL", str(err))
+        return 1
+    return 0
+
+
+def main(args: Sequence[str], prog: str = PROG) -> int:
+    printer = Printer(prog)
+    try:
+        parsed = parse(args, printer)
+        if isinstance(parsed, int):
+            return parsed
+        return run(parsed, printer)
+    except BrokenPipeError:
+        return 1
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            printer.stdout.flush()

@@ -1,0 +1,456 @@
+"""depmod as a library: find a release's modules, resolve their symbols, order everything as
+kmod 34 does and produce the eleven output files.
+
+The steps, each a function an image builder can call on its own:
+
+1. ``find_modules``: walk the module directory (and depmod.d ``external`` directories) and keep
+   one file per module name (override, then search rank, then the first found);
+2. ``order_modules``: kmod's hash order of the names, with ``modules.order`` moved to the front;
+3. ``scan_modules``: read every file (in parallel worker processes);
+4. ``resolve``: owners of symbols, dependencies, their topological rank, cycles;
+5. ``depmod_output.render`` and ``depmod_output.write_outputs``.
+
+``run_depmod`` does all of it. Messages go to a ``Reporter`` so that the library never prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
+from lkm.depmod_order import MODULE_BUCKETS, hash_order, listed_first
+from lkm.depmod_scan import ModuleFailure, ModuleScan, scan_file, scan_files
+from lkm.errors import LkmError
+
+__all__ = [
+    "DependencyCycleError",
+    "DepmodResult",
+    "FoundModule",
+    "Module",
+    "Reporter",
+    "find_modules",
+    "order_modules",
+    "resolve",
+    "scan_modules",
+]
+
+# What kmod 34 (as Debian builds it, without zlib) takes for a module file.
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst")
+_DECOMPRESSOR = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
+
+
+class DependencyCycleError(LkmError):
+    """Modules depend on each other in a circle; ``cycles`` holds each one as kmod prints it."""
+
+    def __init__(self, cycles: Sequence[Sequence[str]], count: int) -> None:
+        self.cycles = tuple(tuple(cycle) for cycle in cycles)
+        self.count = count
+        super().__init__(f"Found {count} modules in dependency cycles!")
+
+
+@dataclass
+class Reporter:
+    """Where depmod's messages go: ``message(level, text)`` and ``verbose(line)`` (stdout)."""
+
+    message: Callable[[str, str], None] = lambda level, text: None
+    verbose: Callable[[str], None] | None = None
+
+    def warning(self, text: str) -> None:
+        self.message("WARNING", text)
+
+    def error(self, text: str) -> None:
+        self.message("ERROR", text)
+
+
+@dataclass(frozen=True)
+class FoundModule:
+    """A module file chosen for its name: absolute path and the path modules.dep shows."""
+
+    path: str
+    relpath: str
+    name: str
+
+
+def module_name(path: str) -> str:
+    """kmod's name for a module file: the basename up to its first '.', '-' as '_'."""
+    return os.path.basename(path).split(".", 1)[0].replace("-", "_")
+
+
+def _strip_compression(relpath: str) -> str:
+    """The path as ``modules.order`` lists it: the module suffix cut after ``.ko``."""
+    cut = relpath.rfind(".ko")
+    return relpath[: cut + 3] if cut >= 0 else relpath
+
+
+def _walk(top: str, excludes: frozenset[str], skip_top: frozenset[str]) -> Iterable[str]:
+    """Module files below ``top`` in directory-reading order (kmod takes the first it finds)."""
+    stack = [(top, True)]
+    while stack:
+        directory, is_top = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if name in excludes or (is_top and name in skip_top):
+                    continue
+                subdirs.append((entry.path, False))
+            elif name.endswith(MODULE_SUFFIXES):
+                yield entry.path
+        stack.extend(reversed(subdirs))
+
+
+def find_modules(
+    moddir: str, config: DepmodConfig, reporter: Reporter | None = None
+) -> list[FoundModule]:
+    """One module file per name, in the order they were found; see the module docstring."""
+    excludes = frozenset(config.excludes)
+    search = list(config.search)
+    external_rank = search.index(EXTERNAL) if EXTERNAL in search else len(search)
+    overrides = {(o.module, o.subdir.strip("/")) for o in config.overrides}
+    best: dict[str, tuple[int, int, FoundModule]] = {}
+    found = 0
+
+    def consider(path: str, relpath: str, rank: int) -> None:
+        nonlocal found
+        name = module_name(path)
+        for module, subdir in overrides:
+            if module == name and relpath.startswith(subdir + "/"):
+                rank = -1
+        found += 1
+        current = best.get(name)
+        if current is None or rank < current[0]:
+            best[name] = (rank, found, FoundModule(path, relpath, name))
+
+    prefix = moddir.rstrip("/") + "/"
+    for path in _walk(moddir, excludes, frozenset(("build", "source"))):
+        relpath = path[len(prefix) :]
+        rank = len(search)
+        for i, entry in enumerate(search):
+            if entry == BUILT_IN or (entry != EXTERNAL and relpath.startswith(entry + "/")):
+                rank = i
+                break
+        consider(path, relpath, rank)
+    for external in config.externals:
+        for path in _walk(external.path, excludes, frozenset()):
+            consider(path, path, external_rank)
+    return [entry for _, _, entry in sorted(best.values(), key=lambda item: item[1])]
+
+
+def order_modules(modules: Sequence[FoundModule], order_lines: Iterable[str]) -> list[FoundModule]:
+    """kmod's order: hash order of the names, then ``modules.order`` entries moved up front."""
+    by_name = {m.name.encode("utf-8", "surrogateescape"): m for m in modules}
+    hashed = [by_name[key] for key in hash_order(by_name, MODULE_BUCKETS)]
+    keys = [_strip_compression(m.relpath) for m in hashed]
+    return [hashed[i] for i in listed_first(keys, order_lines)]
+
+
+def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleScan | ModuleFailure]:
+    """Read every module; ``jobs`` worker processes (default: one per CPU, none when small)."""
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if jobs <= 1 or len(paths) < 64:
+        return [scan_file(path) for path in paths]
+    import concurrent.futures
+    import multiprocessing
+
+    # Chunks interleave big and small modules so that every worker finishes at about the same
+    # time; results are put back in order afterwards.
+    count = max(jobs * 8, 1)
+    chunks = [list(paths[i::count]) for i in range(count)]
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        parts = list(pool.map(scan_files, chunks))
+    results: list[ModuleScan | ModuleFailure] = [ModuleFailure(0, "", None)] * len(paths)
+    for i, part in enumerate(parts):
+        results[i::count] = part
+    return results
+
+
+@dataclass
+class Module:
+    """A module in depmod's order with what was read from it and what it depends on."""
+
+    index: int
+    found: FoundModule
+    scan: ModuleScan | None  # None when the file could not be read
+    deps: list[int] = field(default_factory=list)  # direct dependencies, first use first
+    sort_index: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.found.name
+
+
+@dataclass(frozen=True)
+class KernelSymbols:
+    """Symbols the kernel image provides (System.map or Module.symvers), with CRCs if known."""
+
+    crcs: dict[bytes, int | None]
+
+
+@dataclass
+class DepmodResult:
+    """Everything the output files are made of."""
+
+    modules: list[Module]
+    owners: dict[bytes, int]  # exported symbol -> index of the module that wins it
+    builtin: list[str] | None  # module names of modules.builtin, None when unreadable
+    builtin_modinfo: bytes | None
+
+    def closure(self, module: Module) -> list[Module]:
+        """Every module ``module`` needs, directly or not, in kmod's topological rank."""
+        seen: set[int] = set()
+        todo = list(module.deps)
+        while todo:
+            index = todo.pop()
+            if index not in seen:
+                seen.add(index)
+                todo.extend(self.modules[index].deps)
+        found = [self.modules[i] for i in seen]
+        found.sort(key=lambda m: m.sort_index)
+        return found
+
+
+def load_kernel_symbols(
+    system_map: str | None, symvers: str | None, prefix: str | None
+) -> KernelSymbols | None:
+    """The kernel's own exports from ``-F System.map`` or ``-E Module.symvers``."""
+    crcs: dict[bytes, int | None] = {}
+    if symvers is not None:
+        with open(symvers, "rb") as stream:
+            for line in stream.read().split(b"\n"):
+                parts = line.split(b"\t")
+                if len(parts) < 3 or parts[2] != b"vmlinux":
+                    continue
+                try:
+                    crc = int(parts[0], 16)
+                except ValueError:
+                    continue
+                crcs[_unprefix(parts[1], prefix)] = crc
+        return KernelSymbols(crcs)
+    if system_map is not None:
+        with open(system_map, "rb") as stream:
+            for line in stream.read().split(b"\n"):
+                parts = line.split(b" ", 2)
+                if len(parts) < 3 or not parts[2].startswith(b"__ksymtab_"):
+                    continue
+                crcs[_unprefix(parts[2][len(b"__ksymtab_") :], prefix)] = None
+        return KernelSymbols(crcs)
+    return None
+
+
+def _unprefix(name: bytes, prefix: str | None) -> bytes:
+    if prefix and name.startswith(prefix.encode()):
+        return name[len(prefix) :]
+    return name
+
+
+def report_failure(reporter: Reporter, path: str, failure: ModuleFailure) -> None:
+    """kmod's messages for a module it could not read: the decompressor's reason around the
+    failure (kmod tries to read the file three times)."""
+    decompressor = _DECOMPRESSOR.get(failure.method)
+    line = f"{decompressor}: {failure.reason}" if decompressor and failure.reason else None
+    if line:
+        reporter.error(line)
+    reporter.error(f"failed to load symbols from {path}: {os.strerror(failure.errno)}")
+    if line:
+        reporter.error(line)
+        reporter.error(line)
+
+
+def resolve(
+    ordered: Sequence[FoundModule],
+    scans: Sequence[ModuleScan | ModuleFailure],
+    reporter: Reporter,
+    *,
+    kernel: KernelSymbols | None = None,
+    errsyms: bool = False,
+    prefix: str | None = None,
+) -> tuple[list[Module], dict[bytes, int]]:
+    """Owners of exported symbols and each module's dependencies, in topological rank.
+
+    Raises DependencyCycleError (after reporting each cycle) when modules need each other.
+    """
+    modules = []
+    owners: dict[bytes, int] = {}
+    export_crcs: dict[bytes, int | None] = {}
+    for index, (found, scan) in enumerate(zip(ordered, scans, strict=False)):
+        if isinstance(scan, ModuleFailure):
+            report_failure(reporter, found.path, scan)
+            modules.append(Module(index, found, None))
+            continue
+        modules.append(Module(index, found, scan))
+        for raw_name, crc in scan.exports:
+            name = _unprefix(raw_name, prefix)
+            owners[name] = index  # the last exporter in depmod's order wins
+            export_crcs[name] = crc
+    kernel_crcs = kernel.crcs if kernel is not None else {}
+    check = errsyms and kernel is not None
+    for module in modules:
+        readable = module.scan
+        if readable is None:
+            continue
+        deps: dict[int, None] = {}
+        path = module.found.path
+        for raw_name, crc, weak in readable.imports:
+            name = _unprefix(raw_name, prefix)
+            owner = owners.get(name)
+            if owner is None:
+                if name in kernel_crcs:
+                    known = kernel_crcs[name]
+                    if check and crc is not None and known is not None and crc != known:
+                        reporter.warning(f"{path} disagrees about version of symbol {_text(name)}")
+                elif check and not weak:
+                    reporter.warning(f"{path} needs unknown symbol {_text(name)}")
+                continue
+            if owner == module.index:
+                continue
+            if reporter.verbose is not None:
+                reporter.verbose(f'{path} needs "{_text(name)}": {modules[owner].found.path}\n')
+            known = export_crcs.get(name)
+            if check and crc is not None and known is not None and crc != known:
+                reporter.warning(f"{path} disagrees about version of symbol {_text(name)}")
+            deps[owner] = None
+        module.deps = list(deps)
+    _rank(modules, reporter)
+    return modules, owners
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _rank(modules: list[Module], reporter: Reporter) -> None:
+    """Kahn's algorithm: users before what they use, roots taken last-in first-out."""
+    users = [0] * len(modules)
+    for module in modules:
+        for dep in module.deps:
+            users[dep] += 1
+    remaining = list(users)
+    roots = [m.index for m in modules if users[m.index] == 0]
+    sorted_count = 0
+    while roots:
+        index = roots.pop()
+        module = modules[index]
+        module.sort_index = sorted_count
+        sorted_count += 1
+        for dep in module.deps:
+            remaining[dep] -= 1
+            if remaining[dep] == 0:
+                roots.append(dep)
+    if sorted_count < len(modules):
+        _report_cycles(modules, remaining, reporter)
+
+
+def _report_cycles(modules: list[Module], remaining: list[int], reporter: Reporter) -> None:
+    """Report each cycle among the modules Kahn's algorithm could not rank, and raise."""
+    stuck = {m.index for m in modules if remaining[m.index] > 0}
+    cycles: list[list[str]] = []
+    reported: set[int] = set()
+    for start in sorted(stuck):
+        if start in reported:
+            continue
+        # Follow dependencies that stay among stuck modules until one repeats.
+        path = [start]
+        seen = {start: 0}
+        current = start
+        while True:
+            nxt = next((d for d in modules[current].deps if d in stuck), None)
+            if nxt is None:
+                break
+            if nxt in seen:
+                cycle = [*path[seen[nxt] :], nxt]
+                if not reported.intersection(cycle[:-1]):
+                    cycles.append([modules[i].name for i in cycle])
+                reported.update(cycle)
+                break
+            seen[nxt] = len(path)
+            path.append(nxt)
+            current = nxt
+        reported.add(start)
+    for names in cycles:
+        reporter.error("Cycle detected: " + " -> ".join(names))
+    count = sum(len(cycle) - 1 for cycle in cycles)
+    raise DependencyCycleError(cycles, count)
+
+
+def read_lines(path: str) -> list[str] | OSError:
+    """The lines of a text file, or the OSError that stopped its reading."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as err:
+        return err
+    return [_text(line) for line in data.split(b"\n") if line]
+
+
+def build(
+    moddir: str,
+    config: DepmodConfig,
+    reporter: Reporter,
+    *,
+    files: Sequence[str] | None = None,
+    kernel: KernelSymbols | None = None,
+    errsyms: bool = False,
+    prefix: str | None = None,
+    jobs: int | None = None,
+) -> DepmodResult:
+    """Everything depmod computes for the module directory ``moddir``.
+
+    ``files``, when given, are the only modules looked at (absolute paths). Raises
+    DependencyCycleError when modules need each other in a circle.
+    """
+    order = read_lines(f"{moddir}/modules.order")
+    if isinstance(order, OSError):
+        reporter.warning(
+            f"could not open modules.order at {moddir}: {os.strerror(order.errno or 0)}"
+        )
+        order = []
+    if files is None:
+        found = find_modules(moddir, config, reporter)
+    else:
+        prefix_dir = moddir.rstrip("/") + "/"
+        found = [
+            FoundModule(
+                path,
+                path[len(prefix_dir) :] if path.startswith(prefix_dir) else path,
+                module_name(path),
+            )
+            for path in files
+        ]
+    ordered = order_modules(found, order)
+    scans = scan_modules([m.path for m in ordered], jobs)
+    modules, owners = resolve(
+        ordered, scans, reporter, kernel=kernel, errsyms=errsyms, prefix=prefix
+    )
+    builtin_lines = read_lines(f"{moddir}/modules.builtin")
+    builtin: list[str] | None
+    if isinstance(builtin_lines, OSError):
+        reporter.warning(
+            f"could not open modules.builtin at {moddir}: {os.strerror(builtin_lines.errno or 0)}"
+        )
+        builtin = None
+    else:
+        builtin = [module_name(line) for line in builtin_lines]
+    builtin_modinfo: bytes | None
+    try:
+        with open(f"{moddir}/modules.builtin.modinfo", "rb") as stream:
+            builtin_modinfo = stream.read()
+    except OSError as err:
+        reporter.warning(
+            f"could not open modules.builtin.modinfo at {moddir}: {os.strerror(err.errno or 0)}"
+        )
+        builtin_modinfo = None
+    return DepmodResult(modules, owners, builtin, builtin_modinfo)

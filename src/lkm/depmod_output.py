@@ -1,0 +1,192 @@
+"""depmod's eleven output files: their bytes, and writing them so none is ever half-written.
+
+Text files are built as bytes (module data is written back exactly as it was read); the binary
+indexes come from ``lkm.index``. ``write_outputs`` writes each file to a temporary name in the
+target directory, flushes it to disk and renames it over the old one, so a reader (or a crash)
+sees either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Sequence
+
+from lkm.depmod import DepmodResult, Module
+from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
+from lkm.errors import LkmError
+from lkm.index import IndexBuilder
+from lkm.moddir import normalize_alias
+
+__all__ = ["TEXT_FILES", "OutputError", "render", "write_outputs"]
+
+ALIAS_HEADER = b"# Aliases extracted from modules themselves.\n"
+SOFTDEP_HEADER = b"# Soft dependencies extracted from modules themselves.\n"
+WEAKDEP_HEADER = b"# Weak dependencies extracted from modules themselves.\n"
+SYMBOLS_HEADER = b"# Aliases for symbols, used by symbol_request().\n"
+DEVNAME_HEADER = b"# Device nodes to trigger on-demand module loading.\n"
+# The files ``-n`` prints, in this order.
+TEXT_FILES = (
+    "modules.dep",
+    "modules.alias",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.devname",
+)
+_MAJOR = re.compile(rb"(char|block)-major-(\d+)-(\d+)\Z")
+
+
+class OutputError(LkmError):
+    """An output file could not be written; the old file, if any, is untouched."""
+
+    def __init__(self, message: str, *, path: str, errno: int | None) -> None:
+        self.path = path
+        self.errno = errno
+        super().__init__(message)
+
+
+def _s(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _dep_lines(result: DepmodResult) -> list[bytes]:
+    lines = []
+    for module in result.modules:
+        deps = b"".join(b" " + _b(dep.found.relpath) for dep in result.closure(module))
+        lines.append(_b(module.found.relpath) + b":" + deps)
+    return lines
+
+
+def render(result: DepmodResult) -> list[tuple[str, bytes]]:
+    """The output files as (name, bytes), in the order kmod 34 writes them."""
+    modules = result.modules
+    dep_lines = _dep_lines(result)
+    dep_bin = IndexBuilder()
+    for module, line in zip(modules, dep_lines, strict=True):
+        dep_bin.add(module.name, _s(line), module.index)
+
+    alias_text = [ALIAS_HEADER]
+    alias_bin = IndexBuilder()
+    softdep_text = [SOFTDEP_HEADER]
+    weakdep_text = [WEAKDEP_HEADER]
+    devname_text = [DEVNAME_HEADER]
+    for module in modules:
+        scan = module.scan
+        if scan is None:
+            continue
+        name = _b(module.name)
+        for alias in scan.aliases:
+            alias_text.append(b"alias " + alias + b" " + name + b"\n")
+            _add(alias_bin, normalize_alias(_s(alias)), module.name, module.index)
+        for softdep in scan.softdeps:
+            softdep_text.append(b"softdep " + name + b" " + softdep + b"\n")
+        for weakdep in scan.weakdeps:
+            weakdep_text.append(b"weakdep " + name + b" " + weakdep + b"\n")
+        devname = _devname(module)
+        if devname is not None:
+            devname_text.append(devname)
+
+    symbols_text = [SYMBOLS_HEADER]
+    symbols_bin = IndexBuilder()
+    for symbol in hash_order(result.owners, SYMBOL_BUCKETS):
+        owner = modules[result.owners[symbol]]
+        symbols_text.append(b"alias symbol:" + symbol + b" " + _b(owner.name) + b"\n")
+        _add(symbols_bin, "symbol:" + _s(symbol), owner.name, owner.index)
+
+    builtin_bin = IndexBuilder()
+    for builtin in result.builtin or ():
+        _add(builtin_bin, builtin, "", 0)
+    builtin_alias_bin = IndexBuilder()
+    for module_name, alias in _builtin_aliases(result.builtin_modinfo or b""):
+        _add(builtin_alias_bin, normalize_alias(_s(alias)), _s(module_name), 0)
+
+    return [
+        ("modules.dep", b"".join(line + b"\n" for line in dep_lines)),
+        ("modules.dep.bin", dep_bin.to_bytes()),
+        ("modules.alias", b"".join(alias_text)),
+        ("modules.alias.bin", alias_bin.to_bytes()),
+        ("modules.softdep", b"".join(softdep_text)),
+        ("modules.weakdep", b"".join(weakdep_text)),
+        ("modules.symbols", b"".join(symbols_text)),
+        ("modules.symbols.bin", symbols_bin.to_bytes()),
+        ("modules.builtin.bin", builtin_bin.to_bytes()),
+        ("modules.builtin.alias.bin", builtin_alias_bin.to_bytes()),
+        ("modules.devname", b"".join(devname_text)),
+    ]
+
+
+def _add(builder: IndexBuilder, key: str, value: str, priority: int) -> None:
+    # A key kmod's trie cannot hold (8-bit, NUL) is left out rather than failing the run.
+    with contextlib.suppress(LkmError):
+        builder.add(key, value, priority)
+
+
+def _devname(module: Module) -> bytes | None:
+    """``name devname c|bMAJOR:MINOR`` when the module names both a device node and numbers."""
+    assert module.scan is not None
+    devname = None
+    major = None
+    for alias in module.scan.aliases:
+        if alias.startswith(b"devname:") and devname is None:
+            devname = alias[len(b"devname:") :]
+        match = _MAJOR.match(alias)
+        if match and major is None:
+            kind = b"c" if match.group(1) == b"char" else b"b"
+            major = kind + match.group(2) + b":" + match.group(3)
+    if devname is None or major is None:
+        return None
+    return _b(module.name) + b" " + devname + b" " + major + b"\n"
+
+
+def _builtin_aliases(modinfo: bytes) -> list[tuple[bytes, bytes]]:
+    out = []
+    for item in modinfo.split(b"\0"):
+        module, dot, rest = item.partition(b".")
+        key, eq, value = rest.partition(b"=")
+        if dot and eq and key == b"alias":
+            out.append((module, value))
+    return out
+
+
+def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
+    """Write every file of ``files`` into ``directory`` atomically, one after the other.
+
+    Each goes to ``.<name>.<pid>.tmp`` first, is flushed to disk and renamed over the old file;
+    on failure the temporary file is removed and OutputError names the file and the reason.
+    """
+    for name, data in files:
+        target = f"{directory}/{name}"
+        temporary = f"{directory}/.{name}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise OutputError(
+                f"could not create {temporary}: {os.strerror(err.errno or 0)}",
+                path=target,
+                errno=err.errno,
+            ) from err
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.rename(temporary, target)
+        except OSError as err:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise OutputError(
+                f"could not write {target}: {os.strerror(err.errno or 0)}",
+                path=target,
+                errno=err.errno,
+            ) from err
