@@ -154,6 +154,7 @@ SCENARIOS = [
         {"conf/a.conf": b"bogus line\n"},
         args=("-C", "conf", "-q", "-v"),
     ),
+    Scenario("trailing-slash", {"conf/a.conf": b"bogus\n"}, args=("-C", "conf/")),
     Scenario("usage-error", {}, args=("-c", "-C"), tree_args=False),
     Scenario("ambiguous", {}, args=("--sh",), tree_args=False),
     Scenario("missing-tree", {"conf/a.conf": b"alias a b\n"}, args=("-C", "conf", "-S", "none")),
