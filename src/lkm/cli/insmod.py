@@ -1,0 +1,114 @@
+"""``insmod``: give one module file to the kernel, like kmod 34's insmod."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.output import Printer
+
+if TYPE_CHECKING:
+    from lkm.kernel import Kernel
+
+PROG = "insmod"
+
+OPTIONS = (
+    Option("f", "force"),
+    Option("s", "syslog"),
+    Option("v", "verbose"),
+    Option("V", "version"),
+    Option("h", "help"),
+)
+
+USAGE = """\
+Usage:
+\t{prog} [options] filename [module options]
+Options:
+\t-f, --force       DANGEROUS: forces a module load, may cause
+\t                  data corruption and crash your machine
+\t-s, --syslog      print to syslog, not stderr
+\t-v, --verbose     enables more messages
+\t-V, --version     show version
+\t-h, --help        show this help
+"""
+
+# What kmod says for the kernel's answers that have a module-specific meaning.
+_REASONS = {
+    errno.ENOEXEC: "Invalid module format",
+    errno.ENOENT: "Unknown symbol in module",
+    errno.ESRCH: "Module has wrong symbol version",
+    errno.EINVAL: "Invalid parameters",
+}
+
+
+def reason(code: int) -> str:
+    return _REASONS.get(code) or os.strerror(code)
+
+
+def join_params(args: Sequence[str]) -> str:
+    """Module options as one string; a value with a space is quoted unless it has a quote."""
+    out = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        quote = eq and " " in value and '"' not in arg
+        out.append(f'{key}="{value}"' if quote else arg)
+    return " ".join(out)
+
+
+def main(args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None) -> int:
+    from lkm.cli.kmodcmd import common_options
+
+    printer = Printer(prog)
+    try:
+        try:
+            parsed, operands = getopt_long(args, OPTIONS, permute=False)
+        except UsageError as err:
+            printer.raw_error(f"{prog}: {err}")
+            return 1
+        done = common_options(parsed, printer, USAGE)
+        if done is not None:
+            return done
+        force = any(key == "f" for key, _ in parsed)
+        if not operands:
+            printer.error("missing filename.")
+            return 1
+        path, params = operands[0], join_params(operands[1:])
+        if path == "-":
+            printer.error("this tool does not support loading from stdin!")
+            return 1
+        return insert(printer, path, params, force=force, kernel=kernel)
+    finally:
+        printer.stdout.flush()
+
+
+def insert(printer: Printer, path: str, params: str, *, force: bool, kernel: Kernel | None) -> int:
+    from lkm.errors import LkmError
+    from lkm.kernel import KernelCallError, LoadError, SyscallKernel, load_file, read_compression
+
+    try:
+        if kernel is None:
+            kernel = SyscallKernel()
+        load_file(
+            kernel,
+            path,
+            params,
+            force=force,
+            kernel_compression=read_compression(),
+            decompress_note=printer.error,
+        )
+    except LoadError as err:
+        if not err.opened:
+            printer.error(f"could not load module {path}: {os.strerror(err.errno)}")
+        else:
+            printer.error(f"could not insert module {path}: {reason(err.errno)}")
+        return 1
+    except KernelCallError as err:
+        printer.error(f"could not insert module {path}: {reason(err.errno)}")
+        return 1
+    except LkmError as err:
+        printer.error(str(err))
+        return 1
+    return 0

@@ -1,0 +1,81 @@
+"""``lsmod`` (and ``kmod list``): the loaded modules, like kmod 34's lsmod."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.output import Printer, encode
+
+PROG = "lsmod"
+
+OPTIONS = (
+    Option("s", "syslog"),
+    Option("v", "verbose"),
+    Option("V", "version"),
+    Option("h", "help"),
+)
+
+USAGE = """\
+Usage:
+\t{prog} [options]
+Options:
+\t-s, --syslog      print to syslog, not stderr
+\t-v, --verbose     enables more messages
+\t-V, --version     show version
+\t-h, --help        show this help
+"""
+
+HEADER = "Module                  Size  Used by\n"
+
+
+def row(name: str, size: int, refcount: int, holders: Sequence[str]) -> str:
+    """One line as kmod prints it: ``%-19s %8ld  %d`` and the holders after one space."""
+    # C pads by bytes, so a name that is not plain ASCII pads by its encoded length.
+    pad = " " * max(0, 19 - len(encode(name)))
+    line = f"{name}{pad} {size:>8}  {refcount}"
+    if holders:
+        line += " " + ",".join(holders)
+    return line + "\n"
+
+
+def main(
+    args: Sequence[str], prog: str = PROG, *, procfs: str = "/proc", sysfs: str = "/sys"
+) -> int:
+    from lkm.cli.kmodcmd import common_options
+
+    printer = Printer(prog)
+    try:
+        try:
+            parsed, operands = getopt_long(args, OPTIONS)
+        except UsageError as err:
+            printer.raw_error(f"{prog}: {err}")
+            return 1
+        done = common_options(parsed, printer, USAGE)
+        if done is not None:
+            return done
+        if operands:
+            printer.error("too many arguments provided.")
+            return 1
+        return list_modules(printer, procfs=procfs, sysfs=sysfs)
+    finally:
+        printer.stdout.flush()
+
+
+def list_modules(printer: Printer, *, procfs: str, sysfs: str) -> int:
+    from lkm.state import StateError, listed, read_proc_modules
+
+    try:
+        modules = read_proc_modules(procfs)
+    except StateError as err:
+        printer.error(str(err))
+        printer.error(f"could not get list of modules: {err.strerror_text}")
+        return 1
+    printer.out(HEADER)
+    for module in modules:
+        errors: list[StateError] = []
+        shown = listed(module, sysfs, errors)
+        for error in errors:
+            printer.error(str(error))
+        printer.out(row(shown.name, shown.size, shown.refcount, shown.holders))
+    return 0

@@ -1,0 +1,302 @@
+"""The kernel's module system calls, and how kmod 34 drives them to load a file.
+
+This is the only module that makes system calls: ``finit_module``, ``init_module`` and
+``delete_module`` through ctypes, numbered per architecture (glibc has no wrappers for them).
+Everything else talks to a ``Kernel`` (a Protocol), so the loading logic is tested against a fake
+and only ``SyscallKernel`` needs a real kernel.
+
+How a file is loaded, as kmod 34 does it (seen with strace on kmod 34):
+
+- uncompressed, or compressed with the method the kernel names in ``/sys/module/compression``:
+  ``finit_module(fd, params, flags)``, with ``MODULE_INIT_COMPRESSED_FILE`` for a compressed one;
+- compressed otherwise: decompressed here, then ``init_module(image, params)``;
+- with ``force``, the flags also ask the kernel to ignore vermagic and modversions; only if
+  ``finit_module`` does not exist (ENOSYS) is the image stripped here (the ``vermagic=`` string
+  blanked, ``__versions`` no longer allocated, so the kernel does not look at it) and given to
+  ``init_module``.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import stat
+import struct
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from lkm.errors import LkmError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lkm.compress import Compression
+
+
+class Syscalls(NamedTuple):
+    init_module: int
+    delete_module: int
+    finit_module: int
+
+
+_GENERIC = Syscalls(105, 106, 273)  # the asm-generic table of the newer architectures
+# ``uname -m`` to the numbers of the three calls (the kernel's syscall tables).
+SYSCALLS = MappingProxyType(
+    {
+        "x86_64": Syscalls(175, 176, 313),
+        "i386": Syscalls(128, 129, 350),
+        "i486": Syscalls(128, 129, 350),
+        "i586": Syscalls(128, 129, 350),
+        "i686": Syscalls(128, 129, 350),
+        "aarch64": _GENERIC,
+        "riscv64": _GENERIC,
+        "loongarch64": _GENERIC,
+        "armv6l": Syscalls(128, 129, 379),
+        "armv7l": Syscalls(128, 129, 379),
+        "armv8l": Syscalls(128, 129, 379),
+        "s390x": Syscalls(128, 129, 344),
+        "ppc64le": Syscalls(128, 129, 353),
+        "ppc64": Syscalls(128, 129, 353),
+        "ppc": Syscalls(128, 129, 353),
+    }
+)
+
+
+class InitFlag(enum.IntFlag):
+    """``finit_module`` flags (linux/module.h)."""
+
+    IGNORE_MODVERSIONS = 1
+    IGNORE_VERMAGIC = 2
+    COMPRESSED_FILE = 4
+
+
+class DeleteFlag(enum.IntFlag):
+    """``delete_module`` flags: kmod always passes NONBLOCK, and TRUNC for a forced removal."""
+
+    NONBLOCK = os.O_NONBLOCK
+    TRUNC = os.O_TRUNC
+
+
+FORCE = InitFlag.IGNORE_MODVERSIONS | InitFlag.IGNORE_VERMAGIC
+
+
+class KernelCallError(LkmError):
+    """A module system call failed; ``errno`` is the kernel's answer."""
+
+    def __init__(self, call: str, target: str, code: int) -> None:
+        self.call = call
+        self.target = target
+        self.errno = code
+        super().__init__(f"{call} of {target} failed: {os.strerror(code)}")
+
+
+class LoadError(LkmError):
+    """A module file could not be given to the kernel; ``errno`` is kmod's code for it.
+
+    ``opened`` is False when the file itself could not be found (kmod says "could not load"
+    rather than "could not insert"); ``notes`` are the lines kmod logs first, such as the
+    decompressor's complaint.
+    """
+
+    def __init__(
+        self, path: str, code: int, *, opened: bool = True, notes: tuple[str, ...] = ()
+    ) -> None:
+        self.path = path
+        self.errno = code
+        self.opened = opened
+        self.notes = notes
+        super().__init__(f"could not load {path}: {os.strerror(code)}")
+
+
+class Kernel(Protocol):
+    """The three module system calls; each raises KernelCallError with the kernel's errno."""
+
+    def finit_module(self, fd: int, params: str, flags: int) -> None: ...
+
+    def init_module(self, image: bytes, params: str) -> None: ...
+
+    def delete_module(self, name: str, flags: int) -> None: ...
+
+
+class SyscallKernel:
+    """The running kernel, through ``syscall(2)``; ``machine`` picks the syscall table."""
+
+    def __init__(self, machine: str | None = None) -> None:
+        import ctypes
+
+        machine = machine or os.uname().machine
+        numbers = SYSCALLS.get(machine)
+        if numbers is None:
+            raise LkmError(f"no module system call numbers known for machine '{machine}'")
+        self.numbers = numbers
+        self._ctypes = ctypes
+        self._syscall = ctypes.CDLL(None, use_errno=True).syscall
+        self._syscall.restype = ctypes.c_long
+
+    def _call(self, what: str, target: str, *args: object) -> None:
+        ctypes = self._ctypes
+        ctypes.set_errno(0)
+        if self._syscall(*args) != 0:
+            raise KernelCallError(what, target, ctypes.get_errno())
+
+    def finit_module(self, fd: int, params: str, flags: int) -> None:
+        c = self._ctypes
+        self._call(
+            "finit_module",
+            f"fd {fd}",
+            c.c_long(self.numbers.finit_module),
+            c.c_int(fd),
+            c.c_char_p(os.fsencode(params)),
+            c.c_int(flags),
+        )
+
+    def init_module(self, image: bytes, params: str) -> None:
+        c = self._ctypes
+        self._call(
+            "init_module",
+            f"{len(image)}-byte image",
+            c.c_long(self.numbers.init_module),
+            c.c_char_p(image),
+            c.c_ulong(len(image)),
+            c.c_char_p(os.fsencode(params)),
+        )
+
+    def delete_module(self, name: str, flags: int) -> None:
+        c = self._ctypes
+        self._call(
+            "delete_module",
+            name,
+            c.c_long(self.numbers.delete_module),
+            c.c_char_p(os.fsencode(name)),
+            c.c_uint(flags),
+        )
+
+
+def read_compression(sysfs: str = "/sys") -> str | None:
+    """What the kernel decompresses itself (``/sys/module/compression``: xz, zstd, gzip)."""
+    try:
+        with open(f"{sysfs}/module/compression", "rb") as file:
+            return file.read().decode("ascii", "replace").strip() or None
+    except OSError:
+        return None
+
+
+def _kernel_name(method: Compression) -> str:
+    return "gzip" if method.value == "gzip" else method.value
+
+
+def load_file(
+    kernel: Kernel,
+    path: str,
+    params: str = "",
+    *,
+    force: bool = False,
+    kernel_compression: str | None = None,
+    decompress_note: Callable[[str], None] | None = None,
+) -> None:
+    """Load the module file ``path`` as kmod 34 does (see the module docstring).
+
+    Raises LoadError for a file that cannot be read, KernelCallError when the kernel refuses.
+    """
+    from lkm.compress import Compression, detect
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise LoadError(path, err.errno or errno.EIO, opened=False) from err
+    try:
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise LoadError(path, errno.EISDIR)
+            head = os.pread(fd, 6, 0)
+        except OSError as err:
+            raise LoadError(path, err.errno or errno.EIO) from err
+        method = detect(head)
+        flags = FORCE if force else InitFlag(0)
+        in_kernel = method is Compression.NONE or _kernel_name(method) == kernel_compression
+        if in_kernel:
+            if method is not Compression.NONE:
+                flags |= InitFlag.COMPRESSED_FILE
+            try:
+                kernel.finit_module(fd, params, flags)
+                return
+            except KernelCallError as err:
+                if not (force and err.errno == errno.ENOSYS):
+                    raise
+        data = _read_all(fd, path)
+    finally:
+        os.close(fd)
+    image = _decompressed(data, path, decompress_note)
+    if force:
+        image = strip_for_force(image, path=path)
+    kernel.init_module(image, params)
+
+
+def _read_all(fd: int, path: str) -> bytes:
+    chunks = []
+    offset = 0
+    try:
+        while chunk := os.pread(fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+    except OSError as err:
+        raise LoadError(path, err.errno or errno.EIO) from err
+    return b"".join(chunks)
+
+
+def _decompressed(data: bytes, path: str, note: Callable[[str], None] | None) -> bytes:
+    from lkm.compress import decompress
+    from lkm.errors import DecompressionError
+
+    try:
+        return decompress(data, path=path)
+    except DecompressionError as err:
+        if note is not None and err.reason:
+            note(f"{err.method}: {err.reason}")
+        raise LoadError(path, errno.EINVAL) from err
+
+
+def strip_for_force(image: bytes, *, path: str | None = None) -> bytes:
+    """The module image with its ``vermagic=`` blanked and ``__versions`` hidden, as kmod does.
+
+    The kernel finds ``__versions`` only among allocated sections, so clearing SHF_ALLOC in its
+    header hides it; the vermagic string is overwritten with NULs, which the kernel skips.
+    Raises LoadError with kmod's errno (ENOEXEC: not ELF; EINVAL: broken ELF).
+    """
+    from lkm.elf import ElfFile
+    from lkm.errors import NotElfError
+
+    out = bytearray(image)
+    try:
+        elf = ElfFile(image, path=path)
+        modinfo = elf.section(".modinfo")
+        versions = elf.section("__versions")
+        if modinfo is not None:
+            raw = bytes(elf.section_data(modinfo))
+            start = 0
+            for entry in raw.split(b"\0"):
+                if entry.startswith(b"vermagic="):
+                    at = modinfo.offset + start
+                    out[at : at + len(entry)] = bytes(len(entry))
+                start += len(entry) + 1
+        if versions is not None:
+            order = "<" if elf.byteorder == "little" else ">"
+            fmt = order + ("Q" if elf.is64 else "I")
+            at = elf.header.shoff + versions.number * elf.header.shentsize + 8
+            struct.pack_into(fmt, out, at, versions.flags & ~_SHF_ALLOC)
+    except NotElfError as err:
+        raise LoadError(path or "", errno.ENOEXEC) from err
+    except LkmError as err:
+        raise LoadError(path or "", errno.EINVAL) from err
+    return bytes(out)
+
+
+_SHF_ALLOC = 2
+
+
+def remove_module(kernel: Kernel, name: str, *, force: bool = False) -> None:
+    """``delete_module`` as kmod calls it: never waiting, truncating the refcount if forced."""
+    flags = DeleteFlag.NONBLOCK | (DeleteFlag.TRUNC if force else 0)
+    kernel.delete_module(name, int(flags))
