@@ -12,7 +12,9 @@ from lkm import __version__
 if TYPE_CHECKING:
     from lkm.cli.output import Printer
 
-TOOLS = ("modinfo", "modprobe", "depmod")
+TOOLS = (
+    "modinfo", "modprobe", "depmod", "lsmod", "insmod", "rmmod", "kmod", "list", "static-nodes"
+)  # fmt: skip
 
 
 FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
@@ -37,6 +39,18 @@ def _tool(name: str) -> Callable[[list[str]], int]:
         from lkm.cli.modprobe import main as modprobe_main
 
         return modprobe_main
+    if name in ("lsmod", "insmod", "rmmod", "kmod"):
+        import importlib
+
+        tool: Callable[[list[str]], int] = importlib.import_module(
+            f"lkm.cli.{name}cmd" if name == "kmod" else f"lkm.cli.{name}"
+        ).main
+        return tool
+    if name in ("list", "static-nodes"):
+        from lkm.cli.kmodcmd import main as kmod_main
+
+        # ``lkm list`` is ``kmod list`` with lkm's own name in its messages.
+        return lambda args: kmod_main([name, *args], "lkm")
     raise KeyError(name)
 
 
