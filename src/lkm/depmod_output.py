@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 
 from lkm.depmod import DepmodResult, Module
+from lkm.depmod_index import index_bytes
 from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
 from lkm.errors import LkmError
-from lkm.index import IndexBuilder
 from lkm.moddir import normalize_alias
 
 __all__ = ["TEXT_FILES", "OutputError", "render", "write_outputs"]
@@ -36,6 +36,9 @@ TEXT_FILES = (
     "modules.devname",
 )
 _MAJOR = re.compile(rb"(char|block)-major-(\d+)-(\d+)\Z")
+
+
+_Entries = dict[bytes, list[tuple[int, bytes]]]
 
 
 class OutputError(LkmError):
@@ -67,12 +70,12 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
     """The output files as (name, bytes), in the order kmod 34 writes them."""
     modules = result.modules
     dep_lines = _dep_lines(result)
-    dep_bin = IndexBuilder()
+    dep_bin: _Entries = {}
     for module, line in zip(modules, dep_lines, strict=True):
-        dep_bin.add(module.name, _s(line), module.index)
+        _add(dep_bin, _b(module.name), line, module.index)
 
     alias_text = [ALIAS_HEADER]
-    alias_bin = IndexBuilder()
+    alias_bin: _Entries = {}
     softdep_text = [SOFTDEP_HEADER]
     weakdep_text = [WEAKDEP_HEADER]
     devname_text = [DEVNAME_HEADER]
@@ -83,7 +86,7 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
         name = _b(module.name)
         for alias in scan.aliases:
             alias_text.append(b"alias " + alias + b" " + name + b"\n")
-            _add(alias_bin, normalize_alias(_s(alias)), module.name, module.index)
+            _add(alias_bin, _normalize(alias), name, module.index)
         for softdep in scan.softdeps:
             softdep_text.append(b"softdep " + name + b" " + softdep + b"\n")
         for weakdep in scan.weakdeps:
@@ -93,38 +96,46 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
             devname_text.append(devname)
 
     symbols_text = [SYMBOLS_HEADER]
-    symbols_bin = IndexBuilder()
+    symbols_bin: _Entries = {}
+    names = [_b(module.name) for module in modules]
     for symbol in hash_order(result.owners, SYMBOL_BUCKETS):
-        owner = modules[result.owners[symbol]]
-        symbols_text.append(b"alias symbol:" + symbol + b" " + _b(owner.name) + b"\n")
-        _add(symbols_bin, "symbol:" + _s(symbol), owner.name, owner.index)
+        owner = result.owners[symbol]
+        symbols_text.append(b"alias symbol:" + symbol + b" " + names[owner] + b"\n")
+        _add(symbols_bin, b"symbol:" + symbol, names[owner], owner)
 
-    builtin_bin = IndexBuilder()
+    builtin_bin: _Entries = {}
     for builtin in result.builtin or ():
-        _add(builtin_bin, builtin, "", 0)
-    builtin_alias_bin = IndexBuilder()
+        _add(builtin_bin, _b(builtin), b"", 0)
+    builtin_alias_bin: _Entries = {}
     for module_name, alias in _builtin_aliases(result.builtin_modinfo or b""):
-        _add(builtin_alias_bin, normalize_alias(_s(alias)), _s(module_name), 0)
+        _add(builtin_alias_bin, _normalize(alias), module_name, 0)
 
     return [
         ("modules.dep", b"".join(line + b"\n" for line in dep_lines)),
-        ("modules.dep.bin", dep_bin.to_bytes()),
+        ("modules.dep.bin", index_bytes(dep_bin)),
         ("modules.alias", b"".join(alias_text)),
-        ("modules.alias.bin", alias_bin.to_bytes()),
+        ("modules.alias.bin", index_bytes(alias_bin)),
         ("modules.softdep", b"".join(softdep_text)),
         ("modules.weakdep", b"".join(weakdep_text)),
         ("modules.symbols", b"".join(symbols_text)),
-        ("modules.symbols.bin", symbols_bin.to_bytes()),
-        ("modules.builtin.bin", builtin_bin.to_bytes()),
-        ("modules.builtin.alias.bin", builtin_alias_bin.to_bytes()),
+        ("modules.symbols.bin", index_bytes(symbols_bin)),
+        ("modules.builtin.bin", index_bytes(builtin_bin)),
+        ("modules.builtin.alias.bin", index_bytes(builtin_alias_bin)),
         ("modules.devname", b"".join(devname_text)),
     ]
 
 
-def _add(builder: IndexBuilder, key: str, value: str, priority: int) -> None:
+def _add(entries: _Entries, key: bytes, value: bytes, priority: int) -> None:
     # A key kmod's trie cannot hold (8-bit, NUL) is left out rather than failing the run.
-    with contextlib.suppress(LkmError):
-        builder.add(key, value, priority)
+    if key.isascii() and b"\0" not in key and b"\0" not in value:
+        entries.setdefault(key, []).append((priority, value))
+
+
+def _normalize(alias: bytes) -> bytes:
+    """'-' as '_' outside bracket expressions (fast path: no '-' at all)."""
+    if b"-" not in alias:
+        return alias
+    return _b(normalize_alias(_s(alias)))
 
 
 def _devname(module: Module) -> bytes | None:
