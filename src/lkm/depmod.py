@@ -406,10 +406,12 @@ def build(
     errsyms: bool = False,
     prefix: str | None = None,
     jobs: int | None = None,
+    builtin: bool = True,
 ) -> DepmodResult:
     """Everything depmod computes for the module directory ``moddir``.
 
-    ``files``, when given, are the only modules looked at (absolute paths). Raises
+    ``files``, when given, are the only modules looked at (absolute paths); ``builtin`` false
+    skips the builtin files (``-n`` shows no binary index, so kmod does not read them). Raises
     DependencyCycleError when modules need each other in a circle.
     """
     order = read_lines(f"{moddir}/modules.order")
@@ -435,15 +437,17 @@ def build(
     modules, owners = resolve(
         ordered, scans, reporter, kernel=kernel, errsyms=errsyms, prefix=prefix
     )
+    if not builtin:
+        return DepmodResult(modules, owners, None, None)
     builtin_lines = read_lines(f"{moddir}/modules.builtin")
-    builtin: list[str] | None
+    builtin_names: list[str] | None
     if isinstance(builtin_lines, OSError):
         reporter.warning(
             f"could not open modules.builtin at {moddir}: {os.strerror(builtin_lines.errno or 0)}"
         )
-        builtin = None
+        builtin_names = None
     else:
-        builtin = [module_name(line) for line in builtin_lines]
+        builtin_names = [module_name(line) for line in builtin_lines]
     builtin_modinfo: bytes | None
     try:
         with open(f"{moddir}/modules.builtin.modinfo", "rb") as stream:
@@ -453,4 +457,4 @@ def build(
             f"could not open modules.builtin.modinfo at {moddir}: {os.strerror(err.errno or 0)}"
         )
         builtin_modinfo = None
-    return DepmodResult(modules, owners, builtin, builtin_modinfo)
+    return DepmodResult(modules, owners, builtin_names, builtin_modinfo)

@@ -106,7 +106,7 @@ def _release_matches(pattern: str, release: str) -> bool:
 def parse_config(
     texts: Sequence[tuple[str, str]],
     release: str,
-    warn: Callable[[str], None] = lambda message: None,
+    error: Callable[[str], None] = lambda message: None,
 ) -> DepmodConfig:
     """Parse depmod.d files given as (path, text) pairs, in order, for ``release``."""
     search: list[str] = []
@@ -128,7 +128,7 @@ def parse_config(
             elif command == "exclude" and args:
                 excludes.extend(args)
             else:
-                warn(f"{path} line {number}: ignoring bad line starting with '{command}'")
+                error(f"{path}:{number}: ignoring bad line starting with '{command}'")
     if not search:
         search = ["updates", BUILT_IN]
     elif BUILT_IN not in search:
@@ -139,7 +139,7 @@ def parse_config(
 def load_config(
     paths: Sequence[str] | None,
     release: str,
-    warn: Callable[[str], None] = lambda message: None,
+    error: Callable[[str], None] = lambda message: None,
 ) -> DepmodConfig:
     """Read and parse the depmod.d files under ``paths`` (default: the standard directories)."""
     texts = []
@@ -149,4 +149,4 @@ def load_config(
                 texts.append((name, stream.read().decode("utf-8", "surrogateescape")))
         except OSError:
             continue
-    return parse_config(texts, release, warn)
+    return parse_config(texts, release, error)

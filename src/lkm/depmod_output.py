@@ -78,7 +78,7 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
     alias_bin: _Entries = {}
     softdep_text = [SOFTDEP_HEADER]
     weakdep_text = [WEAKDEP_HEADER]
-    devname_text = [DEVNAME_HEADER]
+    devname_text: list[bytes] = []
     for module in modules:
         scan = module.scan
         if scan is None:
@@ -93,7 +93,8 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
             weakdep_text.append(b"weakdep " + name + b" " + weakdep + b"\n")
         devname = _devname(module)
         if devname is not None:
-            devname_text.append(devname)
+            # The header comes with the first entry: no device names, an empty file.
+            devname_text.extend((DEVNAME_HEADER, devname) if not devname_text else (devname,))
 
     symbols_text = [SYMBOLS_HEADER]
     symbols_bin: _Entries = {}

@@ -204,7 +204,7 @@ def run(settings: Settings, printer: Printer) -> int:
         printer.out(line)
 
     reporter = Reporter(printer.message, verbose if settings.verbose else None)
-    config = load_config(settings.config, settings.release, reporter.warning)
+    config = load_config(settings.config, settings.release, reporter.error)
     files = [_absolute(path) for path in settings.files] or None
     try:
         result = build(
@@ -215,6 +215,7 @@ def run(settings: Settings, printer: Printer) -> int:
             kernel=kernel,
             errsyms=settings.errsyms,
             prefix=settings.prefix,
+            builtin=not settings.dry_run,
         )
     except DependencyCycleError as err:
         printer.error(str(err))
