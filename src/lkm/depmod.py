@@ -224,7 +224,10 @@ class DepmodResult:
 
 
 def load_kernel_symbols(
-    system_map: str | None, symvers: str | None, prefix: str | None
+    system_map: str | None,
+    symvers: str | None,
+    prefix: str | None,
+    reporter: Reporter | None = None,
 ) -> KernelSymbols | None:
     """The kernel's own exports from ``-F System.map`` or ``-E Module.symvers``."""
     crcs: dict[bytes, int | None] = {}
@@ -242,10 +245,17 @@ def load_kernel_symbols(
         return KernelSymbols(crcs)
     if system_map is not None:
         with open(system_map, "rb") as stream:
-            for line in stream.read().split(b"\n"):
-                parts = line.split(b" ", 2)
-                if len(parts) < 3 or not parts[2].startswith(b"__ksymtab_"):
-                    continue
+            lines = stream.read().split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for number, line in enumerate(lines, 1):
+            parts = line.split(b" ", 2)
+            if len(parts) < 3:
+                # kmod prints the line with its newline, and then its own.
+                if reporter is not None:
+                    reporter.error(f"{system_map}:{number}: invalid line: {_text(line)}\n")
+                continue
+            if parts[2].startswith(b"__ksymtab_"):
                 crcs[_unprefix(parts[2][len(b"__ksymtab_") :], prefix)] = None
         return KernelSymbols(crcs)
     return None
@@ -317,7 +327,8 @@ def resolve(
                 continue
             if owner == module.index:
                 continue
-            if reporter.verbose is not None:
+            if reporter.verbose is not None and owner not in deps:
+                # One line per dependency: the first symbol that makes it.
                 reporter.verbose(f'{path} needs "{_text(name)}": {modules[owner].found.path}\n')
             known = export_crcs.get(name)
             if check and crc is not None and known is not None and crc != known:

@@ -91,7 +91,9 @@ def _scan_checked(raw: bytes, path: str | None) -> ModuleScan:
         else b""
     )
     exports = tuple((os.fsencode(e.name), e.crc) for e in module.exports)
-    imports = tuple((os.fsencode(i.name), i.crc, i.weak) for i in module.imports)
+    found = [(os.fsencode(i.name), i.crc, i.weak) for i in module.imports]
+    _versions_only(found, {os.fsencode(v.symbol): v.crc for v in module.versions})
+    imports = tuple(found)
     return ModuleScan(aliases, softdeps, weakdeps, exports, imports)
 
 
@@ -192,6 +194,7 @@ def _scan_fast(raw: bytes) -> ModuleScan:
             if name:
                 info = mixed[i] & 0xFF if little else mixed[i] >> 24
                 imports.append((name, versions.get(name), info >> 4 == _STB_WEAK))
+    _versions_only(imports, versions)
     exports: list[tuple[bytes, int | None]] = []
     crc_offsets = {m.start() for m in re.finditer(re.escape(_CRC_PREFIX), strings)}
     if crc_offsets:
@@ -221,6 +224,16 @@ def _scan_fast(raw: bytes) -> ModuleScan:
             aliases, softdeps, weakdeps, _ksymtab_strings(by_name, body), tuple(imports)
         )
     return ModuleScan(aliases, softdeps, weakdeps, tuple(exports), tuple(imports))
+
+
+def _versions_only(
+    imports: list[tuple[bytes, int | None, bool]], versions: dict[bytes, int]
+) -> None:
+    """Append the ``__versions`` entries no undefined symbol names (``module_layout``): kmod
+    counts them as needed symbols too, after those of the symbol table."""
+    if len(versions) > len(imports) or any(name not in versions for name, _, _ in imports):
+        seen = {name for name, _, _ in imports}
+        imports.extend((name, crc, False) for name, crc in versions.items() if name not in seen)
 
 
 def _positions(packed: bytes, values: set[int]) -> list[int]:

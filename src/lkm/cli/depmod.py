@@ -183,10 +183,17 @@ def run(settings: Settings, printer: Printer) -> int:
         return 0
     if settings.errsyms and settings.symvers is None and settings.system_map is None:
         printer.message("WARNING", "-e needs -E or -F")
+
+    def verbose(line: str) -> None:
+        printer.out(line)
+
+    reporter = Reporter(printer.message, verbose if settings.verbose else None)
     kernel = None
     if settings.symvers is not None or settings.system_map is not None:
         try:
-            kernel = load_kernel_symbols(settings.system_map, settings.symvers, settings.prefix)
+            kernel = load_kernel_symbols(
+                settings.system_map, settings.symvers, settings.prefix, reporter
+            )
         except OSError as err:
             name = settings.symvers if settings.symvers is not None else settings.system_map
             printer.message("FATAL", f"could not load {name}: {os.strerror(err.errno or 0)}")
@@ -200,10 +207,6 @@ def run(settings: Settings, printer: Printer) -> int:
             printer.message("FATAL", f"could not search modules: {reason}")
             return 1
 
-    def verbose(line: str) -> None:
-        printer.out(line)
-
-    reporter = Reporter(printer.message, verbose if settings.verbose else None)
     config = load_config(settings.config, settings.release, reporter.error)
     files = [_absolute(path) for path in settings.files] or None
     try:

@@ -1,0 +1,158 @@
+"""depmod: unit tests of the pieces and properties of the readers and the index writer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from depmod_trees import cycle_tree, duplicates_tree, module_elf, write_tree
+from lkm.depmod import DependencyCycleError, Reporter, build, find_modules, order_modules
+from lkm.depmod_config import DepmodConfig, Override, parse_config
+from lkm.depmod_index import index_bytes
+from lkm.depmod_order import hash_order, superfasthash
+from lkm.depmod_output import OutputError, render, write_outputs
+from lkm.depmod_scan import ModuleScan, scan_bytes
+from lkm.errors import LkmError
+from lkm.index import write_index
+
+
+def test_module_hash_order_is_kmods() -> None:
+    # kmod 34's modules.dep for these names without modules.order (black-box, 512 buckets).
+    names = [b"twofish_x86_64_3way", b"empty", b"bad3", b"twofish_common", b"3c59x", b"bad1",
+             b"twofish_x86_64", b"bad2", b"mii"]  # fmt: skip
+    assert hash_order(reversed(names), 512) == names
+
+
+def test_superfasthash_tails() -> None:
+    assert superfasthash(b"") == 0
+    assert len({superfasthash(b"a" * n) for n in range(1, 9)}) == 8
+    assert superfasthash(b"\xff") != superfasthash(b"\x7f")
+
+
+def test_modules_order_moves_listed_modules_first(tmp_path: Path) -> None:
+    moddir = write_tree(tmp_path, "1.0", {f"kernel/{n}.ko": module_elf() for n in "abcde"})
+    found = find_modules(str(moddir), DepmodConfig())
+    order = ["kernel/d.ko", "kernel/zz.ko", "kernel/b.ko", "kernel/d.ko"]
+    names = [m.name for m in order_modules(found, order)]
+    assert names[:2] == ["d", "b"]
+    assert sorted(names) == list("abcde")
+
+
+def test_scan_reads_exports_imports_aliases() -> None:
+    data = module_elf(
+        exports=["e1"], imports=["i1", "i2"], modinfo=["alias=x-y", "softdep=pre: z"],
+        import_crcs={"i1": 0x1234}, weak=["i2"],
+    )  # fmt: skip
+    assert scan_bytes(data) == ModuleScan(
+        (b"x-y",), (b"pre: z",), (), ((b"e1", None),), ((b"i1", 0x1234, False), (b"i2", None, True))
+    )
+    with_crc = scan_bytes(module_elf(export_crcs={"e2": 0xABCD}))
+    assert with_crc.exports == ((b"e2", 0xABCD),)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.integers(0, 2000))
+def test_scan_raises_only_lkm_errors(noise: bytes, cut: int) -> None:
+    base = module_elf(exports=["e"], imports=["i"], modinfo=["alias=a"])
+    for data in (noise, base[:cut] + noise, base[:cut] + noise + base[cut + len(noise) :]):
+        with contextlib.suppress(LkmError):
+            scan_bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text("ab*?[c", max_size=6), st.text("xyz", max_size=3), st.integers(0, 5)),
+        max_size=40,
+    )
+)
+def test_bulk_index_writer_matches_index_builder(entries: list[tuple[str, str, int]]) -> None:
+    grouped: dict[bytes, list[tuple[int, bytes]]] = {}
+    for key, value, priority in entries:
+        grouped.setdefault(key.encode(), []).append((priority, value.encode()))
+    assert index_bytes(grouped) == write_index(entries)
+
+
+def test_config_search_override_external_exclude() -> None:
+    errors: list[str] = []
+    text = (
+        "# comment\nsearch extra \\\n updates\noverride Foo-bar 1.* extra\noverride x 2.0 y\n"
+        "external * /opt/mods\nexclude skip\nfrobnicate this\n"
+    )
+    config = parse_config([("a.conf", text)], "1.5", errors.append)
+    assert config.search == ("extra", "updates", "built-in")
+    assert config.overrides == (Override("Foo_bar", "extra"),)
+    assert [e.path for e in config.externals] == ["/opt/mods"]
+    assert config.excludes == ("skip",)
+    assert errors == ["a.conf:8: ignoring bad line starting with 'frobnicate'"]
+
+
+def test_duplicates_rank_and_override(tmp_path: Path) -> None:
+    moddir = str(write_tree(tmp_path, "1.0", duplicates_tree()))
+    chosen = {m.name: m.relpath for m in find_modules(moddir, DepmodConfig())}
+    assert chosen["dup"] == "updates/dup.ko"
+    config = DepmodConfig(("extra", "built-in"), excludes=("skipme",))
+    chosen = {m.name: m.relpath for m in find_modules(moddir, config)}
+    assert chosen["dup"] == "extra/dup.ko"
+    assert "hidden" not in chosen and "hidden2" not in chosen
+    config = DepmodConfig(overrides=(Override("dup", "kernel/drivers"),))
+    assert {m.name: m.relpath for m in find_modules(moddir, config)}["dup"] == (
+        "kernel/drivers/dup.ko"
+    )
+
+
+def test_external_directory(tmp_path: Path) -> None:
+    from lkm.depmod_config import External
+
+    moddir = str(write_tree(tmp_path / "a", "1.0", {"kernel/m.ko": module_elf()}))
+    external = write_tree(tmp_path / "b", "1.0", {"m.ko": module_elf(exports=["x"])})
+    config = DepmodConfig(("external", "built-in"), externals=(External(str(external)),))
+    (found,) = find_modules(moddir, config)
+    assert found.relpath == f"{external}/m.ko"
+
+
+def test_cycles_are_reported_and_nothing_is_built(tmp_path: Path) -> None:
+    moddir = str(write_tree(tmp_path, "1.0", cycle_tree()))
+    messages: list[tuple[str, str]] = []
+    reporter = Reporter(lambda level, text: messages.append((level, text)))
+    with pytest.raises(DependencyCycleError) as caught:
+        build(moddir, DepmodConfig(), reporter, jobs=1)
+    assert str(caught.value) == "Found 5 modules in dependency cycles!"
+    assert ("ERROR", "Cycle detected: c -> a -> b -> c") in messages
+    assert ("ERROR", "Cycle detected: d -> e -> d") in messages
+
+
+def test_library_builds_and_renders(tmp_path: Path) -> None:
+    moddir = str(write_tree(tmp_path, "1.0", {
+        "kernel/a.ko": module_elf(exports=["a_fn"], modinfo=["alias=devname:foo",
+                                                            "alias=char-major-10-1"]),
+        "kernel/b.ko": module_elf(imports=["a_fn"]),
+    }))  # fmt: skip
+    result = build(moddir, DepmodConfig(), Reporter(), jobs=1)
+    files = dict(render(result))
+    assert sorted(files["modules.dep"].splitlines()) == [
+        b"kernel/a.ko:",
+        b"kernel/b.ko: kernel/a.ko",
+    ]
+    assert files["modules.devname"].endswith(b"a foo c10:1\n")
+    assert files["modules.symbols"].endswith(b"alias symbol:a_fn a\n")
+
+
+def test_write_outputs_keeps_old_files_on_failure(tmp_path: Path) -> None:
+    (tmp_path / "modules.dep").write_bytes(b"old\n")
+    write_outputs(str(tmp_path), [("modules.dep", b"new\n")])
+    assert (tmp_path / "modules.dep").read_bytes() == b"new\n"
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    os.chmod(tmp_path, 0o555)
+    try:
+        with pytest.raises(OutputError, match="could not create"):
+            write_outputs(str(tmp_path), [("modules.dep", b"newer\n")])
+    finally:
+        os.chmod(tmp_path, 0o755)
+    assert (tmp_path / "modules.dep").read_bytes() == b"new\n"

@@ -1,0 +1,131 @@
+"""depmod against kmod 34: every output file of every real tree, scenario trees, messages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import world
+from depmod_trees import cycle_tree, duplicates_tree, write_tree
+from differential import COMPARED, assert_same, kmod, lkm
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = (
+    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
+    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
+    "modules.builtin.alias.bin", "modules.devname",
+)  # fmt: skip
+SCRATCH = world.CHROOT / "scratch-depmod-tests"
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Path:
+    SCRATCH.mkdir(exist_ok=True)
+    return SCRATCH
+
+
+@pytest.mark.parametrize("name", world.ALL_TREES)
+def test_every_file_of_a_real_tree(name: str, scratch: Path) -> None:
+    """lkm reads the shared tree and writes elsewhere (-o); kmod 34's files are in the tree."""
+    tree = world.tree(name)
+    out = scratch / f"out-{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    relative = tree.moddir.relative_to(tree.root)
+    (out / relative).mkdir(parents=True)
+    # kmod reads lib/modules (a symlink into usr/lib on merged trees): so does lkm.
+    result = lkm("depmod", "-b", str(tree.root), "-o", str(out), tree.kver)
+    assert result.status == 0, result.stderr
+    for output in OUTPUTS:
+        expected = (tree.moddir / output).read_bytes()
+        assert (out / relative / output).read_bytes() == expected, f"{name}: {output} differs"
+    COMPARED["depmod: modules of real trees"] += len(tree.modules())
+
+
+def _scenario(scratch: Path, name: str, files: dict[str, bytes]) -> str:
+    root = scratch / name
+    shutil.rmtree(root, ignore_errors=True)
+    write_tree(root, "1.0.0", files)
+    return "/" + str(root.relative_to(world.CHROOT))
+
+
+def _both(args: list[str], chroot_paths: list[str]) -> None:
+    """Run kmod with chroot paths and lkm with the same paths on the host."""
+    host = [str(world.CHROOT) + a if a in chroot_paths else a for a in args]
+    assert_same(kmod("depmod", *args), lkm("depmod", *host))
+    COMPARED["depmod: command lines"] += 1
+
+
+CONFIGS = {
+    "default": "",
+    "search": "search extra updates built-in\n",
+    "override": "override dup * extra\n",
+    "override-other-release": "override dup 2.* extra\nexclude skipme\n",
+    "bad-line": "search extra\nbogus line\n",
+    "override-subdir": "search updates\noverride dup 1.0.* kernel/drivers\n",
+}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_depmod_d_with_duplicate_names(config: str, scratch: Path) -> None:
+    base = _scenario(scratch, "dup", duplicates_tree())
+    confdir = scratch / f"conf-{config}"
+    shutil.rmtree(confdir, ignore_errors=True)
+    confdir.mkdir()
+    (confdir / "a.conf").write_text(CONFIGS[config])
+    conf = "/" + str(confdir.relative_to(world.CHROOT))
+    _both(["-C", conf, "-b", base, "-n", "1.0.0"], [conf, base])
+    _both(["-C", conf, "-b", base, "-v", "-n", "1.0.0"], [conf, base])
+
+
+def test_cycle_is_reported_and_nothing_written(scratch: Path) -> None:
+    base = _scenario(scratch, "cycle", cycle_tree())
+    _both(["-C", "/nonexistent", "-b", base, "1.0.0"], [base])
+    assert sorted(p.name for p in (scratch / "cycle/lib/modules/1.0.0").iterdir()) == ["kernel"]
+
+
+@pytest.fixture(scope="module")
+def small(scratch: Path) -> str:
+    """A few real modules with a dependency chain, plus broken files."""
+    source = world.tree("bookworm-amd64")
+    root = scratch / "small"
+    shutil.rmtree(root, ignore_errors=True)
+    moddir = root / "lib/modules" / source.kver
+    for rel in (
+        "kernel/drivers/net/mii.ko", "kernel/drivers/net/ethernet/3com/3c59x.ko",
+        "kernel/crypto/twofish_common.ko", "kernel/arch/x86/crypto/twofish-x86_64.ko",
+        "kernel/arch/x86/crypto/twofish-x86_64-3way.ko",
+    ):  # fmt: skip
+        (moddir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source.moddir / rel, moddir / rel)
+    (moddir / "kernel/bad1.ko").write_bytes(b"garbage\n")
+    (moddir / "kernel/bad2.ko").write_bytes(
+        (source.moddir / "kernel/drivers/net/mii.ko").read_bytes()[:100]
+    )
+    (moddir / "kernel/empty.ko").write_bytes(b"")
+    (moddir / "kernel/dir.ko").mkdir()
+    (root / "System.map").write_text(
+        "ffffffff81000000 r __ksymtab__printk\nffffffff81000000 T __fentry__\n"
+        "ffffffff81000000 R __ksymtab___stack_chk_fail\nbadline\n"
+        "  ffffffff81000000 r __ksymtab_boot_cpu_data\n"
+    )
+    return "/" + str(root.relative_to(world.CHROOT))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["-n"], ["-n", "-v"], ["-n", "-e"], ["-n", "-e", "-F", "{base}/System.map"],
+     ["-n", "-F", "{base}/nonexistent"], ["-n", "-w"], ["-n", "-P", "_"], ["-h"], ["--bogus"],
+     ["-n", "{base}/x"]],
+)  # fmt: skip
+def test_messages_on_a_small_tree(options: list[str], small: str) -> None:
+    args = [o.format(base=small) for o in options]
+    paths = [a for a in args if a.startswith(small)]
+    release = world.tree("bookworm-amd64").kver
+    tail = [] if options[-1].startswith("{base}/x") else [release]
+    _both(
+        [*args[:-1], "-b", small, args[-1], *tail] if tail == [] else [*args, "-b", small, *tail],
+        [*paths, small],
+    )
