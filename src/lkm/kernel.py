@@ -10,10 +10,10 @@ How a file is loaded, as kmod 34 does it (seen with strace on kmod 34):
 - uncompressed, or compressed with the method the kernel names in ``/sys/module/compression``:
   ``finit_module(fd, params, flags)``, with ``MODULE_INIT_COMPRESSED_FILE`` for a compressed one;
 - compressed otherwise: decompressed here, then ``init_module(image, params)``;
-- with ``force``, the flags also ask the kernel to ignore vermagic and modversions; only if
-  ``finit_module`` does not exist (ENOSYS) is the image stripped here (the ``vermagic=`` string
-  blanked, ``__versions`` no longer allocated, so the kernel does not look at it) and given to
-  ``init_module``.
+- with ``force``, the flags also ask the kernel to ignore vermagic and modversions;
+- when ``finit_module`` does not exist (ENOSYS), the file is read (and decompressed) here and
+  given to ``init_module``; with ``force`` the image is stripped first (the ``vermagic=`` string
+  blanked, ``__versions`` no longer allocated, so the kernel does not look at it).
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def load_file(
                 kernel.finit_module(fd, params, flags)
                 return
             except KernelCallError as err:
-                if not (force and err.errno == errno.ENOSYS):
+                if err.errno != errno.ENOSYS:
                     raise
         data = _read_all(fd, path)
     finally:

@@ -49,22 +49,24 @@ def reason(code: int) -> str:
 
 
 def join_params(args: Sequence[str]) -> str:
-    """Module options as one string; a value with a space is quoted unless it has a quote."""
+    """Module options as one string; a value with a space is quoted unless it starts with one."""
     out = []
     for arg in args:
         key, eq, value = arg.partition("=")
-        quote = eq and " " in value and '"' not in arg
+        quote = eq and " " in value and not value.startswith('"')
         out.append(f'{key}="{value}"' if quote else arg)
     return " ".join(out)
 
 
-def main(args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None) -> int:
+def main(
+    args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None, sysfs: str = "/sys"
+) -> int:
     from lkm.cli.kmodcmd import common_options
 
     printer = Printer(prog)
     try:
         try:
-            parsed, operands = getopt_long(args, OPTIONS, permute=False)
+            parsed, operands = getopt_long(args, OPTIONS)
         except UsageError as err:
             printer.raw_error(f"{prog}: {err}")
             return 1
@@ -79,12 +81,14 @@ def main(args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None)
         if path == "-":
             printer.error("this tool does not support loading from stdin!")
             return 1
-        return insert(printer, path, params, force=force, kernel=kernel)
+        return insert(printer, path, params, force=force, kernel=kernel, sysfs=sysfs)
     finally:
         printer.stdout.flush()
 
 
-def insert(printer: Printer, path: str, params: str, *, force: bool, kernel: Kernel | None) -> int:
+def insert(
+    printer: Printer, path: str, params: str, *, force: bool, kernel: Kernel | None, sysfs: str
+) -> int:
     from lkm.errors import LkmError
     from lkm.kernel import KernelCallError, LoadError, SyscallKernel, load_file, read_compression
 
@@ -96,7 +100,7 @@ def insert(printer: Printer, path: str, params: str, *, force: bool, kernel: Ker
             path,
             params,
             force=force,
-            kernel_compression=read_compression(),
+            kernel_compression=read_compression(sysfs),
             decompress_note=printer.error,
         )
     except LoadError as err:

@@ -39,6 +39,14 @@ kmod also handles gracefully if called from following symlinks:
 KMOD_OPTIONS = (Option("V", "version"), Option("h", "help"))
 
 
+class Roots(NamedTuple):
+    """Where the kernel's state and the running release's module directory are read."""
+
+    procfs: str = "/proc"
+    sysfs: str = "/sys"
+    moddir: str | None = None  # default: /lib/modules/$(uname -r)
+
+
 class _Syslog(io.RawIOBase):
     """A stream whose lines go to syslog (``-s``), as kmod's tools log there instead."""
 
@@ -211,31 +219,30 @@ def static_nodes(args: Sequence[str], printer: Printer, *, moddir: str | None = 
     try:
         with open(output, "w", encoding="utf-8", errors="surrogateescape") as out:
             out.write("".join(chunks))
-    except OSError as err:
-        printer.raw_error(f"Error: could not create {output}: {err.strerror}")
-        return 1
+    except OSError:
+        # kmod 34 says nothing and succeeds when it cannot create the output file.
+        return status
     return status
 
 
 # ----------------------------------------------------------------------------- kmod
 
 
-def main(args: Sequence[str], prog: str = "kmod") -> int:
+def main(args: Sequence[str], prog: str = "kmod", *, roots: Roots | None = None) -> int:
     printer = Printer(prog)
     try:
-        return _dispatch(args, printer)
+        return _dispatch(args, printer, roots or Roots())
     finally:
         printer.stdout.flush()
 
 
-def _dispatch(args: Sequence[str], printer: Printer) -> int:
+def _dispatch(args: Sequence[str], printer: Printer, roots: Roots) -> int:
     # Options before the command belong to kmod; the command's own follow it.
     try:
         parsed, operands = getopt_long(args, KMOD_OPTIONS, permute=False)
     except UsageError as err:
         printer.raw_error(f"kmod: {err}")
-        # kmod 34 exits 0 after an unknown long option and 1 after an unknown short one.
-        return 0 if str(err).startswith("unrecognized option") else 1
+        return 1
     for key, _value in parsed:
         if key == "V":
             from lkm.cli import print_version
@@ -256,9 +263,9 @@ def _dispatch(args: Sequence[str], printer: Printer) -> int:
     if command == "list":
         from lkm.cli.lsmod import main as lsmod_main
 
-        return lsmod_main(rest, printer.prog)
+        return lsmod_main(rest, printer.prog, procfs=roots.procfs, sysfs=roots.sysfs)
     if command == "static-nodes":
-        return static_nodes(rest, printer)
+        return static_nodes(rest, printer, moddir=roots.moddir)
     printer.raw_error(f"invalid command '{command}'")
     printer.out(HELP)
     return 1

@@ -124,23 +124,11 @@ class _Remover:
         """Check as kmod does (builtin, loaded, in use), then ask the kernel; False on failure."""
         from lkm.errors import LkmError
         from lkm.kernel import KernelCallError, remove_module
-        from lkm.state import StateError, SysModule
 
         printer = self.printer
         name = module_name(arg)
-        if self.moddir.is_builtin(name):
-            printer.error(f"Module {name} is builtin.")
-            return False
-        module = SysModule(name, self.sysfs)
-        try:
-            loaded = module.initstate() is not None
-        except StateError as err:
-            printer.error(str(err))
-            loaded = False
-        if not loaded:
-            printer.error(f"Module {name} is not currently loaded")
-            return False
-        if not self.force and not self._unused(module):
+        # Forced, kmod asks the kernel without checking anything first.
+        if not self.force and not self._removable(name):
             return False
         try:
             remove_module(self.kernel(), name, force=self.force)
@@ -153,6 +141,24 @@ class _Remover:
             printer.error(str(err))
             return False
         return True
+
+    def _removable(self, name: str) -> bool:
+        from lkm.state import StateError, SysModule
+
+        printer = self.printer
+        if self.moddir.is_builtin(name):
+            printer.error(f"Module {name} is builtin.")
+            return False
+        module = SysModule(name, self.sysfs)
+        try:
+            loaded = module.initstate() is not None
+        except StateError as err:
+            printer.error(str(err))
+            loaded = False
+        if not loaded:
+            printer.error(f"Module {name} is not currently loaded")
+            return False
+        return self._unused(module)
 
     def _unused(self, module: SysModule) -> bool:
         import errno

@@ -1,0 +1,446 @@
+"""Fake /proc, /sys and module directories, and what kmod 34 does on each.
+
+A case is a small world (``proc/modules``, files under ``sys/module``, a ``modules.devname``
+and a builtin list for the running release, module files) and a command line; ``{dir}`` in the
+arguments stands for the directory holding the case's files. The kernel is this machine's: it has
+no module support, so every module system call fails with ENOSYS unless the case injects another
+errno for one call.
+
+Recording (``python tests/kernel_cases.py record``, root): kmod 34 runs in the trixie chroot in
+a private mount namespace with the case's ``proc``, ``sys`` and module directory bound over
+``/proc``, ``/sys`` and ``/lib/modules/$(uname -r)``, under strace, which injects the errno and
+logs the module system calls. lkm runs in-process with the same roots and a fake kernel that
+fails the same way and logs its calls in strace's notation; both outputs and both call logs are
+compared (``data/kernel-cases.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import elfbuild
+
+RECORDED = Path(__file__).parent / "data" / "kernel-cases.json"
+RELEASE_MARK = "{release}"
+
+
+@dataclass(frozen=True)
+class Case:
+    tool: str  # lsmod, insmod, rmmod, kmod
+    args: list[str]
+    proc: bytes | None = None  # proc/modules; None: no such file (no module support)
+    sys: dict[str, bytes] = field(default_factory=dict)  # files under sys/module
+    dirs: tuple[str, ...] = ()  # empty directories under sys/module
+    devname: bytes | None = None
+    builtin: tuple[str, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
+    inject: str | None = None  # e.g. "delete_module:EBUSY"
+
+
+def module_state(
+    name: str, *, refcnt: str = "0", size: str = "16384", state: str = "live"
+) -> dict[str, bytes]:
+    return {
+        f"{name}/initstate": f"{state}\n".encode(),
+        f"{name}/refcnt": f"{refcnt}\n".encode(),
+        f"{name}/coresize": f"{size}\n".encode(),
+    }
+
+
+PROC = (
+    b"nfsd 1234567 5 lockd,auth_rpcgss, Live 0xffffffffc0a00000\n"
+    b"lockd 131072 2 nfsd, Live 0x0000000000000000\n"
+    b"verylongmodulenamexyz123 4096 0 - Live 0xffffffffc0100000 (OE)\n"
+    b"gone 4096 0 - Unloading 0xffffffffc0200000\n"
+    b"free 100 0 - Live 0x0\n"
+)
+SYS = {
+    **module_state("nfsd", refcnt="7", size="99999"),
+    **module_state("lockd", refcnt="2", size="131072"),
+    "verylongmodulenamexyz123/initstate": b"live\n",
+    **module_state("free", size="100"),
+    **module_state("inuse", refcnt="3"),
+    "nostate/refcnt": b"0\n",
+    "builtinstate/initstate": b"builtin\n",
+    "builtinstate/refcnt": b"0\n",
+    "going/initstate": b"going\n",
+    "going/refcnt": b"0\n",
+}
+DIRS = (
+    "nfsd/holders/alpha",
+    "lockd/holders/nfsd",
+    "verylongmodulenamexyz123/holders",
+    "free/holders",
+    "inuse/holders",
+    "nostate/holders",
+    "builtinstate/holders",
+    "going/holders",
+    "onlysys/parameters",
+)
+WORLD = {"proc": PROC, "sys": SYS, "dirs": DIRS, "builtin": ("unix", "sha256_generic")}
+
+
+def _integers() -> tuple[bytes, dict[str, bytes], tuple[str, ...]]:
+    values = ["12abc", "", " 5", "-3", "99999999999999999999", "0x10", "7 ", "+4", "010",
+              "4294967296", "2147483648", "-2147483649"]  # fmt: skip
+    proc = b""
+    sys_files: dict[str, bytes] = {}
+    dirs = []
+    for i, value in enumerate(values):
+        name = f"m{i}"
+        proc += f"{name} 1 0 - Live 0x0\n".encode()
+        sys_files[f"{name}/refcnt"] = value.encode() + b"\n"
+        sys_files[f"{name}/coresize"] = value.encode() + b"\n"
+        dirs.append(f"{name}/holders")
+    sys_files["nonl/refcnt"] = b"5"
+    sys_files["nonl/coresize"] = b"5"
+    dirs.append("nonl/holders")
+    proc += b"nonl 1 0 - Live 0x0\nshort 7\n\nx\ny z w\n"
+    return proc, sys_files, tuple(dirs)
+
+
+INT_PROC, INT_SYS, INT_DIRS = _integers()
+
+DEVNAME = (
+    b"# Device nodes to trigger on-demand module loading.\n"
+    b"autofs4 autofs c10:235\nsnd snd/a/b/timer c116:33\n\nblk blkdev b8:0\nbad1 x\n"
+    b"bad2 y z10:1\nbad3 y cq:1\nbad4 y c10\nbad5 y c10:5x\nbad6 y c-1:5\n  sp  a  c1:2\n"
+    b"tab\tt\tc3:4\nlast q c5:6"
+)
+GOOD_DEVNAME = b"# comment\nfuse fuse c10:229\ntun net/tun c10:200\nloop loop-control b7:0\n"
+
+MODULE = elfbuild.elf64(
+    {
+        ".modinfo": elfbuild.modinfo_section(b"license=GPL", b"name=m", b"vermagic=6.1 SMP "),
+        "__versions": b"\0" * 64,
+    }
+)
+
+
+def _xz(data: bytes) -> bytes:
+    import lzma
+
+    return lzma.compress(data, check=lzma.CHECK_CRC32)
+
+
+def _zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+XZ_MODULE = _xz(MODULE)
+ZSTD_MODULE = _zstd(MODULE)
+
+CASES: dict[str, Case] = {}
+
+
+def _add(name: str, case: Case) -> None:
+    name = re.sub(r"[^\w.=-]", "_", name)
+    assert name not in CASES, name
+    CASES[name] = case
+
+
+def _build() -> None:
+    w = WORLD
+    for tool in ("lsmod", "kmod list", "lsmod x", "lsmod -x", "lsmod -h", "kmod list -h"):
+        cmd = tool.split()
+        _add(f"nosupport-{'-'.join(cmd)}", Case(cmd[0], cmd[1:]))
+        _add(f"world-{'-'.join(cmd)}", Case(cmd[0], cmd[1:], w["proc"], w["sys"], w["dirs"]))
+    _add("integers", Case("lsmod", [], INT_PROC, INT_SYS, INT_DIRS))
+    _add("empty-proc", Case("lsmod", [], b""))
+    for arg in ("nfsd", "lockd", "verylongmodulenamexyz123", "gone", "free", "inuse", "nostate",
+                "builtinstate", "going", "onlysys", "unix", "sha256-generic", "/x/y/free.ko",
+                "free.ko.xz", "free-x", "nothere"):  # fmt: skip
+        _add(f"rmmod-{arg}", Case("rmmod", [arg], **w))  # type: ignore[arg-type]
+    for opts in (["-f", "inuse"], ["-f", "nfsd"], ["-f", "nothere"], ["-f", "unix"],
+                 ["free", "inuse", "nothere"], ["-s", "inuse"], ["-v", "inuse"], [], ["-h"],
+                 ["-x"], ["{dir}/free.ko"], ["{dir}/mod-x.ko"]):  # fmt: skip
+        _add(
+            f"rmmod{'_'.join(opts)}",
+            Case("rmmod", opts, files={"free.ko": b"x", "mod-x.ko": b"y"}, **w),
+        )  # type: ignore[arg-type]
+    for code in ("EBUSY", "EPERM", "ENOENT", "EAGAIN", "EINVAL"):
+        _add(f"rmmod-free-{code}", Case("rmmod", ["free"], inject=f"delete_module:{code}", **w))  # type: ignore[arg-type]
+    _add("rmmod-force-EBUSY", Case("rmmod", ["-f", "free"], inject="delete_module:EBUSY", **w))  # type: ignore[arg-type]
+    files = {"m.ko": MODULE, "m.ko.xz": XZ_MODULE, "m.ko.zst": ZSTD_MODULE,
+             "trunc.ko.xz": XZ_MODULE[:-30], "trunc.ko.zst": ZSTD_MODULE[:-10],
+             "text.ko": b"hello\n", "short.ko": MODULE[:40]}  # fmt: skip
+    insmods = {
+        "plain": ["{dir}/m.ko"],
+        "params": ["{dir}/m.ko", "a=1", "b=x y", 'c="q r"', 'w=a"b c"', "flag", "s=t u v"],
+        "xz": ["{dir}/m.ko.xz", "p=1"],
+        "zstd": ["{dir}/m.ko.zst"],
+        "force": ["-f", "{dir}/m.ko"],
+        "force-xz": ["-f", "{dir}/m.ko.xz"],
+        "force-text": ["-f", "{dir}/text.ko"],
+        "force-short": ["-f", "{dir}/short.ko"],
+        "text": ["{dir}/text.ko"],
+        "trunc-xz": ["{dir}/trunc.ko.xz"],
+        "trunc-zstd": ["{dir}/trunc.ko.zst"],
+        "missing": ["{dir}/nothere.ko"],
+        "dir": ["{dir}"],
+        "stdin": ["-"],
+        "none": [],
+        "bad-option": ["-x"],
+        "help": ["-h"],
+        "option-after": ["{dir}/m.ko", "-f"],
+        "quiet-syslog": ["-s", "{dir}/nothere.ko"],
+    }
+    for name, args in insmods.items():
+        _add(f"insmod-{name}", Case("insmod", args, files=files))
+    for code in ("EEXIST", "ENOENT", "ESRCH", "EINVAL", "ENOEXEC", "EPERM", "EKEYREJECTED",
+                 "EBUSY", "ENOKEY"):  # fmt: skip
+        _add(f"insmod-{code}", Case("insmod", ["{dir}/m.ko"], files=files,
+                                    inject=f"finit_module:{code}"))  # fmt: skip
+    _add("insmod-xz-EEXIST", Case("insmod", ["{dir}/m.ko.xz"], files=files,
+                                  inject="init_module:EEXIST"))  # fmt: skip
+    for method in ("xz", "zstd"):
+        for target in ("m.ko.xz", "m.ko.zst", "m.ko"):
+            _add(f"insmod-kernel-{method}-{target}", Case(
+                "insmod", ["{dir}/" + target], files=files, sys={"compression": method.encode()
+                                                                 + b"\n"}))  # fmt: skip
+    _add("insmod-kernel-xz-force", Case("insmod", ["-f", "{dir}/m.ko.xz"], files=files,
+                                        sys={"compression": b"xz\n"}))  # fmt: skip
+    for args in ([], ["-f", "tmpfiles"], ["-f", "devname"], ["--format=human"], ["-f", "bogus"],
+                 ["-f"], ["-h"], ["x"]):  # fmt: skip
+        name = "static-nodes" + "".join(args)
+        _add(name, Case("kmod", ["static-nodes", *args], devname=DEVNAME))
+        _add("good-" + name, Case("kmod", ["static-nodes", *args], devname=GOOD_DEVNAME))
+    _add("static-nodes-missing", Case("kmod", ["static-nodes"]))
+    _add("static-nodes-output", Case("kmod", ["static-nodes", "-o", "{dir}/nodir/x"],
+                                     devname=GOOD_DEVNAME))  # fmt: skip
+    for args in ([], ["help"], ["help", "x"], ["-h"], ["bogus"], ["lsmod"], ["-x"], ["--bogus"]):
+        _add("kmod" + "_".join(args), Case("kmod", args))
+
+
+_build()
+
+
+# ------------------------------------------------------------------------------ materialise
+
+
+def materialise(case: Case, where: Path) -> None:
+    if where.exists():
+        shutil.rmtree(where)
+    (where / "sys/module").mkdir(parents=True)
+    (where / "proc").mkdir()
+    (where / "lm").mkdir()
+    if case.proc is not None:
+        (where / "proc/modules").write_bytes(case.proc)
+    for rel in case.dirs:
+        (where / "sys/module" / rel).mkdir(parents=True, exist_ok=True)
+    for rel, data in case.sys.items():
+        path = where / "sys/module" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    if case.devname is not None:
+        (where / "lm/modules.devname").write_bytes(case.devname)
+    if case.builtin:
+        from lkm.index import write_index
+
+        (where / "lm/modules.builtin.bin").write_bytes(
+            write_index((name, "", 0) for name in case.builtin)
+        )
+    for rel, data in case.files.items():
+        (where / rel).write_bytes(data)
+
+
+def fill(args: list[str], where: str) -> list[str]:
+    return [a.replace("{dir}", where) for a in args]
+
+
+# ------------------------------------------------------------------------------ lkm side
+
+_INIT_FLAGS = {1: "MODULE_INIT_IGNORE_MODVERSIONS", 2: "MODULE_INIT_IGNORE_VERMAGIC",
+               4: "MODULE_INIT_COMPRESSED_FILE"}  # fmt: skip
+
+
+def strace_string(text: str) -> str:
+    out = ['"']
+    for byte in os.fsencode(text):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= byte < 127:
+            out.append(char)
+        else:
+            out.append({"\n": "\\n", "\t": "\\t"}.get(char, f"\\{byte:o}"))
+    out.append('"')
+    return "".join(out)
+
+
+def _flag_names(flags: int, names: dict[int, str]) -> str:
+    found = [name for bit, name in names.items() if flags & bit]
+    return "|".join(found) if found else "0"
+
+
+class FakeKernel:
+    """This machine's kernel: no module support (ENOSYS), except the errno a case injects."""
+
+    def __init__(self, inject: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.images: list[bytes] = []
+        self.inject = inject.split(":") if inject else None
+
+    def _fail(self, call: str, target: str) -> None:
+        from lkm.kernel import KernelCallError
+
+        code = errno.ENOSYS
+        if self.inject is not None and self.inject[0] == call:
+            code = getattr(errno, self.inject[1])
+        raise KernelCallError(call, target, code)
+
+    def finit_module(self, fd: int, params: str, flags: int) -> None:
+        os.fstat(fd)
+        self.calls.append(
+            f"finit_module(FD, {strace_string(params)}, {_flag_names(flags, _INIT_FLAGS)})"
+        )
+        self._fail("finit_module", str(fd))
+
+    def init_module(self, image: bytes, params: str) -> None:
+        self.images.append(image)
+        self.calls.append(f"init_module(PTR, {len(image)}, {strace_string(params)})")
+        self._fail("init_module", "image")
+
+    def delete_module(self, name: str, flags: int) -> None:
+        names = {os.O_NONBLOCK: "O_NONBLOCK", os.O_TRUNC: "O_TRUNC"}
+        self.calls.append(f"delete_module({strace_string(name)}, {_flag_names(flags, names)})")
+        self._fail("delete_module", name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stdout: str
+    stderr: str
+    status: int
+    calls: list[str]
+
+
+@contextlib.contextmanager
+def _captured() -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    out, err = io.BytesIO(), io.BytesIO()
+    wrapped_out = io.TextIOWrapper(out, write_through=True)
+    wrapped_err = io.TextIOWrapper(err, write_through=True)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = wrapped_out, wrapped_err
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def run_lkm(case: Case, where: Path) -> Outcome:
+    from lkm.cli import insmod, kmodcmd, lsmod, rmmod
+
+    kernel = FakeKernel(case.inject)
+    root = str(where)
+    procfs, sysfs, moddir = f"{root}/proc", f"{root}/sys", f"{root}/lm"
+    args = fill(case.args, root)
+    with _captured() as (out, err):
+        if case.tool == "lsmod":
+            status = lsmod.main(args, procfs=procfs, sysfs=sysfs)
+        elif case.tool == "insmod":
+            status = insmod.main(args, kernel=kernel, sysfs=sysfs)
+        elif case.tool == "rmmod":
+            status = rmmod.main(args, kernel=kernel, sysfs=sysfs, moddir=moddir)
+        else:
+            status = kmodcmd.main(args, roots=kmodcmd.Roots(procfs, sysfs, moddir))
+        stdout, stderr = out.getvalue(), err.getvalue()
+    release = os.uname().release
+
+    def normal(data: bytes) -> str:
+        text = data.decode("utf-8", "surrogateescape")
+        text = text.replace(procfs, "/proc").replace(sysfs, "/sys")
+        text = text.replace(moddir, f"/lib/modules/{RELEASE_MARK}")
+        return text.replace(root, "{dir}").replace(release, RELEASE_MARK)
+
+    return Outcome(normal(stdout), normal(stderr), status, kernel.calls)
+
+
+# ------------------------------------------------------------------------------ kmod side
+
+_SCRATCH = "scratch-kernel"
+
+
+def run_kmod(case: Case, name: str) -> Outcome:
+    import world
+
+    chroot = world.CHROOT
+    where = chroot / _SCRATCH / "cases" / name
+    materialise(case, where)
+    inside = f"/{_SCRATCH}/cases/{name}"
+    release = os.uname().release
+    target = chroot / "lib/modules" / release
+    trace = where.parent / f"{name}.trace"
+    binds = (
+        f"mount --bind {where}/proc {chroot}/proc && mount --bind {where}/sys {chroot}/sys && "
+        f"mount --bind {where}/lm {target}"
+    )
+    command = [case.tool, *fill(case.args, inside)]
+    strace = ["strace", "-f", "-s", "4096", "-o", str(trace),
+              "-e", "trace=finit_module,init_module,delete_module"]  # fmt: skip
+    if case.inject:
+        call, code = case.inject.split(":")
+        strace += ["-e", f"inject={call}:error={code}"]
+    script = f'{binds} && exec chroot {chroot} "$@"'
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(
+            [*strace, "unshare", "--mount", "sh", "-c", script, "sh", *command],
+            capture_output=True,
+            check=False,
+        )
+    finally:
+        target.rmdir()
+    calls = []
+    for line in trace.read_text().splitlines():
+        match = re.match(r"\d+\s+((?:f?init|delete)_module\(.*\))\s+= ", line)
+        if match:
+            call = match.group(1)
+            call = re.sub(r"^finit_module\(\d+,", "finit_module(FD,", call)
+            call = re.sub(r"^init_module\(0x[0-9a-f]+,", "init_module(PTR,", call)
+            calls.append(call)
+
+    def normal(data: bytes) -> str:
+        text = data.decode("utf-8", "surrogateescape")
+        return text.replace(inside, "{dir}").replace(release, RELEASE_MARK)
+
+    return Outcome(normal(done.stdout), normal(done.stderr), done.returncode, calls)
+
+
+def record_with_kmod() -> dict[str, Outcome]:
+    return {name: run_kmod(case, name) for name, case in sorted(CASES.items())}
+
+
+def load_recorded() -> dict[str, Outcome]:
+    raw = json.loads(RECORDED.read_text())
+    return {name: Outcome(**value) for name, value in raw.items()}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["record"]:
+        print("usage: kernel_cases.py record", file=sys.stderr)
+        return 2
+    recorded = record_with_kmod()
+    RECORDED.parent.mkdir(exist_ok=True)
+    RECORDED.write_text(
+        json.dumps({k: v.__dict__ for k, v in recorded.items()}, indent=1, sort_keys=True) + "\n"
+    )
+    print(f"recorded {len(recorded)} cases", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
