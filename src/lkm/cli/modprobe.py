@@ -10,9 +10,13 @@ import enum
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
+
+if TYPE_CHECKING:
+    from lkm.resolve import Resolver
 
 PROG = "modprobe"
 
@@ -241,12 +245,100 @@ def show_config(settings: Settings, printer: Printer) -> int:
     return 0
 
 
+def _resolver(settings: Settings, printer: Printer) -> Resolver:
+    from lkm.config import load_config
+    from lkm.moddir import ModuleDirectory
+    from lkm.resolve import Resolver
+
+    moddir = ModuleDirectory.for_release(settings.dirname, settings.release, strict=False)
+    config = load_config(settings.config_paths or None, module_dir=moddir.path)
+    for problem in config.problems:
+        printer.raw_error(f"libkmod: ERROR: {problem.message}")
+    return Resolver(moddir, config)
+
+
+def _targets(settings: Settings) -> tuple[list[str], str]:
+    """The module names of this run and the options the command line gives the target."""
+    if settings.all:
+        return list(settings.operands), ""
+    return [settings.operands[0]], " ".join(settings.operands[1:])
+
+
+def _not_found(settings: Settings, printer: Printer, resolver: Resolver, name: str) -> None:
+    if settings.quiet:
+        return
+    text = f"Module {name} not found in directory {resolver.moddir.path}"
+    if settings.all:
+        printer.message("WARNING", text)
+    else:
+        printer.message("FATAL", text)
+
+
+def resolve_names(settings: Settings, printer: Printer) -> int:
+    """-R: the modules each name stands for, one per line."""
+    from lkm.resolve import PathError
+
+    resolver = _resolver(settings, printer)
+    names, _ = _targets(settings)
+    status = 0
+    for name in names:
+        try:
+            found = resolver.resolve(name)
+        except PathError as err:
+            if not settings.quiet:
+                printer.message("FATAL", str(err))
+            return 1
+        if not found:
+            _not_found(settings, printer, resolver, name)
+            status = 1
+            if not settings.all:
+                return 1
+            continue
+        printer.out("".join(f"{module}\n" for module in found))
+    return status
+
+
+def show_plan(settings: Settings, printer: Printer) -> int:
+    """-D, and -n for loading: what modprobe would do, one line per action."""
+    from lkm.resolve import PathError
+
+    resolver = _resolver(settings, printer)
+    names, extra = _targets(settings)
+    show = settings.mode is Mode.SHOW_DEPENDS or settings.verbosity > 0
+    status = 0
+    for name in names:
+        try:
+            matches = resolver.lookup(name)
+        except PathError as err:
+            if not settings.quiet:
+                printer.message("FATAL", str(err))
+            return 1
+        if not matches:
+            _not_found(settings, printer, resolver, name)
+            status = 1
+            if not settings.all:
+                return 1
+            continue
+        kept = resolver.filter_blacklist(matches, use_blacklist=settings.use_blacklist)
+        for match in kept:
+            actions = resolver.probe(
+                match, extra_options=extra, ignore_commands=settings.ignore_commands
+            )
+            if show:
+                printer.out("".join(action.line() for action in actions))
+    return status
+
+
 def run(settings: Settings, printer: Printer) -> int:
     if settings.mode is Mode.SHOW_CONFIG:
         return show_config(settings, printer)
     if not settings.operands:
         printer.error("missing parameters. See -h.")
         return 1
+    if settings.mode is Mode.RESOLVE_ALIAS:
+        return resolve_names(settings, printer)
+    if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
+        return show_plan(settings, printer)
     printer.error(f"lkm: {settings.mode.value} is not implemented yet")
     return 1
 

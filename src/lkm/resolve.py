@@ -1,0 +1,458 @@
+"""What modprobe decides before it touches the kernel: lookups, dependencies and the plan.
+
+A :class:`Resolver` holds one module directory and one configuration (both injectable) and
+answers the questions kmod 34's modprobe asks, in kmod's order and with kmod's results, pinned
+by black-box comparison:
+
+- :meth:`Resolver.lookup`: what a name means. An argument starting with ``/`` or ``./`` is a
+  module file; otherwise the first of these stages with a result wins: configuration aliases
+  (fnmatch, every match in file order), modules.dep.bin (names without ``:``),
+  modules.symbols.bin (``symbol:`` names), ``install``/``remove`` commands, modules.alias.bin
+  (wildcards), modules.builtin.bin, modules.builtin.alias.bin. A configuration alias is taken
+  as it is, whether or not its module exists.
+- :meth:`Resolver.probe`: the ordered list of modules one probe goes through. For each
+  dependency (from the end of its modules.dep line): its pre-softdeps, itself, its
+  post-softdeps; then the same for the target. Softdeps are probed recursively, each module at
+  most once per probe ("visited"); dependencies are listed without that check, so one module
+  can appear twice. A module whose softdeps resolved to anything has its ``install`` command
+  ignored (a kmod quirk kept on purpose); ``-i`` makes the target skip its own softdeps and
+  command, but not its dependencies'.
+- Options: every ``options`` line for the module's name or for the alias it was found
+  through, in file order, joined by spaces; the target also gets the command line's, after a
+  space that is written even when those are empty and configuration options exist.
+- Blacklist: applied to the lookup's results only, to those found through an alias (or to all
+  with ``use_blacklist``); dependencies and softdeps are never filtered.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from lkm.errors import LkmError, NotFoundError
+from lkm.moddir import ModuleDirectory, module_name_from_path, normalize_alias, normalize_name
+
+if TYPE_CHECKING:
+    from lkm.config import Config
+
+
+class Stage(enum.Enum):
+    """Where a lookup found its modules, in kmod's order of trying."""
+
+    PATH = "path"
+    CONFIG_ALIAS = "config-alias"
+    MODULE = "module"
+    SYMBOL = "symbol"
+    COMMAND = "command"
+    ALIAS = "alias"
+    BUILTIN = "builtin"
+    BUILTIN_ALIAS = "builtin-alias"
+
+
+class Match(NamedTuple):
+    """One module a name stands for.
+
+    ``alias`` is the key it was found under when that was an alias (the configuration's
+    pattern, or the normalised query for the indexes), else None; ``path`` is set only for a
+    module given as a file.
+    """
+
+    name: str
+    alias: str | None
+    stage: Stage
+    path: str | None = None
+
+
+class ActionKind(enum.Enum):
+    INSMOD = "insmod"  # load the file
+    INSTALL = "install"  # run the configured command instead
+    BUILTIN = "builtin"  # part of the kernel image: nothing to load
+    MISSING = "missing"  # no file, not builtin, no command: kmod does nothing, says nothing
+
+
+class Action(NamedTuple):
+    """One step of a plan, as ``modprobe -D`` and ``-n -v`` print it (:meth:`line`)."""
+
+    kind: ActionKind
+    name: str
+    path: str | None
+    options: str
+    command: str | None = None
+
+    def line(self) -> str:
+        if self.kind is ActionKind.INSMOD:
+            return f"insmod {self.path} {self.options}\n"
+        if self.kind is ActionKind.INSTALL:
+            return f"install {self.command} {self.options}\n"
+        if self.kind is ActionKind.BUILTIN:
+            return f"builtin {self.name}\n"
+        return ""
+
+
+class ModuleInfo(NamedTuple):
+    """What the resolver knows about one module name."""
+
+    name: str
+    path: str | None  # absolute path of its file, from modules.dep.bin
+    builtin: bool
+    dependencies: tuple[str, ...]  # absolute paths, in modules.dep order
+    softdep_pre: tuple[str, ...]  # names as configured (aliases allowed)
+    softdep_post: tuple[str, ...]
+    weakdeps: tuple[str, ...]
+    options: str
+    install_command: str | None
+    remove_command: str | None
+
+
+class PathError(LkmError):
+    """A module given as a file path that cannot be used; kmod's wording."""
+
+    def __init__(self, path: str, code: int) -> None:
+        self.path = path
+        self.errno = code
+        super().__init__(f"Failed to get module from path {path}: {os.strerror(code)}")
+
+
+class LoadedState(Protocol):
+    """Which modules the running kernel has: what dry runs need to skip and to remove."""
+
+    def state(self, name: str) -> str | None:
+        """``live``, ``coming``, ``going``, ``builtin``, or None when not loaded."""
+
+    def holders(self, name: str) -> list[str]: ...
+
+    def refcount(self, name: str) -> int: ...
+
+
+class SysfsState:
+    """:class:`LoadedState` read from ``<sysfs>/module`` (the real default: ``/sys``)."""
+
+    def __init__(self, sysfs: str = "/sys") -> None:
+        self.sysfs = sysfs
+
+    def state(self, name: str) -> str | None:
+        from lkm.state import SysModule
+
+        try:
+            found = SysModule(name, self.sysfs).initstate()
+        except LkmError:
+            return None
+        return None if found is None else found.value
+
+    def holders(self, name: str) -> list[str]:
+        from lkm.state import SysModule
+
+        try:
+            return SysModule(name, self.sysfs).holders()
+        except LkmError:
+            return []
+
+    def refcount(self, name: str) -> int:
+        from lkm.state import SysModule
+
+        try:
+            return SysModule(name, self.sysfs).refcount()
+        except LkmError:
+            return 0
+
+
+class _Entry(NamedTuple):
+    """A module in a probe list: its identity as kmod keys it (name, alias)."""
+
+    name: str
+    alias: str | None
+    path: str | None
+
+
+def _compile(pattern: str) -> Callable[[bytes], object]:
+    from lkm.index import fnmatch_regex
+
+    return re.compile(fnmatch_regex(os.fsencode(pattern)), re.DOTALL).match
+
+
+class Resolver:
+    """modprobe's decisions for one module directory and one configuration.
+
+    ``config`` defaults to an empty configuration; :meth:`open` reads the system's.
+    """
+
+    def __init__(self, moddir: ModuleDirectory, config: Config | None = None) -> None:
+        if config is None:
+            from lkm.config import Config
+
+            config = Config()
+        self.moddir = moddir
+        self.config = config
+        self._aliases: list[tuple[Callable[[bytes], object], str, str]] | None = None
+        options: dict[str, list[tuple[int, str]]] = {}
+        for at, entry in enumerate(config.options):
+            options.setdefault(entry.module, []).append((at, entry.options))
+        self._options = options
+        self._blacklist = frozenset(config.blacklist)
+        self._commands = {c.module for c in config.install} | {c.module for c in config.remove}
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        basedir: str | None = None,
+        release: str | None = None,
+        config_paths: Sequence[str] | None = None,
+        cmdline: str | None = "/proc/cmdline",
+        strict: bool = False,
+    ) -> Resolver:
+        """A resolver as modprobe builds one: ``-d``, ``-S``, ``-C`` and the kernel command
+        line file; ``strict`` makes a corrupt index an error instead of an empty one."""
+        from lkm.config import load_config
+
+        moddir = ModuleDirectory.for_release(basedir, release, strict=strict)
+        config = load_config(config_paths or None, module_dir=moddir.path, cmdline=cmdline)
+        return cls(moddir, config)
+
+    def close(self) -> None:
+        self.moddir.close()
+
+    def __enter__(self) -> Resolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> tuple[Match, ...]:
+        """The modules ``name`` stands for (see the module docstring); empty if none.
+
+        PathError for a path that cannot be used.
+        """
+        if name.startswith(("/", "./")):
+            return (self._path_match(name),)
+        found = self._config_aliases(name)
+        if found:
+            return found
+        moddir = self.moddir
+        if ":" not in name:
+            module = normalize_name(name)
+            if moddir.dependency_line(module) is not None:
+                return (Match(module, None, Stage.MODULE),)
+        if name.startswith("symbol:"):
+            owners = moddir.symbol_owners(name)
+            if owners:
+                return tuple(Match(owner, name, Stage.SYMBOL) for owner in owners)
+        module = normalize_name(name)
+        if module in self._commands:
+            return (Match(module, None, Stage.COMMAND),)
+        alias = normalize_alias(name)
+        owners = moddir.alias_owners(name)
+        if owners:
+            return tuple(Match(owner, alias, Stage.ALIAS) for owner in owners)
+        if moddir.is_builtin(module):
+            return (Match(module, None, Stage.BUILTIN),)
+        owners = moddir.builtin_alias_owners(name)
+        return tuple(Match(owner, alias, Stage.BUILTIN_ALIAS) for owner in owners)
+
+    def resolve(self, name: str) -> tuple[str, ...]:
+        """Module names ``name`` stands for, as ``modprobe -R`` prints them."""
+        return tuple(match.name for match in self.lookup(name))
+
+    def _path_match(self, path: str) -> Match:
+        import errno
+
+        from lkm.moddir import absolute
+
+        name = module_name_from_path(path)
+        try:
+            os.stat(path)
+        except OSError as err:
+            raise PathError(path, err.errno or errno.ENOENT) from err
+        if not name:
+            raise PathError(path, errno.ENOENT)
+        return Match(name, None, Stage.PATH, absolute(path))
+
+    def _config_aliases(self, name: str) -> tuple[Match, ...]:
+        if not self.config.aliases:
+            return ()
+        if self._aliases is None:
+            self._aliases = [
+                (_compile(a.pattern), a.pattern, a.module) for a in self.config.aliases
+            ]
+        raw = os.fsencode(normalize_alias(name))
+        return tuple(
+            Match(module, pattern, Stage.CONFIG_ALIAS)
+            for matcher, pattern, module in self._aliases
+            if matcher(raw) is not None
+        )
+
+    # -- one module ----------------------------------------------------------------------
+
+    def options(self, name: str, alias: str | None = None) -> str:
+        """Configured options of ``name`` and of ``alias``, in file order, space-joined."""
+        picked = list(self._options.get(name, ()))
+        if alias is not None and alias != name:
+            picked += self._options.get(alias, ())
+            picked.sort()
+        return " ".join(text for _, text in picked)
+
+    def info(self, name: str) -> ModuleInfo:
+        """Everything known about the module ``name`` (normalised)."""
+        name = normalize_name(name)
+        moddir = self.moddir
+        line = moddir.dependency_line(name)
+        path = moddir.absolute_module_path(line[0]) if line else None
+        deps = tuple(moddir.absolute_module_path(d) for d in line[1]) if line else ()
+        softdep = self.config.softdep(name)
+        weakdep = self.config.weakdep(name)
+        return ModuleInfo(
+            name,
+            path,
+            moddir.is_builtin(name),
+            deps,
+            softdep.pre if softdep else (),
+            softdep.post if softdep else (),
+            weakdep.names if weakdep else (),
+            self.options(name),
+            self.config.install_command(name),
+            self.config.remove_command(name),
+        )
+
+    def is_blacklisted(self, name: str) -> bool:
+        return name in self._blacklist
+
+    def filter_blacklist(
+        self, matches: Iterable[Match], *, use_blacklist: bool = False
+    ) -> tuple[Match, ...]:
+        """What modprobe keeps of a lookup: blacklisted modules found through an alias (with
+        ``use_blacklist``, any) are dropped."""
+        return tuple(
+            m
+            for m in matches
+            if not (m.name in self._blacklist and (use_blacklist or m.alias is not None))
+        )
+
+    # -- probing ---------------------------------------------------------------------------
+
+    def probe(
+        self, match: Match, *, extra_options: str = "", ignore_commands: bool = False
+    ) -> tuple[Action, ...]:
+        """The actions of one probe of ``match``, in order (see the module docstring)."""
+        listed: list[_Entry] = []
+        visited: set[tuple[str, str | None]] = set()
+        ignore: dict[tuple[str, str | None], bool] = {}
+        target = _Entry(match.name, match.alias, match.path)
+        self._probe_list(target, listed, visited, ignore, ignore_commands)
+        actions = []
+        for entry in listed:
+            key = (entry.name, entry.alias)
+            actions.append(
+                self._action(
+                    entry,
+                    extra_options if key == (target.name, target.alias) else "",
+                    ignore.get(key, False),
+                )
+            )
+        return tuple(actions)
+
+    def plan(
+        self,
+        name: str,
+        *,
+        extra_options: str = "",
+        use_blacklist: bool = False,
+        ignore_commands: bool = False,
+    ) -> tuple[Action, ...]:
+        """Every action ``modprobe NAME`` would take, nothing loaded yet; NotFoundError when
+        ``name`` means nothing."""
+        matches = self.lookup(name)
+        if not matches:
+            raise NotFoundError(f"Module {name} not found in directory {self.moddir.path}")
+        actions: list[Action] = []
+        for match in self.filter_blacklist(matches, use_blacklist=use_blacklist):
+            actions += self.probe(
+                match, extra_options=extra_options, ignore_commands=ignore_commands
+            )
+        return tuple(actions)
+
+    def _probe_list(
+        self,
+        entry: _Entry,
+        listed: list[_Entry],
+        visited: set[tuple[str, str | None]],
+        ignore: dict[tuple[str, str | None], bool],
+        ignore_commands: bool,
+    ) -> None:
+        key = (entry.name, entry.alias)
+        if key in visited:
+            return
+        visited.add(key)
+        line = self.moddir.dependency_line(entry.name)
+        if line is not None:
+            for dep in reversed(line[1]):
+                path = self.moddir.absolute_module_path(dep)
+                dep_entry = _Entry(module_name_from_path(dep), None, path)
+                self._fill_softdeps(dep_entry, listed, visited, ignore)
+        if ignore_commands:
+            listed.append(entry)
+            ignore[key] = True
+        else:
+            self._fill_softdeps(entry, listed, visited, ignore)
+
+    def _fill_softdeps(
+        self,
+        entry: _Entry,
+        listed: list[_Entry],
+        visited: set[tuple[str, str | None]],
+        ignore: dict[tuple[str, str | None], bool],
+    ) -> None:
+        softdep = self.config.softdep(entry.name)
+        pre: list[Match] = []
+        post: list[Match] = []
+        if softdep is not None:
+            for name in softdep.pre:
+                pre += self._soft_lookup(name)
+            for name in softdep.post:
+                post += self._soft_lookup(name)
+        for match in pre:
+            self._probe_list(_Entry(*match[:2], match.path), listed, visited, ignore, False)
+        listed.append(entry)
+        ignore[(entry.name, entry.alias)] = bool(pre or post)
+        for match in post:
+            self._probe_list(_Entry(*match[:2], match.path), listed, visited, ignore, False)
+
+    def _soft_lookup(self, name: str) -> tuple[Match, ...]:
+        try:
+            return self.lookup(name)
+        except PathError:
+            return ()
+
+    def _action(self, entry: _Entry, extra: str, ignore_command: bool) -> Action:
+        configured = self.options(entry.name, entry.alias)
+        options = f"{configured} {extra}" if configured else extra
+        command = None if ignore_command else self.config.install_command(entry.name)
+        if command is not None:
+            return Action(ActionKind.INSTALL, entry.name, entry.path, options, command)
+        path = entry.path
+        if path is None:
+            line = self.moddir.dependency_line(entry.name)
+            if line is not None:
+                path = self.moddir.absolute_module_path(line[0])
+        if path is None and self.moddir.is_builtin(entry.name):
+            return Action(ActionKind.BUILTIN, entry.name, None, options)
+        if path is None:
+            return Action(ActionKind.MISSING, entry.name, None, options)
+        return Action(ActionKind.INSMOD, entry.name, path, options)
+
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "LoadedState",
+    "Match",
+    "ModuleInfo",
+    "PathError",
+    "Resolver",
+    "Stage",
+    "SysfsState",
+]
