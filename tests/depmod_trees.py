@@ -101,6 +101,7 @@ def cycle_tree() -> dict[str, bytes]:
 
 def duplicates_tree() -> dict[str, bytes]:
     """The same module names in several places, for search, override, exclude and external."""
+
     def mod(tag: str) -> bytes:
         return module_elf(exports=[f"dup_{tag}"], modinfo=[f"alias=where-{tag}"])
 

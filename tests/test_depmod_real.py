@@ -111,13 +111,20 @@ def small(scratch: Path) -> str:
         "ffffffff81000000 R __ksymtab___stack_chk_fail\nbadline\n"
         "  ffffffff81000000 r __ksymtab_boot_cpu_data\n"
     )
+    # Kernel CRCs that disagree with the modules', one symbol of a module (not the kernel's).
+    (root / "Module.symvers").write_text(
+        "0x12345678\t_printk\tvmlinux\tEXPORT_SYMBOL\n"
+        "0xdeadbeef\t__fentry__\tvmlinux\tEXPORT_SYMBOL\n"
+        "0x1\tmii_check_media\tdrivers/net/mii\tEXPORT_SYMBOL_GPL\n"
+    )
     return "/" + str(root.relative_to(world.CHROOT))
 
 
 @pytest.mark.parametrize(
     "options",
     [["-n"], ["-n", "-v"], ["-n", "-e"], ["-n", "-e", "-F", "{base}/System.map"],
-     ["-n", "-F", "{base}/nonexistent"], ["-n", "-w"], ["-n", "-P", "_"], ["-h"], ["--bogus"],
+     ["-n", "-e", "-E", "{base}/Module.symvers"], ["-n", "-F", "{base}/nonexistent"],
+     ["-n", "-w"], ["-n", "-P", "_"], ["-h"], ["--bogus"],
      ["-n", "{base}/x"]],
 )  # fmt: skip
 def test_messages_on_a_small_tree(options: list[str], small: str) -> None:
