@@ -373,6 +373,8 @@ class Index:
             )
         values = []
         for _ in range(count):
+            if pos + 4 > size:
+                raise self._error("truncated values: expected a 4-byte priority", pos)
             (priority,) = _U32.unpack_from(data, pos)
             nul = data.find(b"\0", pos + 4)
             if nul < 0:
