@@ -108,7 +108,9 @@ def _tree(*, with_module: bool = True, dep_bin: bytes | None = None) -> dict[str
         f"{moddir}/modules.symbols.bin": write_index([("symbol:good_fn", "good_mod", 0)]),
         f"{moddir}/modules.builtin.bin": write_index([("blt", "", 0)]),
         f"{moddir}/modules.builtin.alias.bin": write_index([("fs_blt", "blt", 0)]),
-        f"{moddir}/modules.builtin.modinfo": b"blt.license=GPL\0blt.parmtype=p:int\0blt.alias=fs-blt\0",
+        f"{moddir}/modules.builtin.modinfo": (
+            b"blt.license=GPL\0blt.parmtype=p:int\0blt.alias=fs-blt\0"
+        ),
     }
     if with_module:
         files[f"{moddir}/kernel/good-mod.ko"] = GOOD
