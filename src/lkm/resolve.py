@@ -71,6 +71,8 @@ class ActionKind(enum.Enum):
     INSTALL = "install"  # run the configured command instead
     BUILTIN = "builtin"  # part of the kernel image: nothing to load
     MISSING = "missing"  # no file, not builtin, no command: kmod does nothing, says nothing
+    RMMOD = "rmmod"  # unload the module
+    REMOVE = "remove"  # run the configured remove command instead
 
 
 class Action(NamedTuple):
@@ -89,7 +91,18 @@ class Action(NamedTuple):
             return f"install {self.command} {self.options}\n"
         if self.kind is ActionKind.BUILTIN:
             return f"builtin {self.name}\n"
+        if self.kind is ActionKind.RMMOD:
+            return f"rmmod {self.name}\n"
+        if self.kind is ActionKind.REMOVE:
+            return f"remove {self.command}\n"
         return ""
+
+
+class Refusal(NamedTuple):
+    """Why a removal stops: kmod's message (``Module X is in use.``) for module ``name``."""
+
+    name: str
+    message: str
 
 
 class ModuleInfo(NamedTuple):
@@ -157,6 +170,14 @@ class SysfsState:
             return SysModule(name, self.sysfs).refcount()
         except LkmError:
             return 0
+
+
+class _Removal(NamedTuple):
+    """One ``modprobe -r`` walk: the kernel's state, whether to check it, the steps so far."""
+
+    state: LoadedState
+    checks: bool
+    steps: list[Action | Refusal]
 
 
 class _Entry(NamedTuple):
@@ -421,6 +442,94 @@ class Resolver:
         for match in post:
             self._probe_list(_Entry(*match[:2], match.path), listed, visited, ignore, False)
 
+    # -- removal ---------------------------------------------------------------------------
+
+    def removal(
+        self,
+        match: Match,
+        state: LoadedState,
+        *,
+        checks: bool = True,
+        remove_holders: bool = False,
+        ignore_commands: bool = False,
+        first_time: bool = False,
+    ) -> list[Action | Refusal]:
+        """What ``modprobe -r`` does for ``match``, ending in a Refusal if it stops.
+
+        kmod 34's order: post-softdeps (last first), holders (``remove_holders``), the
+        refcount check, the module or its ``remove`` command, the dependencies nothing uses
+        any more, pre-softdeps (last first). Without ``checks`` (``-D``) nothing is checked
+        but the dependencies' refcounts.
+        """
+        steps: list[Action | Refusal] = []
+        run = _Removal(state, checks, steps)
+        self._remove(
+            match.name,
+            run,
+            target=True,
+            holders=remove_holders,
+            ignore_commands=ignore_commands,
+            first_time=first_time,
+        )
+        return steps
+
+    def in_kernel(self, name: str, state: LoadedState) -> str | None:
+        """The module's state (``builtin`` for modules.builtin too), None if not loaded."""
+        if self.moddir.is_builtin(name):
+            return "builtin"
+        return state.state(name)
+
+    def _remove(
+        self,
+        name: str,
+        run: _Removal,
+        *,
+        target: bool = False,
+        holders: bool = False,
+        ignore_commands: bool = False,
+        first_time: bool = False,
+    ) -> bool:
+        state, steps = run.state, run.steps
+        command = None if ignore_commands else self.config.remove_command(name)
+        if run.checks:
+            current = self.in_kernel(name, state)
+            if current == "builtin":
+                if target:
+                    steps.append(Refusal(name, f"Module {name} is builtin."))
+                return not target
+            if current is None:
+                if target and first_time:
+                    steps.append(Refusal(name, f"Module {name} is not in kernel."))
+                    return False
+                return True
+        softdep = None if ignore_commands else self.config.softdep(name)
+        pre = [m for n in softdep.pre for m in self._soft_lookup(n)] if softdep else []
+        post = [m for n in softdep.post for m in self._soft_lookup(n)] if softdep else []
+        for match in reversed(post):
+            if not self._remove(match.name, run):
+                return False
+        if holders:
+            for holder in state.holders(name):
+                if not self._remove(
+                    holder, run, target=True, holders=True, ignore_commands=ignore_commands
+                ):
+                    return False
+        if command is None and run.checks and state.refcount(name) > 0:
+            steps.append(Refusal(name, f"Module {name} is in use."))
+            return False
+        if command is not None:
+            steps.append(
+                Action(ActionKind.REMOVE, name, None, "", command.replace("$CMDLINE_OPTS", ""))
+            )
+        else:
+            steps.append(Action(ActionKind.RMMOD, name, None, ""))
+            line = self.moddir.dependency_line(name)
+            for dep in reversed(line[1] if line else []):
+                dep_name = module_name_from_path(dep)
+                if state.state(dep_name) is not None and state.refcount(dep_name) == 0:
+                    steps.append(Action(ActionKind.RMMOD, dep_name, None, ""))
+        return all(self._remove(match.name, run) for match in reversed(pre))
+
     def _soft_lookup(self, name: str) -> tuple[Match, ...]:
         try:
             return self.lookup(name)
@@ -452,6 +561,7 @@ __all__ = [
     "Match",
     "ModuleInfo",
     "PathError",
+    "Refusal",
     "Resolver",
     "Stage",
     "SysfsState",

@@ -135,11 +135,14 @@ class Settings:
     dirname: str | None = None
     release: str | None = None
     syslog: bool = False
+    show_depends: bool = False  # -D given, whatever the mode
+    resolve_only: bool = False  # -R given, whatever the mode
     verbosity: int = 0  # -v adds one, -q takes one
+    silent: bool = False  # -q given: kmod then prints no message, whatever -v says
 
     @property
     def quiet(self) -> bool:
-        return self.verbosity < 0
+        return self.verbosity < 0 or self.silent
 
 
 _FLAGS = {
@@ -165,9 +168,9 @@ _MODE_ORDER = (
     Mode.SHOW_CONFIG,
     Mode.SHOW_MODVERSIONS,
     Mode.SHOW_EXPORTS,
+    Mode.REMOVE,  # -r -D shows the removal; -r -R removes nothing and shows nothing
     Mode.RESOLVE_ALIAS,
     Mode.SHOW_DEPENDS,
-    Mode.REMOVE,
 )
 
 
@@ -208,6 +211,7 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
             values["release"] = value
         elif key == "q":
             verbosity -= 1
+            values["silent"] = True
         elif key == "v":
             verbosity += 1
         elif key == "V":
@@ -219,6 +223,8 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
             printer.out(USAGE.format(prog=printer.prog))
             return 0
     mode = next((m for m in _MODE_ORDER if m in modes), Mode.INSERT)
+    values["show_depends"] = Mode.SHOW_DEPENDS in modes
+    values["resolve_only"] = Mode.RESOLVE_ALIAS in modes
     return Settings(
         mode,
         tuple(operands),
@@ -298,13 +304,23 @@ def resolve_names(settings: Settings, printer: Printer) -> int:
     return status
 
 
+def _level(settings: Settings) -> str:
+    # kmod reports a failing module as a warning when -a lets it go on with the others.
+    return "WARNING" if settings.all else "FATAL"
+
+
 def show_plan(settings: Settings, printer: Printer) -> int:
-    """-D, and -n for loading: what modprobe would do, one line per action."""
-    from lkm.resolve import PathError
+    """-D, and -n for loading: what modprobe would do, one line per action.
+
+    A dry run skips what the kernel has already (loaded or builtin); -D shows everything.
+    """
+    from lkm.resolve import PathError, SysfsState
 
     resolver = _resolver(settings, printer)
     names, extra = _targets(settings)
-    show = settings.mode is Mode.SHOW_DEPENDS or settings.verbosity > 0
+    depends = settings.mode is Mode.SHOW_DEPENDS
+    show = depends or settings.verbosity > 0
+    state = SysfsState()
     status = 0
     for name in names:
         try:
@@ -321,12 +337,100 @@ def show_plan(settings: Settings, printer: Printer) -> int:
             continue
         kept = resolver.filter_blacklist(matches, use_blacklist=settings.use_blacklist)
         for match in kept:
+            if not depends and resolver.in_kernel(match.name, state):
+                # The target is there already: nothing to do, an error with --first-time.
+                if settings.first_time:
+                    if not settings.quiet:
+                        printer.error(f"could not insert '{match.name}': Module already in kernel")
+                    status = 1
+                continue
             actions = resolver.probe(
                 match, extra_options=extra, ignore_commands=settings.ignore_commands
             )
             if show:
-                printer.out("".join(action.line() for action in actions))
+                printer.out(
+                    "".join(
+                        action.line()
+                        for action in actions
+                        if depends or not resolver.in_kernel(action.name, state)
+                    )
+                )
     return status
+
+
+def remove_names(settings: Settings, printer: Printer) -> int:
+    """-r with -n or -D: the removals modprobe would make; every operand is a module."""
+    from lkm.resolve import Action, PathError, SysfsState
+
+    resolver = _resolver(settings, printer)
+    depends = settings.show_depends
+    show = depends or settings.verbosity > 0
+    state = SysfsState()
+    status = 0
+    for name in settings.operands:
+        try:
+            matches = resolver.lookup(name)
+        except PathError as err:
+            matches = ()
+            if not settings.quiet:
+                printer.message(_level(settings), str(err))
+        if not matches:
+            if not settings.quiet:
+                printer.message(_level(settings), f"Module {name} not found.")
+            status = 1
+            continue
+        for match in matches:
+            steps = resolver.removal(
+                match,
+                state,
+                checks=not depends,
+                remove_holders=settings.remove_holders,
+                ignore_commands=settings.ignore_commands,
+                first_time=settings.first_time,
+            )
+            for step in steps:
+                if isinstance(step, Action):
+                    if show:
+                        printer.out(step.line())
+                else:
+                    if not settings.quiet:
+                        printer.message(_level(settings), step.message)
+                    status = 1
+    return status
+
+
+def show_symbols(settings: Settings, printer: Printer) -> int:
+    """--show-modversions and --show-exports: CRC and name of each symbol of one module file.
+
+    kmod takes the first operand only (even with -a) and reads it as a path, relative or not.
+    """
+    import errno
+
+    from lkm.errors import LkmError
+    from lkm.module import ModuleFile, kmod_errno
+
+    path = settings.operands[0]
+    if not os.path.exists(path):
+        if not settings.quiet:
+            printer.message("WARNING" if settings.all else "FATAL", f"Module {path} not found.")
+        return 1
+    versions = settings.mode is Mode.SHOW_MODVERSIONS
+    try:
+        module = ModuleFile.from_path(path)
+        if versions:
+            lines = [f"0x{v.crc:08x}\t{v.symbol}\n" for v in module.versions]
+        else:
+            lines = [f"0x{e.crc or 0:08x}\t{e.name}\n" for e in module.exports]
+        code = 0 if lines else errno.ENODATA
+    except LkmError as err:
+        code = kmod_errno(err)
+    if code:
+        if not settings.quiet:
+            what = "modversions" if versions else "symbols"
+            printer.message("FATAL", f"could not get {what} of {path}: {os.strerror(code)}")
+        return 1
+    printer.out("".join(lines))
+    return 0
 
 
 def run(settings: Settings, printer: Printer) -> int:
@@ -335,6 +439,10 @@ def run(settings: Settings, printer: Printer) -> int:
     if not settings.operands:
         printer.error("missing parameters. See -h.")
         return 1
+    if settings.mode in (Mode.SHOW_MODVERSIONS, Mode.SHOW_EXPORTS):
+        return show_symbols(settings, printer)
+    if settings.mode is Mode.REMOVE and (settings.dry_run or settings.show_depends):
+        return remove_names(settings, printer)
     if settings.mode is Mode.RESOLVE_ALIAS:
         return resolve_names(settings, printer)
     if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
