@@ -221,6 +221,21 @@ def _build() -> None:
     _add("static-nodes-missing", Case("kmod", ["static-nodes"]))
     _add("static-nodes-output", Case("kmod", ["static-nodes", "-o", "{dir}/nodir/x"],
                                      devname=GOOD_DEVNAME))  # fmt: skip
+    bogus = {**w["sys"], "compression": b"bogus\n"}  # type: ignore[dict-item]
+    unknown = (("lsmod", []), ("rmmod", ["free"]), ("rmmod", []), ("insmod", ["{dir}/m.ko.xz"]),
+               ("insmod", []), ("kmod", ["list"]))  # fmt: skip
+    for tool, args in unknown:
+        _add(
+            f"compression-unknown-{tool}-{len(args)}",
+            Case(
+                tool,
+                args,
+                w["proc"],
+                bogus,  # type: ignore[arg-type]
+                w["dirs"],
+                files=files,
+            ),
+        )  # type: ignore[arg-type]
     for args in ([], ["help"], ["help", "x"], ["-h"], ["bogus"], ["lsmod"], ["-x"], ["--bogus"]):
         _add("kmod" + "_".join(args), Case("kmod", args))
 

@@ -173,13 +173,31 @@ class SyscallKernel:
         )
 
 
+KERNEL_COMPRESSIONS = ("gzip", "xz", "zstd")
+
+
 def read_compression(sysfs: str = "/sys") -> str | None:
-    """What the kernel decompresses itself (``/sys/module/compression``: xz, zstd, gzip)."""
+    """What the kernel decompresses itself (``/sys/module/compression``: xz, zstd, gzip).
+
+    None when the kernel decompresses nothing (no such file); raises UnknownCompression for
+    a file naming something else, which kmod reports and then treats as "none".
+    """
     try:
         with open(f"{sysfs}/module/compression", "rb") as file:
-            return file.read().decode("ascii", "replace").strip() or None
+            text = file.read().decode("ascii", "replace").strip()
     except OSError:
         return None
+    if text not in KERNEL_COMPRESSIONS:
+        raise UnknownCompression(text)
+    return text
+
+
+class UnknownCompression(LkmError):
+    """``/sys/module/compression`` names a method kmod does not know."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(f"unknown kernel compression '{text}'")
 
 
 def _kernel_name(method: Compression) -> str:

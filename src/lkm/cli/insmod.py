@@ -89,8 +89,9 @@ def main(
 def insert(
     printer: Printer, path: str, params: str, *, force: bool, kernel: Kernel | None, sysfs: str
 ) -> int:
+    from lkm.cli.kmodcmd import kernel_compression
     from lkm.errors import LkmError
-    from lkm.kernel import KernelCallError, LoadError, SyscallKernel, load_file, read_compression
+    from lkm.kernel import KernelCallError, LoadError, SyscallKernel, load_file
 
     try:
         if kernel is None:
@@ -100,7 +101,7 @@ def insert(
             path,
             params,
             force=force,
-            kernel_compression=read_compression(sysfs),
+            kernel_compression=kernel_compression(printer, sysfs),
             decompress_note=printer.error,
         )
     except LoadError as err:

@@ -84,6 +84,19 @@ def common_options(
     return None
 
 
+def kernel_compression(printer: Printer, sysfs: str) -> str | None:
+    """``/sys/module/compression``, with libkmod's complaint when it names something unknown."""
+    from lkm.kernel import UnknownCompression, read_compression
+
+    try:
+        return read_compression(sysfs)
+    except UnknownCompression as err:
+        printer.raw_error(
+            f"libkmod: ERROR: get_kernel_compression: unknown kernel compression {err.text}"
+        )
+        return None
+
+
 # ----------------------------------------------------------------------------- static-nodes
 
 STATIC_NODES_USAGE = """\

@@ -63,8 +63,10 @@ def main(
 
 
 def list_modules(printer: Printer, *, procfs: str, sysfs: str) -> int:
+    from lkm.cli.kmodcmd import kernel_compression
     from lkm.state import StateError, listed, read_proc_modules
 
+    kernel_compression(printer, sysfs)  # read as libkmod starts up; only its complaint shows
     try:
         modules = read_proc_modules(procfs)
     except StateError as err:

@@ -61,7 +61,7 @@ def main(
     sysfs: str = "/sys",
     moddir: str | None = None,
 ) -> int:
-    from lkm.cli.kmodcmd import common_options
+    from lkm.cli.kmodcmd import common_options, kernel_compression
 
     printer = Printer(prog)
     try:
@@ -77,6 +77,7 @@ def main(
         if not operands:
             printer.error("missing module name.")
             return 1
+        kernel_compression(printer, sysfs)  # read as libkmod starts up; only its complaint shows
         remover = _Remover(printer, kernel, sysfs, moddir, force=force)
         try:
             ok = True
