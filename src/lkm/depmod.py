@@ -15,8 +15,10 @@ The steps, each a function an image builder can call on its own:
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Callable, Iterable, Sequence
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
@@ -29,11 +31,14 @@ __all__ = [
     "DepmodResult",
     "FoundModule",
     "Module",
+    "ModuleArgumentError",
     "Reporter",
     "find_modules",
+    "modules_from_files",
     "order_modules",
     "resolve",
     "scan_modules",
+    "walk_modules",
 ]
 
 # What kmod 34 (as Debian builds it, without zlib) takes for a module file.
@@ -48,6 +53,10 @@ class DependencyCycleError(LkmError):
         self.cycles = tuple(tuple(cycle) for cycle in cycles)
         self.count = count
         super().__init__(f"Found {count} modules in dependency cycles!")
+
+
+class ModuleArgumentError(LkmError):
+    """A module file named on the command line cannot be taken: missing, or its name taken."""
 
 
 @dataclass
@@ -84,29 +93,38 @@ def _strip_compression(relpath: str) -> str:
     return relpath[: cut + 3] if cut >= 0 else relpath
 
 
-def _walk(top: str, excludes: frozenset[str], skip_top: frozenset[str]) -> Iterable[str]:
-    """Module files below ``top`` in directory-reading order (kmod takes the first it finds)."""
-    stack = [(top, True)]
-    while stack:
-        directory, is_top = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
+def walk_modules(
+    top: str,
+    excludes: frozenset[str] = frozenset(),
+    skip_top: frozenset[str] = frozenset(("build", "source")),
+    report: Callable[[str], None] | None = None,
+    depth: int = 0,
+) -> Iterator[str]:
+    """Module files below ``top`` as kmod 34 walks them: directory-reading order, descending
+    into a directory (or a symlink to one) as soon as it is met. A symlink that cannot be
+    followed is reported with kmod's words, the directory's descriptor number included (kmod
+    opens one per level, the first being 3)."""
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name in excludes or (depth == 0 and name in skip_top):
             continue
-        subdirs = []
-        for entry in entries:
-            name = entry.name
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                continue
-            if is_dir:
-                if name in excludes or (is_top and name in skip_top):
-                    continue
-                subdirs.append((entry.path, False))
-            elif name.endswith(MODULE_SUFFIXES):
-                yield entry.path
-        stack.extend(reversed(subdirs))
+        try:
+            if entry.is_symlink():
+                is_dir = stat.S_ISDIR(os.stat(entry.path).st_mode)
+            else:
+                is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError as err:
+            if report is not None:
+                report(f"fstatat({3 + depth}, {name}): {os.strerror(err.errno or 0)}")
+            continue
+        if is_dir:
+            yield from walk_modules(entry.path, excludes, frozenset(), report, depth + 1)
+        elif name.endswith(MODULE_SUFFIXES):
+            yield entry.path
 
 
 def find_modules(
@@ -131,8 +149,9 @@ def find_modules(
         if current is None or rank < current[0]:
             best[name] = (rank, found, FoundModule(path, relpath, name))
 
+    report = reporter.error if reporter is not None else None
     prefix = moddir.rstrip("/") + "/"
-    for path in _walk(moddir, excludes, frozenset(("build", "source"))):
+    for path in walk_modules(moddir, excludes, report=report):
         relpath = path[len(prefix) :]
         rank = len(search)
         for i, entry in enumerate(search):
@@ -141,9 +160,41 @@ def find_modules(
                 break
         consider(path, relpath, rank)
     for external in config.externals:
-        for path in _walk(external.path, excludes, frozenset()):
+        for path in walk_modules(external.path, excludes, frozenset(), report):
             consider(path, path, external_rank)
     return [entry for _, _, entry in sorted(best.values(), key=lambda item: item[1])]
+
+
+def modules_from_files(
+    moddir: str, files: Sequence[str], reporter: Reporter | None = None
+) -> list[FoundModule]:
+    """The modules named on the command line (absolute paths), checked as kmod 34 does: each
+    must exist and no two may share a module name; ModuleArgumentError otherwise."""
+    prefix = moddir.rstrip("/") + "/"
+    found: dict[str, FoundModule] = {}
+    for path in files:
+        try:
+            os.stat(path)
+        except OSError as err:
+            reason = os.strerror(err.errno or 0)
+            raise ModuleArgumentError(f"could not create module {path}: {reason}") from err
+        name = module_name(path)
+        known = found.get(name)
+        if known is not None:
+            exists = os.strerror(errno.EEXIST)
+            if known.path == path:
+                if reporter is not None:
+                    reporter.error(f"hash_add_unique {name}: {exists}")
+                raise ModuleArgumentError(f"could not add module {path}: {exists}")
+            if reporter is not None:
+                reporter.error(
+                    f"kmod_module '{name}' already exists with different path: "
+                    f"new-path='{path}' old-path='{known.path}'"
+                )
+            raise ModuleArgumentError(f"could not create module {path}: {exists}")
+        relpath = path[len(prefix) :] if path.startswith(prefix) else path
+        found[name] = FoundModule(path, relpath, name)
+    return list(found.values())
 
 
 def order_modules(modules: Sequence[FoundModule], order_lines: Iterable[str]) -> list[FoundModule]:
@@ -425,24 +476,17 @@ def build(
     skips the builtin files (``-n`` shows no binary index, so kmod does not read them). Raises
     DependencyCycleError when modules need each other in a circle.
     """
+    # kmod finds the modules (and reports what it cannot follow) before reading modules.order.
+    if files is None:
+        found = find_modules(moddir, config, reporter)
+    else:
+        found = modules_from_files(moddir, files, reporter)
     order = read_lines(f"{moddir}/modules.order")
     if isinstance(order, OSError):
         reporter.warning(
             f"could not open modules.order at {moddir}: {os.strerror(order.errno or 0)}"
         )
         order = []
-    if files is None:
-        found = find_modules(moddir, config, reporter)
-    else:
-        prefix_dir = moddir.rstrip("/") + "/"
-        found = [
-            FoundModule(
-                path,
-                path[len(prefix_dir) :] if path.startswith(prefix_dir) else path,
-                module_name(path),
-            )
-            for path in files
-        ]
     ordered = order_modules(found, order)
     scans = scan_modules([m.path for m in ordered], jobs)
     modules, owners = resolve(

@@ -42,12 +42,16 @@ _Entries = dict[bytes, list[tuple[int, bytes]]]
 
 
 class OutputError(LkmError):
-    """An output file could not be written; the old file, if any, is untouched."""
+    """Output files could not be written; every old file is untouched.
 
-    def __init__(self, message: str, *, path: str, errno: int | None) -> None:
-        self.path = path
-        self.errno = errno
-        super().__init__(message)
+    ``messages`` holds one line per failure, in kmod 34's words; ``fatal`` is true when nothing
+    could be tried (the directory could not be made), as kmod then stops with a FATAL line.
+    """
+
+    def __init__(self, messages: Sequence[str], *, fatal: bool = False) -> None:
+        self.messages = tuple(messages)
+        self.fatal = fatal
+        super().__init__("; ".join(self.messages))
 
 
 def _s(raw: bytes) -> str:
@@ -120,8 +124,12 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
         ("modules.weakdep", b"".join(weakdep_text)),
         ("modules.symbols", b"".join(symbols_text)),
         ("modules.symbols.bin", index_bytes(symbols_bin)),
-        ("modules.builtin.bin", index_bytes(builtin_bin)),
-        ("modules.builtin.alias.bin", index_bytes(builtin_alias_bin)),
+        # A builtin file that could not be read gives an empty file, not an empty index.
+        ("modules.builtin.bin", b"" if result.builtin is None else index_bytes(builtin_bin)),
+        (
+            "modules.builtin.alias.bin",
+            b"" if result.builtin_modinfo is None else index_bytes(builtin_alias_bin),
+        ),
         ("modules.devname", b"".join(devname_text)),
     ]
 
@@ -167,38 +175,59 @@ def _builtin_aliases(modinfo: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
-    """Write every file of ``files`` into ``directory`` atomically, one after the other.
+    """Write every file of ``files`` into ``directory`` (made if missing, as kmod does).
 
-    Each goes to ``.<name>.<pid>.tmp`` first, is flushed to disk and renamed over the old file;
-    on failure the temporary file is removed and OutputError names the file and the reason.
+    Each goes to ``<name>.<pid>.<n>.<n>`` first (the name kmod 34 uses), is flushed to disk and
+    renamed over the old file, so a reader or a crash sees the old file or the new one, never
+    a part. A file that cannot be created is reported and the others are still tried; a failed
+    write (a full disk) stops there. Unlike kmod 34, which renames the truncated file into
+    place and, for a read-only directory, exits 0, the old files stay and OutputError is raised.
     """
+    try:
+        os.makedirs(directory, 0o755, exist_ok=True)
+    except OSError as err:
+        reason = os.strerror(err.errno or 0)
+        raise OutputError(
+            [f"could not create directory {directory}: {reason}"], fatal=True
+        ) from err
+    failures = []
+    pid = os.getpid()
     for name, data in files:
-        target = f"{directory}/{name}"
-        temporary = f"{directory}/.{name}.{os.getpid()}.tmp"
+        temporary = f"{name}.{pid}.{_random_number()}.{_random_number()}"
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            fd = os.open(
+                f"{directory}/{temporary}",
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                0o644,
+            )
         except OSError as err:
-            raise OutputError(
-                f"could not create {temporary}: {os.strerror(err.errno or 0)}",
-                path=target,
-                errno=err.errno,
-            ) from err
+            reason = os.strerror(err.errno or 0)
+            failures.append(f"openat({directory}, {temporary}, 301, 644): {reason}")
+            continue
         try:
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.rename(temporary, target)
         except OSError as err:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise OutputError(
-                f"could not write {target}: {os.strerror(err.errno or 0)}",
-                path=target,
-                errno=err.errno,
-            ) from err
+                os.unlink(f"{directory}/{temporary}")
+            reason = os.strerror(err.errno or 0)
+            failures.append(f"Could not create index '{name}'. Output is truncated: {reason}")
+            raise OutputError(failures) from err
+        os.close(fd)
+        try:
+            os.rename(f"{directory}/{temporary}", f"{directory}/{name}")
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(f"{directory}/{temporary}")
+            reason = os.strerror(err.errno or 0)
+            failures.append(f"renameat({directory}, {temporary}, {directory}, {name}): {reason}")
+    if failures:
+        raise OutputError(failures)
+
+
+def _random_number() -> int:
+    return int.from_bytes(os.urandom(4), "little") >> 1

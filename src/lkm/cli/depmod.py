@@ -147,28 +147,29 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
     )  # fmt: skip
 
 
-def _up_to_date(moddir: str) -> bool:
-    """``-A``: modules.dep exists and no module file is newer than it."""
-    from lkm.depmod import MODULE_SUFFIXES
+def _up_to_date(moddir: str, printer: Printer) -> bool:
+    """``-A``: modules.dep exists and no module file is newer than it (in whole seconds)."""
+    from lkm.depmod import walk_modules
 
     try:
-        reference = os.stat(f"{moddir}/modules.dep").st_mtime
-    except OSError:
+        reference = int(os.stat(f"{moddir}/modules.dep").st_mtime)
+    except OSError as err:
+        reason = os.strerror(err.errno or 0)
+        printer.error(f"could not fstatat({moddir}, modules.dep): {reason}")
         return False
-    for directory, _dirs, names in os.walk(moddir):
-        for name in names:
-            if name.endswith(MODULE_SUFFIXES):
-                try:
-                    if os.stat(f"{directory}/{name}").st_mtime > reference:
-                        return False
-                except OSError:
-                    continue
+    for path in walk_modules(moddir, report=printer.error):
+        try:
+            if int(os.stat(path).st_mtime) > reference:
+                return False
+        except OSError:
+            continue
     return True
 
 
 def run(settings: Settings, printer: Printer) -> int:
     from lkm.depmod import (
         DependencyCycleError,
+        ModuleArgumentError,
         Reporter,
         build,
         load_kernel_symbols,
@@ -179,7 +180,7 @@ def run(settings: Settings, printer: Printer) -> int:
     moddir = f"{settings.basedir}{settings.moduledir}/{settings.release}"
     outroot = settings.outdir if settings.outdir is not None else settings.basedir
     outdir = f"{outroot}{settings.moduledir}/{settings.release}"
-    if settings.quick and not settings.files and _up_to_date(moddir):
+    if settings.quick and not settings.files and _up_to_date(moddir, printer):
         return 0
     if settings.errsyms and settings.symvers is None and settings.system_map is None:
         printer.message("WARNING", "-e needs -E or -F")
@@ -223,6 +224,9 @@ def run(settings: Settings, printer: Printer) -> int:
     except DependencyCycleError as err:
         printer.error(str(err))
         return 1
+    except ModuleArgumentError as err:
+        printer.message("FATAL", str(err))
+        return 1
     outputs = render(result)
     if settings.dry_run:
         shown = dict(outputs)
@@ -232,7 +236,8 @@ def run(settings: Settings, printer: Printer) -> int:
     try:
         write_outputs(outdir, outputs)
     except OutputError as err:
-        printer.message("FATAL", str(err))
+        for message in err.messages:
+            printer.message("FATAL" if err.fatal else "ERROR", message)
         return 1
     return 0
 

@@ -1,0 +1,384 @@
+"""depmod against kmod 34 on bad input and a bad place to write: symlinks that lead nowhere,
+module files named on the command line that cannot be taken, missing modules.order and builtin
+files, ``-A``, ``-w``, an output directory to create, a read-only one, a full one, an external
+directory, and lkm killed while it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import world
+from depmod_trees import duplicates_tree, module_elf, write_tree
+from differential import COMPARED, Result, assert_same, kmod, lkm
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = (
+    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
+    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
+    "modules.builtin.alias.bin", "modules.devname",
+)  # fmt: skip
+SCRATCH = world.CHROOT / "scratch-depmod-bad"
+RELEASE = "1.0.0"
+
+
+def _chroot_path(path: Path) -> str:
+    return "/" + str(path.relative_to(world.CHROOT))
+
+
+def _both(args: list[str], *, files: tuple[Path, Path] | None = None) -> Result:
+    """kmod and lkm with the same arguments (chroot paths for kmod, host paths for lkm); with
+    ``files`` (kmod's and lkm's module directories) every output file is compared too."""
+    host = [str(world.CHROOT) + a if a.startswith("/scratch-") else a for a in args]
+    expected = kmod("depmod", *args)
+    assert_same(expected, lkm("depmod", *host))
+    if files is not None:
+        theirs, ours = files
+        for output in OUTPUTS:
+            assert (ours / output).read_bytes() == (theirs / output).read_bytes(), output
+    COMPARED["depmod: bad-input command lines"] += 1
+    return expected
+
+
+def _copy_small(name: str, source: Path = SCRATCH / "base") -> Path:
+    root = SCRATCH / name
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(source, root, symlinks=True)
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def base() -> Path:
+    """Five real modules with a dependency chain and three broken files; no modules.order."""
+    source = world.tree("bookworm-amd64")
+    root = SCRATCH / "base"
+    shutil.rmtree(root, ignore_errors=True)
+    moddir = root / "lib/modules" / RELEASE
+    for rel in (
+        "kernel/drivers/net/mii.ko", "kernel/drivers/net/ethernet/3com/3c59x.ko",
+        "kernel/crypto/twofish_common.ko", "kernel/arch/x86/crypto/twofish-x86_64.ko",
+        "kernel/arch/x86/crypto/twofish-x86_64-3way.ko",
+    ):  # fmt: skip
+        (moddir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source.moddir / rel, moddir / rel)
+    (moddir / "kernel/bad1.ko").write_bytes(b"garbage\n")
+    (moddir / "kernel/empty.ko").write_bytes(b"")
+    for name in ("modules.builtin", "modules.builtin.modinfo"):
+        shutil.copy(source.moddir / name, moddir / name)
+    return root
+
+
+def _moddir(root: Path) -> Path:
+    return root / "lib/modules" / RELEASE
+
+
+def test_output_directory_is_created() -> None:
+    """kmod makes the missing directories below -o (mode 755) and writes there."""
+    outs = [SCRATCH / "made-kmod", SCRATCH / "made-lkm"]
+    for out in outs:
+        shutil.rmtree(out, ignore_errors=True)
+    base = _chroot_path(SCRATCH / "base")
+    expected = kmod("depmod", "-b", base, "-o", _chroot_path(outs[0]), RELEASE)
+    actual = lkm("depmod", "-b", str(SCRATCH / "base"), "-o", str(outs[1]), RELEASE)
+    assert_same(expected, actual)
+    for output in OUTPUTS:
+        assert (_moddir(outs[1]) / output).read_bytes() == (_moddir(outs[0]) / output).read_bytes()
+    assert (_moddir(outs[1]).stat().st_mode & 0o777) == 0o755
+    COMPARED["depmod: bad-input command lines"] += 1
+
+
+def test_symlinks_that_cannot_be_followed() -> None:
+    """Dangling and looping symlinks: kmod's fstatat errors (in walking order, with the
+    directory's descriptor number); symlinked files and directories are followed; dotfiles
+    are modules too; build and source at the top are skipped."""
+    root = _copy_small("symlinks")
+    moddir = _moddir(root)
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(moddir / "kernel/drivers/net/mii.ko", elsewhere / "linked.ko")
+    (moddir / "kernel/a/b").mkdir(parents=True)
+    for link, target in {
+        "top.ko": "/nonexistent", "kernel/dangle.ko": "nowhere.ko", "kernel/loop.ko": "loop.ko",
+        "kernel/a/b/deep.ko": "/nonexistent", "kernel/a/mid.ko": "/nonexistent",
+        "kernel/a/notmod.txt": "/nonexistent", "kernel/a/dirlink": "/nonexistent",
+        "kernel/dl": "../../../../elsewhere", "kernel/flink.ko": "../../../../elsewhere/linked.ko",
+        "build": "/nonexistent",
+    }.items():  # fmt: skip
+        (moddir / link).symlink_to(target)
+    (moddir / "source").mkdir()
+    (moddir / "source/zz.ko").symlink_to("/nonexistent")
+    (moddir / "kernel/.hidden").mkdir()
+    shutil.copy(moddir / "kernel/crypto/twofish_common.ko", moddir / "kernel/.hidden/hmod.ko")
+    base = _chroot_path(root)
+    _both(["-b", base, "-n", RELEASE])
+    _both(["-b", base, "-v", "-n", RELEASE])
+
+
+def test_module_files_on_the_command_line() -> None:
+    base = _chroot_path(SCRATCH / "base")
+    moddir = f"{base}/lib/modules/{RELEASE}"
+    dup = _chroot_path(SCRATCH / "dup")
+    shutil.rmtree(SCRATCH / "dup", ignore_errors=True)
+    write_tree(SCRATCH / "dup", RELEASE, duplicates_tree())
+    dupdir = f"{dup}/lib/modules/{RELEASE}"
+    cases = [
+        [f"{moddir}/kernel/drivers/net/mii.ko", f"{moddir}/kernel/drivers/net/ethernet/3com"],
+        [f"{moddir}/kernel/missing.ko"],
+        [f"{moddir}/kernel/drivers/net/mii.ko", f"{moddir}/kernel/missing.ko"],
+        [f"{dupdir}/kernel/drivers/dup.ko", f"{dupdir}/extra/dup.ko"],
+        [f"{dupdir}/extra/dup.ko", f"{dupdir}/extra/other.ko", f"{dupdir}/extra/dup.ko"],
+        [f"{moddir}/kernel"],
+        [f"{moddir}/kernel/bad1.ko", f"{moddir}/kernel/../kernel/empty.ko"],
+        [f"{dupdir}/extra/other.ko", f"{moddir}/kernel/drivers/net/mii.ko"],
+    ]  # fmt: skip
+    for files in cases:
+        _both(["-C", "/nonexistent", "-b", base, "-n", RELEASE, *files])
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [(), ("modules.builtin",), ("modules.builtin.modinfo",),
+     ("modules.builtin", "modules.builtin.modinfo")],
+)  # fmt: skip
+def test_missing_builtin_files(missing: tuple[str, ...]) -> None:
+    """Each missing file is a warning; its index is written empty (not an empty index)."""
+    roots = [_copy_small(f"builtin-{who}-{len(missing)}") for who in ("kmod", "lkm")]
+    for root in roots:
+        for name in missing:
+            (_moddir(root) / name).unlink()
+        # A modules.order naming some modules and one that is not there.
+        (_moddir(root) / "modules.order").write_text(
+            "kernel/crypto/twofish_common.ko\nkernel/gone.ko\nkernel/drivers/net/mii.ko\n"
+        )
+    expected = kmod("depmod", "-b", _chroot_path(roots[0]), RELEASE)
+    actual = lkm("depmod", "-b", str(roots[1]), RELEASE)
+    assert_same(
+        expected,
+        Result(actual.stdout, actual.stderr.replace(b"-lkm-", b"-kmod-"), actual.status),
+    )
+    for output in OUTPUTS:
+        assert (_moddir(roots[1]) / output).read_bytes() == (
+            _moddir(roots[0]) / output
+        ).read_bytes(), output
+    COMPARED["depmod: bad-input command lines"] += 1
+
+
+def _set_times(root: Path, dep: str | None, modules: str, newest: str | None = None) -> None:
+    """mtimes as `touch -d` takes them: modules.dep (None: removed), every module, the first."""
+    moddir = _moddir(root)
+    paths = sorted(str(p) for p in moddir.rglob("*.ko"))
+    subprocess.run(["touch", "-h", "-d", modules, *paths], check=True)
+    if newest is not None:
+        subprocess.run(["touch", "-d", newest, paths[0]], check=True)
+    if dep is None:
+        (moddir / "modules.dep").unlink(missing_ok=True)
+    else:
+        (moddir / "modules.dep").write_bytes(b"old\n")
+        subprocess.run(["touch", "-d", dep, str(moddir / "modules.dep")], check=True)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        (None, "2000-01-01"),  # no modules.dep: an error, then the full run
+        ("2000-01-01", "1999-01-01"),  # up to date: nothing happens
+        ("2000-01-01", "2000-01-01"),  # same second: up to date
+        ("2000-01-01", "1999-01-01", "2000-01-01 00:00:00.5"),  # newer by half a second
+        ("2000-01-01", "1999-01-01", "2000-01-01 00:00:01"),  # newer by a second: a run
+    ],
+)
+def test_quick(times: tuple[str | None, ...]) -> None:
+    dep, modules, *newest = times
+    roots = [_copy_small(f"quick-{who}") for who in ("kmod", "lkm")]
+    for root in roots:
+        assert modules is not None
+        _set_times(root, dep, modules, newest[0] if newest else None)
+        (_moddir(root) / "notes.txt").touch()  # not a module: never newer
+    expected = kmod("depmod", "-A", "-b", _chroot_path(roots[0]), RELEASE)
+    actual = lkm("depmod", "-A", "-b", str(roots[1]), RELEASE)
+    assert_same(
+        expected,
+        Result(actual.stdout, actual.stderr.replace(b"-lkm", b"-kmod"), actual.status),
+    )
+    for output in OUTPUTS:
+        ours, theirs = _moddir(roots[1]) / output, _moddir(roots[0]) / output
+        assert ours.exists() == theirs.exists()
+        if ours.exists():
+            assert ours.read_bytes() == theirs.read_bytes(), output
+    COMPARED["depmod: bad-input command lines"] += 1
+
+
+def test_warn_on_duplicates_prints_nothing_more() -> None:
+    """kmod 34's -w adds no message for duplicate names, exports or aliases."""
+    root = SCRATCH / "warn"
+    shutil.rmtree(root, ignore_errors=True)
+    write_tree(root, RELEASE, {
+        **duplicates_tree(),
+        "kernel/a.ko": module_elf(exports=["x", "x"], modinfo=["alias=foo", "alias=foo"],
+                                  imports=["y", "y"]),
+        "kernel/b.ko": module_elf(exports=["x"], export_crcs={"z": 1}),
+        "kernel/c.ko": module_elf(export_crcs={"z": 2}, exports=["y"]),
+        "kernel/d.ko": module_elf(imports=["z"], import_crcs={"z": 3}),
+    })  # fmt: skip
+    for options in (["-w"], ["-w", "-v"], ["-w", "-e"]):
+        _both([*options, "-C", "/nonexistent", "-b", _chroot_path(root), "-n", RELEASE])
+
+
+_NAMESPACE = 'set -e\n{setup}\nexec "$@"\n'
+
+
+def _in_namespace(setup: str, command: list[str]) -> Result:
+    """``command`` in a private mount namespace after the shell lines ``setup``."""
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         _NAMESPACE.format(setup=setup), "sh", *command],
+        capture_output=True, check=False, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    prefix = os.fsencode(str(world.CHROOT))
+    return Result(
+        done.stdout.replace(prefix, b""), done.stderr.replace(prefix, b""), done.returncode
+    )
+
+
+def _kmod_command(*args: str) -> list[str]:
+    return ["chroot", str(world.CHROOT), "depmod", *args]
+
+
+def _lkm_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lkm", "depmod", *args]
+
+
+# kmod's temporary names: <file>.<pid>.<number>.<number>.
+_TEMPORARY = re.compile(rb"(modules\.[a-z.]+)\.\d+\.\d+\.\d+")
+
+
+def test_read_only_output_directory() -> None:
+    """Every file fails to open, in kmod's words; the old file stays. kmod then exits 0, lkm
+    exits 1 (a deliberate difference: an image build must notice)."""
+    out = SCRATCH / "readonly"
+    shutil.rmtree(out, ignore_errors=True)
+    _moddir(out).mkdir(parents=True)
+    (_moddir(out) / "modules.dep").write_bytes(b"old\n")
+    setup = f"mount --bind -o ro {out} {out}"
+    base = _chroot_path(SCRATCH / "base")
+    expected = _in_namespace(setup, _kmod_command("-b", base, "-o", _chroot_path(out), RELEASE))
+    actual = _in_namespace(
+        setup, _lkm_command("-b", str(SCRATCH / "base"), "-o", str(out), RELEASE)
+    )
+    assert _TEMPORARY.sub(rb"\1.N", actual.stderr) == _TEMPORARY.sub(rb"\1.N", expected.stderr)
+    assert expected.stderr.count(b"Read-only file system") == len(OUTPUTS)
+    assert (expected.status, actual.status) == (0, 1)
+    assert sorted(os.listdir(_moddir(out))) == ["modules.dep"]
+    assert (_moddir(out) / "modules.dep").read_bytes() == b"old\n"
+    # Directories to create in a read-only place: FATAL for both.
+    setup = f"mount --bind -o ro {out} {out}"
+    deeper = out / "deeper"
+    expected = _in_namespace(setup, _kmod_command("-b", base, "-o", _chroot_path(deeper), RELEASE))
+    actual = _in_namespace(
+        setup, _lkm_command("-b", str(SCRATCH / "base"), "-o", str(deeper), RELEASE)
+    )
+    assert_same(expected, actual)
+    assert b"FATAL: could not create directory" in actual.stderr
+    COMPARED["depmod: bad-input command lines"] += 2
+
+
+def test_full_output_directory() -> None:
+    """A 64 KiB tmpfs fills up while modules.dep is written: kmod's error, exit 1. kmod renames
+    the truncated file into place; lkm leaves the old file whole and no other file behind."""
+    tree = world.tree("bookworm-amd64")
+    out = SCRATCH / "full"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    target = out / tree.moddir.relative_to(tree.root)
+    setup = f"mount -t tmpfs -o size=64k tmpfs {out}"
+    expected = _in_namespace(
+        setup, _kmod_command("-b", tree.chroot_root, "-o", _chroot_path(out), tree.kver)
+    )
+    assert expected.status == 1
+    assert expected.stderr == (
+        b"depmod: ERROR: Could not create index 'modules.dep'. Output is truncated:"
+        b" No space left on device\n"
+    )
+    # lkm over an old modules.dep; what is left is shown after the run, in the namespace.
+    setup += f"\nmkdir -p {target}\necho old > {target}/modules.dep"
+    after = f"; echo status=$? >&2; cat {target}/modules.dep >&2; ls -A {target} >&2"
+    command = _lkm_command("-b", str(tree.root), "-o", str(out), tree.kver)
+    actual = _in_namespace(setup, ["sh", "-c", '"$@"' + after, "sh", *command])
+    assert actual.stderr == expected.stderr + b"status=1\nold\nmodules.dep\n"
+    COMPARED["depmod: bad-input command lines"] += 1
+
+
+def test_killed_while_writing_leaves_whole_files() -> None:
+    """SIGKILL at many moments of a run over a real tree: every output file is the old one or
+    the new one, and what is left over is a temporary file no reader takes for an index."""
+    tree = world.tree("bookworm-amd64")
+    out = SCRATCH / "killed"
+    relative = tree.moddir.relative_to(tree.root)
+    target = out / relative
+    old = {name: f"old {name}\n".encode() for name in OUTPUTS}
+    new = {name: (tree.moddir / name).read_bytes() for name in OUTPUTS}
+    command = _lkm_command("-b", str(tree.root), "-o", str(out), tree.kver)
+    kinds: set[tuple[bool, ...]] = set()
+    # Half the kills at a moment of the run, half just after the first file was renamed in.
+    for step in range(16):
+        shutil.rmtree(out, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name, data in old.items():
+            (target / name).write_bytes(data)
+        first = (target / "modules.dep").stat().st_ino
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if step < 8:
+            time.sleep(0.1 + step * 0.1)
+        else:
+            while (target / "modules.dep").stat().st_ino == first and process.poll() is None:
+                time.sleep(0.0005)
+            time.sleep((step - 8) * 0.003)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for name in OUTPUTS:
+            assert (target / name).read_bytes() in (old[name], new[name]), name
+        kinds.add(tuple((target / name).read_bytes() == new[name] for name in OUTPUTS))
+        for left in set(os.listdir(target)) - set(OUTPUTS):
+            assert _TEMPORARY.fullmatch(os.fsencode(left)), left
+        COMPARED["depmod: runs killed mid-way"] += 1
+    assert len(kinds) > 1
+
+
+def test_external_directory_at_the_same_path() -> None:
+    """depmod.d ``external``: kmod in the chroot sees the directory at the host's path through
+    a bind mount in a private mount namespace, so both print the same absolute paths."""
+    root = _copy_small("external")
+    external = Path(tempfile.mkdtemp(prefix="lkm-depmod-external-"))
+    inside = world.CHROOT / "tmp" / external.name
+    try:
+        extdir = write_tree(external, RELEASE, {
+            "mii.ko": (_moddir(root) / "kernel/drivers/net/mii.ko").read_bytes(),
+            "sub/ext_only.ko": module_elf(imports=["mii_link_ok"], modinfo=["alias=ext-only"]),
+        })  # fmt: skip
+        inside.mkdir()
+        conf = SCRATCH / "external-conf"
+        shutil.rmtree(conf, ignore_errors=True)
+        conf.mkdir()
+        base = _chroot_path(root)
+        for search in ("external built-in", "built-in external", "updates"):
+            (conf / "a.conf").write_text(f"search {search}\nexternal {RELEASE} {extdir}\n")
+            args = ["-C", _chroot_path(conf), "-b", base, "-n", RELEASE]
+            expected = _in_namespace(f"mount --bind {external} {inside}", _kmod_command(*args))
+            host = [str(world.CHROOT) + a if a.startswith("/scratch-") else a for a in args]
+            assert_same(expected, lkm("depmod", *host))
+            assert os.fsencode(str(extdir)) in expected.stdout
+            COMPARED["depmod: bad-input command lines"] += 1
+    finally:
+        shutil.rmtree(external)
+        inside.rmdir()
