@@ -236,6 +236,8 @@ def _build() -> None:
                 files=files,
             ),
         )  # type: ignore[arg-type]
+    empty = {**w["sys"], "compression": b""}  # type: ignore[dict-item]
+    _add("compression-empty-rmmod", Case("rmmod", ["free"], w["proc"], empty, w["dirs"]))  # type: ignore[arg-type]
     for args in ([], ["help"], ["help", "x"], ["-h"], ["bogus"], ["lsmod"], ["-x"], ["--bogus"]):
         _add("kmod" + "_".join(args), Case("kmod", args))
 

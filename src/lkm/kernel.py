@@ -184,20 +184,21 @@ def read_compression(sysfs: str = "/sys") -> str | None:
     """
     try:
         with open(f"{sysfs}/module/compression", "rb") as file:
-            text = file.read().decode("ascii", "replace").strip()
+            raw = file.read().decode("utf-8", "surrogateescape")
     except OSError:
         return None
+    text = raw.strip()
     if text not in KERNEL_COMPRESSIONS:
-        raise UnknownCompression(text)
+        raise UnknownCompression(raw)
     return text
 
 
 class UnknownCompression(LkmError):
     """``/sys/module/compression`` names a method kmod does not know."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        super().__init__(f"unknown kernel compression '{text}'")
+    def __init__(self, raw: str) -> None:
+        self.raw = raw  # the file's contents, newline included: kmod prints them as they are
+        super().__init__(f"unknown kernel compression {raw.strip()!r}")
 
 
 def _kernel_name(method: Compression) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
-from lkm.cli.output import Printer
+from lkm.cli.output import Printer, encode
 
 HELP = """\
 kmod - Manage kernel modules: list, load, unload, etc
@@ -91,9 +91,11 @@ def kernel_compression(printer: Printer, sysfs: str) -> str | None:
     try:
         return read_compression(sysfs)
     except UnknownCompression as err:
-        printer.raw_error(
-            f"libkmod: ERROR: get_kernel_compression: unknown kernel compression {err.text}"
+        # kmod prints the file as it is: an empty file leaves the line without its newline.
+        printer.stderr.write(
+            encode(f"libkmod: ERROR: get_kernel_compression: unknown kernel compression {err.raw}")
         )
+        printer.stderr.flush()
         return None
 
 
