@@ -137,8 +137,11 @@ def alias_patterns(tree: world.Tree) -> list[tuple[str, str]]:
 
 
 def test_aliases(trixie: world.Tree) -> None:
-    """A concrete device string for every alias pattern of the tree (modules named `-F name`)."""
-    queries = sorted({concrete(p) for p, _ in alias_patterns(trixie)})
+    """A concrete device string for every eighth alias pattern of the tree (`-F name`).
+
+    Every pattern is resolved by the modprobe tests; here the point is modinfo's lookup stages.
+    """
+    queries = sorted({concrete(p) for p, _ in alias_patterns(trixie)[::8]})
     compare_names(trixie, queries, "-F", "name")
     COMPARED["modinfo -F name on concrete aliases"] += len(queries)
 
@@ -149,8 +152,11 @@ def test_aliases_matching_several_modules(trixie: world.Tree) -> None:
         owners.setdefault(concrete(pattern), set()).add(module)
     several = sorted(q for q, mods in owners.items() if len(mods) > 1)
     assert len(several) > 10
-    compare_names(trixie, several)
-    COMPARED["modinfo aliases matching several modules"] += len(several)
+    # Each hit is read in full, and CPU feature aliases hit dozens of modules: take a sample.
+    sample = several[::4]
+    compare_names(trixie, sample, "-F", "name")
+    compare_names(trixie, several[::40])
+    COMPARED["modinfo aliases matching several modules"] += len(sample)
 
 
 def test_symbol_lookups(trixie: world.Tree) -> None:
