@@ -8,7 +8,7 @@ and lists, which matters when a tree has 40,000 aliases: depmod writes five inde
 from __future__ import annotations
 
 import struct
-from typing import Any
+from bisect import bisect_left
 
 from lkm.index import HEADER_SIZE, MAGIC, VERSION
 
@@ -23,46 +23,107 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     """The index holding ``entries``: key -> [(priority, value)] in the order they were added.
 
     Keys must be 7-bit without NUL and values without NUL (depmod only passes such).
+
+    One recursive pass over the sorted keys: a node covers a run of keys; its prefix ends where
+    the first and last key of the run part (their common prefix is the whole run's), and its
+    children are the sub-runs by next character, found by bisection. Every node's size is known
+    before its children are laid out, so its offset is final when it is made (pre-order), and
+    its bytes are filled in once its children have their offsets.
     """
     keys = sorted(entries)
-    prefixes, children, own_key = _trie(keys)
-    # Values in output order: priority ascending, the latest added first among equals.
-    values: list[list[tuple[int, bytes]] | None] = [
-        None if key is None else sorted(reversed(entries[key]), key=lambda e: e[0])
-        for key in own_key
-    ]
-    refs: list[int] = []
+    pieces: list[bytes] = [b""]
     position = HEADER_SIZE
-    for prefix, kids, vals in zip(prefixes, children, values, strict=True):
+    pack_table = struct.Struct
+    common = _common_length
+
+    def node(lo: int, hi: int, start: int, depth: int) -> int:
+        nonlocal position
+        first = keys[lo] if lo < hi else b""
+        if depth < 0:
+            depth = common(first, keys[hi - 1]) if hi - lo > 1 else len(first)
+        values = None
+        if lo < hi and len(first) == depth:
+            found = entries[first]
+            values = found[::-1] if len(found) > 1 else found
+            if len(values) > 1:
+                # Priority ascending, the latest added first among equals (a stable sort).
+                values.sort(key=_priority)
+            lo += 1
+        runs = []
+        at = lo
+        while at < hi:
+            key = keys[at]
+            char = key[depth]
+            end = (
+                hi
+                if at + 1 == hi
+                else bisect_left(keys, key[:depth] + bytes((char + 1,)), at + 1, hi)
+            )
+            runs.append((char, at, end))
+            at = end
+        prefix = first[start:depth]
         flags = 0
         size = 0
         if prefix:
             flags |= _PREFIX
             size += len(prefix) + 1
-        if kids:
+        if runs:
             flags |= _CHILDS
-            size += 2 + 4 * (kids[-1][0] - kids[0][0] + 1)
-        if vals is not None:
+            size += 2 + 4 * (runs[-1][0] - runs[0][0] + 1)
+        if values is not None:
             flags |= _VALUES
-            size += 4 + sum(5 + len(value) for _, value in vals)
-        refs.append(position | flags)
+            size += 4 + sum(5 + len(value) for _, value in values)
+        ref = position | flags
         position += size
-    out = [struct.pack(">III", MAGIC, VERSION, refs[0])]
-    append = out.append
-    for prefix, kids, vals in zip(prefixes, children, values, strict=True):
+        slot = len(pieces)
+        pieces.append(b"")
+        parts = []
         if prefix:
-            append(prefix + b"\0")
-        if kids:
-            first, last = kids[0][0], kids[-1][0]
-            table = [0] * (last - first + 1)
-            for char, child in kids:
-                table[char - first] = refs[child]
-            append(bytes((first, last)) + struct.pack(f">{len(table)}I", *table))
-        if vals is not None:
-            append(struct.pack(">I", len(vals)))
-            for priority, value in vals:
-                append(struct.pack(">I", priority) + value + b"\0")
-    return b"".join(out)
+            parts.append(prefix + b"\0")
+        if runs:
+            low, high = runs[0][0], runs[-1][0]
+            table = [0] * (high - low + 1)
+            for char, a, b in runs:
+                if b - a == 1:
+                    # A leaf (most nodes): one key, its values and what is left of it.
+                    table[char - low] = leaf(keys[a], depth + 1)
+                else:
+                    table[char - low] = node(a, b, depth + 1, -1)
+            parts.append(bytes((low, high)) + pack_table(f">{len(table)}I").pack(*table))
+        if values is not None:
+            parts.append(_COUNT.pack(len(values)))
+            parts.extend(_COUNT.pack(priority) + value + b"\0" for priority, value in values)
+        pieces[slot] = b"".join(parts)
+        return ref
+
+    def leaf(key: bytes, start: int) -> int:
+        nonlocal position
+        values = entries[key]
+        if len(values) > 1:
+            values = sorted(values[::-1], key=_priority)
+        rest = key[start:]
+        ref = position | _VALUES
+        if rest:
+            ref |= _PREFIX
+            pieces.append(rest + b"\0")
+            position += len(rest) + 1
+        pieces.append(_COUNT.pack(len(values)))
+        position += 4
+        for priority, value in values:
+            pieces.append(_COUNT.pack(priority) + value + b"\0")
+            position += 5 + len(value)
+        return ref
+
+    root = node(0, len(keys), 0, 0)
+    pieces[0] = struct.pack(">III", MAGIC, VERSION, root)
+    return b"".join(pieces)
+
+
+_COUNT = struct.Struct(">I")
+
+
+def _priority(entry: tuple[int, bytes]) -> int:
+    return entry[0]
 
 
 def _common_length(a: bytes, b: bytes) -> int:
@@ -70,51 +131,3 @@ def _common_length(a: bytes, b: bytes) -> int:
     size = max(len(a), len(b))
     diff = int.from_bytes(a.ljust(size, b"\0"), "big") ^ int.from_bytes(b.ljust(size, b"\0"), "big")
     return size - (diff.bit_length() + 7) // 8
-
-
-def _trie(keys: list[bytes]) -> tuple[list[bytes], list[list[tuple[int, int]]], list[bytes | None]]:
-    """The compacted trie of sorted unique ``keys`` as (prefix, children, key) per node, in
-    pre-order. Built in one pass from the common prefix lengths of neighbouring keys: a node
-    exists only where a key ends or keys branch.
-    """
-    # A node is [depth, a key below it, children, its own key]; the root has depth 0.
-    root: list[Any] = [0, b"", [], None]
-    stack = [root]
-    previous = None
-    for key in keys:
-        common = 0 if previous is None else _common_length(previous, key)
-        previous = key
-        popped: list[Any] = root
-        while stack[-1][0] > common:
-            popped = stack.pop()
-        top = stack[-1]
-        if top[0] < common:
-            # The key branches off inside the edge to ``popped``: split it there.
-            middle = [common, popped[1], [popped], None]
-            top[2][-1] = middle
-            stack.append(middle)
-            top = middle
-        if len(key) == top[0]:
-            top[3] = key  # only the empty key, at the root
-            continue
-        leaf = [len(key), key, [], key]
-        top[2].append(leaf)
-        stack.append(leaf)
-    prefixes: list[bytes] = []
-    children: list[list[tuple[int, int]]] = []
-    own_key: list[bytes | None] = []
-    # Pre-order walk; each entry is (node, depth of its parent or -1 for the root, parent index).
-    todo: list[tuple[list[Any], int, int]] = [(root, -1, -1)]
-    while todo:
-        node, parent_depth, parent = todo.pop()
-        depth, sample, kids, key = node
-        index = len(prefixes)
-        if parent_depth < 0:
-            prefixes.append(b"")
-        else:
-            prefixes.append(sample[parent_depth + 1 : depth])
-            children[parent].append((sample[parent_depth], index))
-        children.append([])
-        own_key.append(key)
-        todo.extend((kid, depth, index) for kid in reversed(kids))
-    return prefixes, children, own_key
