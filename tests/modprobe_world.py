@@ -72,9 +72,10 @@ def make_state(base: Path, cmdline: str = "", loaded: Sequence[Loaded] | None = 
     state = base / ".state"
     state.mkdir(parents=True, exist_ok=True)
     (state / "cmdline").write_text(cmdline)
+    # Always a /sys/module, empty when nothing is loaded: lkm must not see the host's.
+    module = state / "module"
+    module.mkdir()
     if loaded is not None:
-        module = state / "module"
-        module.mkdir()
         for entry in loaded:
             directory = module / entry.name
             (directory / "holders").mkdir(parents=True)

@@ -99,10 +99,14 @@ class Action(NamedTuple):
 
 
 class Refusal(NamedTuple):
-    """Why a removal stops: kmod's message (``Module X is in use.``) for module ``name``."""
+    """Why a removal stops: kmod's message (``Module X is in use.``) for module ``name``.
+
+    A refusal that does not ``stop`` is a complaint kmod makes on its way (an error line).
+    """
 
     name: str
     message: str
+    stop: bool = True
 
 
 class ModuleInfo(NamedTuple):
@@ -135,7 +139,8 @@ class LoadedState(Protocol):
     def state(self, name: str) -> str | None:
         """``live``, ``coming``, ``going``, ``builtin``, or None when not loaded."""
 
-    def holders(self, name: str) -> list[str]: ...
+    def holders(self, name: str) -> list[str]:
+        """The modules using ``name``; LkmError (kmod's message) when they cannot be read."""
 
     def refcount(self, name: str) -> int: ...
 
@@ -158,10 +163,7 @@ class SysfsState:
     def holders(self, name: str) -> list[str]:
         from lkm.state import SysModule
 
-        try:
-            return SysModule(name, self.sysfs).holders()
-        except LkmError:
-            return []
+        return SysModule(name, self.sysfs).holders()
 
     def refcount(self, name: str) -> int:
         from lkm.state import SysModule
@@ -178,6 +180,7 @@ class _Removal(NamedTuple):
     state: LoadedState
     checks: bool
     steps: list[Action | Refusal]
+    active: set[str]  # modules being removed further up: a softdep cycle ends here
 
 
 class _Entry(NamedTuple):
@@ -462,7 +465,7 @@ class Resolver:
         but the dependencies' refcounts.
         """
         steps: list[Action | Refusal] = []
-        run = _Removal(state, checks, steps)
+        run = _Removal(state, checks, steps, set())
         self._remove(
             match.name,
             run,
@@ -489,16 +492,42 @@ class Resolver:
         ignore_commands: bool = False,
         first_time: bool = False,
     ) -> bool:
+        if name in run.active:
+            # kmod 34 recurses until its stack overflows (``softdep m pre: m`` with -r -D).
+            return True
+        run.active.add(name)
+        try:
+            return self._remove_one(
+                name,
+                run,
+                target=target,
+                holders=holders,
+                ignore_commands=ignore_commands,
+                first_time=first_time,
+            )
+        finally:
+            run.active.discard(name)
+
+    def _remove_one(
+        self,
+        name: str,
+        run: _Removal,
+        *,
+        target: bool,
+        holders: bool,
+        ignore_commands: bool,
+        first_time: bool,
+    ) -> bool:
         state, steps = run.state, run.steps
         command = None if ignore_commands else self.config.remove_command(name)
-        if run.checks:
+        if run.checks and command is None:  # a remove command runs whatever the state
             current = self.in_kernel(name, state)
             if current == "builtin":
                 if target:
                     steps.append(Refusal(name, f"Module {name} is builtin."))
                 return not target
             if current is None:
-                if target and first_time:
+                if first_time:
                     steps.append(Refusal(name, f"Module {name} is not in kernel."))
                     return False
                 return True
@@ -506,10 +535,15 @@ class Resolver:
         pre = [m for n in softdep.pre for m in self._soft_lookup(n)] if softdep else []
         post = [m for n in softdep.post for m in self._soft_lookup(n)] if softdep else []
         for match in reversed(post):
-            if not self._remove(match.name, run):
+            if not self._remove(match.name, run, first_time=first_time):
                 return False
         if holders:
-            for holder in state.holders(name):
+            try:
+                using = state.holders(name)
+            except LkmError as err:
+                steps.append(Refusal(name, str(err), stop=False))
+                using = []
+            for holder in using:
                 if not self._remove(
                     holder, run, target=True, holders=True, ignore_commands=ignore_commands
                 ):
@@ -528,7 +562,7 @@ class Resolver:
                 dep_name = module_name_from_path(dep)
                 if state.state(dep_name) is not None and state.refcount(dep_name) == 0:
                     steps.append(Action(ActionKind.RMMOD, dep_name, None, ""))
-        return all(self._remove(match.name, run) for match in reversed(pre))
+        return all(self._remove(match.name, run, first_time=first_time) for match in reversed(pre))
 
     def _soft_lookup(self, name: str) -> tuple[Match, ...]:
         try:

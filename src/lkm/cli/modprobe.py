@@ -292,8 +292,11 @@ def resolve_names(settings: Settings, printer: Printer) -> int:
             found = resolver.resolve(name)
         except PathError as err:
             if not settings.quiet:
-                printer.message("FATAL", str(err))
-            return 1
+                printer.message(_level(settings), str(err))
+            if not settings.all:
+                return 1
+            status = 1
+            continue
         if not found:
             _not_found(settings, printer, resolver, name)
             status = 1
@@ -327,8 +330,11 @@ def show_plan(settings: Settings, printer: Printer) -> int:
             matches = resolver.lookup(name)
         except PathError as err:
             if not settings.quiet:
-                printer.message("FATAL", str(err))
-            return 1
+                printer.message(_level(settings), str(err))
+            if not settings.all:
+                return 1
+            status = 1
+            continue
         if not matches:
             _not_found(settings, printer, resolver, name)
             status = 1
@@ -360,7 +366,7 @@ def show_plan(settings: Settings, printer: Printer) -> int:
 
 def remove_names(settings: Settings, printer: Printer) -> int:
     """-r with -n or -D: the removals modprobe would make; every operand is a module."""
-    from lkm.resolve import Action, PathError, SysfsState
+    from lkm.resolve import Action, SysfsState
 
     resolver = _resolver(settings, printer)
     depends = settings.show_depends
@@ -368,12 +374,8 @@ def remove_names(settings: Settings, printer: Printer) -> int:
     state = SysfsState()
     status = 0
     for name in settings.operands:
-        try:
-            matches = resolver.lookup(name)
-        except PathError as err:
-            matches = ()
-            if not settings.quiet:
-                printer.message(_level(settings), str(err))
+        # kmod removes by name only: a path is simply not found.
+        matches = () if name.startswith(("/", "./")) else resolver.lookup(name)
         if not matches:
             if not settings.quiet:
                 printer.message(_level(settings), f"Module {name} not found.")
@@ -392,10 +394,15 @@ def remove_names(settings: Settings, printer: Printer) -> int:
                 if isinstance(step, Action):
                     if show:
                         printer.out(step.line())
+                elif not step.stop:
+                    if not settings.quiet:
+                        printer.error(step.message)
                 else:
                     if not settings.quiet:
                         printer.message(_level(settings), step.message)
                     status = 1
+            if status:
+                break  # the other modules of this name are left alone
     return status
 
 
