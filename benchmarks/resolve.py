@@ -1,0 +1,79 @@
+"""Alias resolution speed: lkm in-process, ``lkm modprobe -R`` and kmod 34's, one process each.
+
+    python benchmarks/resolve.py [--sample N]
+
+Uses the trixie amd64 tree of the test world: one concrete device string per alias pattern of
+modules.alias (tests/modprobe_world.py makes them). Targets: at least 20,000 resolutions per
+second in-process; ``lkm modprobe -R`` at most 2x ``python3 -c pass``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import world
+from lkm.moddir import ModuleDirectory
+from lkm.resolve import Resolver
+from modprobe_world import device_strings
+
+
+def _run(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=30)
+    options = parser.parse_args()
+    import compileall
+
+    import lkm
+
+    compileall.compile_dir(os.path.dirname(lkm.__file__), quiet=1)
+    tree = world.tree("trixie-amd64")
+    strings = device_strings(tree)
+
+    resolver = Resolver(ModuleDirectory(str(tree.moddir)))
+    start = time.perf_counter()
+    for text in strings:
+        resolver.resolve(text)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    for text in strings:
+        resolver.resolve(text)
+    warm = time.perf_counter() - start
+
+    sample = strings[:: max(1, len(strings) // options.sample)][: options.sample]
+    script = os.path.join(os.path.dirname(sys.executable), "lkm")
+    empty = world.CHROOT / "scratch-resolve" / "bench-empty"
+    empty.mkdir(parents=True, exist_ok=True)
+    lkm_base = [script, "modprobe", "-C", str(empty), "-d", str(tree.root), "-S", tree.kver]
+    kmod_base = ["chroot", str(world.CHROOT), "modprobe", "-C", "/scratch-resolve/bench-empty"]
+    kmod_base += ["-d", tree.chroot_root, "-S", tree.kver]
+    bare = statistics.median(_run([sys.executable, "-c", "pass"]) for _ in sample)
+    lkm_one = statistics.median(_run([*lkm_base, "-R", s]) for s in sample)
+    kmod_one = statistics.median(_run([*kmod_base, "-R", s]) for s in sample)
+
+    print(f"trixie amd64: {len(strings)} device strings; {len(sample)} sampled for processes")
+    print(f"in-process, fresh indexes: {len(strings) / cold:10.0f} resolutions/s (target 20000)")
+    print(f"in-process, warm:          {len(strings) / warm:10.0f} resolutions/s (target 20000)")
+    print(f"python3 -c pass:           {bare * 1000:10.1f} ms")
+    print(
+        f"lkm modprobe -R (median):  {lkm_one * 1000:10.1f} ms = {lkm_one / bare:.2f}x (target 2x)"
+    )
+    print(f"kmod modprobe -R (median): {kmod_one * 1000:10.1f} ms (chroot included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
