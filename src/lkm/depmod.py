@@ -206,27 +206,15 @@ def order_modules(modules: Sequence[FoundModule], order_lines: Iterable[str]) ->
 
 
 def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleScan | ModuleFailure]:
-    """Read every module; ``jobs`` worker processes (default: one per CPU, none when small)."""
+    """Read every module; ``jobs`` processes (default: one per CPU, one for a few modules)."""
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if jobs <= 1 or len(paths) < 64:
-        return [scan_file(path) for path in paths]
-    import concurrent.futures
-    import multiprocessing
+    if jobs <= 1 or len(paths) < 64 or not hasattr(os, "fork"):
+        names: dict[bytes, bytes] = {}
+        return [scan_file(path, names) for path in paths]
+    from lkm.depmod_parallel import run_chunks
 
-    # Chunks interleave big and small modules so that every worker finishes at about the same
-    # time; results are put back in order afterwards.
-    count = max(jobs * 8, 1)
-    chunks = [list(paths[i::count]) for i in range(count)]
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    )
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        parts = list(pool.map(scan_files, chunks))
-    results: list[ModuleScan | ModuleFailure] = [ModuleFailure(0, "", None)] * len(paths)
-    for i, part in enumerate(parts):
-        results[i::count] = part
-    return results
+    return run_chunks(scan_files, paths, jobs)
 
 
 @dataclass

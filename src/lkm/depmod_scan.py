@@ -10,12 +10,15 @@ raises ``LkmError`` with the details.
 
 from __future__ import annotations
 
+import mmap
+import operator
 import os
 import re
 import struct
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
 from typing import NamedTuple
 
 from lkm.compress import decompress
@@ -28,6 +31,8 @@ __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 _CRC_PREFIX = b"__crc_"
 _WANTED_MODINFO = (b"alias", b"softdep", b"weakdep")
 _ET_REL = 1
+_LOW_ONLY = 0xFFFF  # a native word <= this has a zero top half
+_LOW = 0xFFFF
 _STB_WEAK = 2
 
 
@@ -49,31 +54,75 @@ class ModuleFailure(NamedTuple):
     reason: str | None
 
 
-def scan_file(path: str) -> ModuleScan | ModuleFailure:
-    """Read the module at ``path``; failures come back as ``ModuleFailure``, never raised."""
+def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan | ModuleFailure:
+    """Read the module at ``path``; failures come back as ``ModuleFailure``, never raised.
+
+    ``names``, shared between calls, makes each symbol name one object (cheap to pickle). An
+    uncompressed module is mapped, not read: depmod looks at a few sections of it, and copying
+    a whole tree of them costs more than reading those sections.
+    """
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            mapped = _map_elf(fd)
+            if mapped is not None:
+                try:
+                    return _scan_mapped(mapped, names, path)
+                except LkmError as err:
+                    return ModuleFailure(kmod_errno(err), "", None)
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
     except OSError as err:
         return ModuleFailure(err.errno or 5, "", None)
     try:
-        return scan_bytes(data, path=path)
+        return scan_bytes(data, path=path, names=names)
     except DecompressionError as err:
         return ModuleFailure(kmod_errno(err), err.method, err.reason)
     except LkmError as err:
         return ModuleFailure(kmod_errno(err), "", None)
 
 
-def scan_files(paths: list[str]) -> list[ModuleScan | ModuleFailure]:
+def _map_elf(fd: int) -> mmap.mmap | None:
+    """The file mapped read-only when it is an ELF file (not compressed), else None."""
+    if os.pread(fd, 4, 0) != b"\x7fELF":
+        return None
+    try:
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # not mappable (a special file): read it instead
+        return None
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _scan_mapped(raw: mmap.mmap, names: dict[bytes, bytes] | None, path: str) -> ModuleScan:
+    try:
+        return _scan_fast(raw, {} if names is None else names)
+    except (_Unusual, struct.error, IndexError, ValueError):
+        return _scan_checked(raw[:], path)
+
+
+def scan_files(
+    paths: Sequence[str], names: dict[bytes, bytes] | None = None
+) -> list[ModuleScan | ModuleFailure]:
     """``scan_file`` over a chunk of paths: the unit of work of a worker process."""
-    return [scan_file(path) for path in paths]
+    if names is None:
+        names = {}
+    return [scan_file(path, names) for path in paths]
 
 
-def scan_bytes(data: bytes, *, path: str | None = None) -> ModuleScan:
+def scan_bytes(
+    data: bytes, *, path: str | None = None, names: dict[bytes, bytes] | None = None
+) -> ModuleScan:
     """Read a module's bytes (compressed or not); raises LkmError when they are broken."""
     raw = decompress(data, path=path)
     try:
-        return _scan_fast(raw)
+        return _scan_fast(raw, {} if names is None else names)
     except (_Unusual, struct.error, IndexError):
         return _scan_checked(raw, path)
 
@@ -112,7 +161,7 @@ _SHDR = {1: "IIIIIIIIII", 2: "IIQQQQIIQQ"}
 _SYMTAB, _NOBITS = int(SectionType.SYMTAB), int(SectionType.NOBITS)
 
 
-def _scan_fast(raw: bytes) -> ModuleScan:
+def _scan_fast(raw: bytes | mmap.mmap, names_cache: dict[bytes, bytes]) -> ModuleScan:
     if raw[:4] != b"\x7fELF" or raw[4] not in (1, 2) or raw[5] not in (1, 2):
         raise _Unusual
     is64 = raw[4] == 2
@@ -174,6 +223,7 @@ def _scan_fast(raw: bytes) -> ModuleScan:
     offsets = words[0::stride]
     limit = len(strings)
     find = strings.find
+    intern = names_cache.setdefault
 
     def name_at(offset: int) -> bytes:
         stop = find(b"\0", offset)
@@ -183,15 +233,17 @@ def _scan_fast(raw: bytes) -> ModuleScan:
 
     versions = _versions(body(by_name[b"__versions"]), is64, bo) if b"__versions" in by_name else {}
     imports: list[tuple[bytes, int | None, bool]] = []
+    # Undefined symbols (st_shndx 0), picked out at C speed: no bytecode runs per symbol.
     if little:
-        undefined = [i for i, w in enumerate(mixed) if not w >> 16]
+        undefined = compress(range(len(mixed)), map(_LOW_ONLY.__ge__, mixed))
     else:
-        undefined = [i for i, w in enumerate(mixed) if not w & 0xFFFF]
+        undefined = compress(range(len(mixed)), map(operator.not_, map(_LOW.__and__, mixed)))
     for i in undefined:
         offset = offsets[i]
         if offset:
             name = name_at(offset)
             if name:
+                name = intern(name, name)
                 info = mixed[i] & 0xFF if little else mixed[i] >> 24
                 imports.append((name, versions.get(name), info >> 4 == _STB_WEAK))
     _versions_only(imports, versions)
@@ -200,9 +252,8 @@ def _scan_fast(raw: bytes) -> ModuleScan:
     if crc_offsets:
         value_fmt = struct.Struct(bo + ("Q" if is64 else "I"))
         value_at = sym_offset + (8 if is64 else 4)
-        # Few symbols are __crc_ ones: find them with C-level scans, keep symbol table order.
-        packed = offsets.tobytes()
-        for i in _positions(packed, crc_offsets):
+        # The __crc_ symbols in symbol table order, picked out at C speed.
+        for i in compress(range(len(offsets)), map(crc_offsets.__contains__, offsets)):
             offset = offsets[i]
             if offset:
                 shndx = mixed[i] >> 16 if little else mixed[i] & 0xFFFF
@@ -236,19 +287,6 @@ def _versions_only(
         imports.extend((name, crc, False) for name, crc in versions.items() if name not in seen)
 
 
-def _positions(packed: bytes, values: set[int]) -> list[int]:
-    """Indexes of the native 32-bit words of ``packed`` equal to one of ``values``, sorted."""
-    out = []
-    for value in values:
-        needle = struct.pack("=I", value)
-        at = packed.find(needle)
-        while at >= 0:
-            if not at % 4:
-                out.append(at // 4)
-            at = packed.find(needle, at + 1)
-    return sorted(out)
-
-
 _NAMES = (b".modinfo", b".symtab", b"__versions", b"__ksymtab_strings")
 
 
@@ -272,7 +310,14 @@ def _versions(data: memoryview, is64: bool, bo: str) -> dict[bytes, int]:
     if len(data) % 64:
         raise _Unusual
     fmt = bo + ("Q56s" if is64 else "I60s")
-    return {name.split(b"\0", 1)[0]: crc for crc, name in struct.iter_unpack(fmt, data)}
+    if not data:
+        return {}
+    crcs, padded = zip(*struct.iter_unpack(fmt, data), strict=True)
+    found = dict(zip(map(bytes.rstrip, padded, repeat(b"\0")), crcs, strict=True))
+    if b"\0" in b"".join(found):
+        # Bytes after a name's end: the name ends at its first NUL, as for kmod.
+        return {name.split(b"\0", 1)[0]: crc for crc, name in zip(crcs, padded, strict=True)}
+    return found
 
 
 def _ksymtab_strings(
