@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from lkm.cli.output import Printer
 
 TOOLS = (
-    "modinfo", "modprobe", "depmod", "lsmod", "insmod", "rmmod", "kmod", "list", "static-nodes"
+    "modinfo", "modprobe", "depmod", "lsmod", "insmod", "rmmod", "kmod", "list", "static-nodes",
+    "sandbox",
 )  # fmt: skip
 
 
@@ -46,6 +47,10 @@ def _tool(name: str) -> Callable[[list[str]], int]:
             f"lkm.cli.{name}cmd" if name == "kmod" else f"lkm.cli.{name}"
         ).main
         return tool
+    if name == "sandbox":
+        from lkm.cli.sandbox import main as sandbox_main
+
+        return sandbox_main
     if name in ("list", "static-nodes"):
         from lkm.cli.kmodcmd import main as kmod_main
 
