@@ -1,7 +1,10 @@
-"""lkm depmod against kmod 34's depmod: median wall time and peak memory, alternating runs.
+"""lkm depmod against kmod 34's depmod: median wall and CPU time, peak memory, alternating runs.
 
 Both read a prepared test tree and write their files elsewhere (``-o``), so the tree's own
-files stay kmod's. Run as root with the test world prepared (``python tests/world.py prepare``):
+files stay kmod's. Wall time is what the targets are about; CPU time (user + system of the
+whole process tree) is printed beside it, as lkm uses every core and the machine may be busy,
+and so is the load average before and after. Run as root with the test world prepared
+(``python tests/world.py prepare``):
 
     python3 benchmarks/depmod.py [--rounds N] [TREE...]
 """
@@ -9,6 +12,7 @@ files stay kmod's. Run as root with the test world prepared (``python tests/worl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -20,20 +24,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import world
 
-# Peak RSS of the largest process a command starts (for lkm: the main or a worker process).
+# CPU time (user + system) of the whole process tree a command starts, and the peak RSS of
+# its largest process (for lkm: the main or a worker process).
 _MEASURE = (
     "import resource, subprocess, sys\n"
     "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)\n"
 )
 
 
-def _run(command: list[str]) -> tuple[float, int]:
+def _run(command: list[str]) -> tuple[float, float, int]:
+    """Wall time, CPU time and peak RSS (KiB) of one run."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, *command], check=True, capture_output=True, text=True
     )
-    return time.perf_counter() - start, int(done.stdout.split()[-1])
+    elapsed = time.perf_counter() - start
+    cpu, peak = done.stdout.split()[-2:]
+    return elapsed, float(cpu), int(peak)
 
 
 def bench(name: str, rounds: int) -> None:
@@ -56,16 +65,22 @@ def bench(name: str, rounds: int) -> None:
     lkm = [sys.executable, "-m", "lkm", "depmod", "-b", str(tree.root), "-o",
            str(scratch / "lkm"), tree.kver]  # fmt: skip
     times: dict[str, list[float]] = {"kmod": [], "lkm": []}
+    cpus: dict[str, list[float]] = {"kmod": [], "lkm": []}
     memory: dict[str, int] = {"kmod": 0, "lkm": 0}
+    load = os.getloadavg()[0]
     for _ in range(rounds):
         for who, command in (("kmod", kmod), ("lkm", lkm)):
-            elapsed, peak = _run(command)
+            elapsed, cpu, peak = _run(command)
             times[who].append(elapsed)
+            cpus[who].append(cpu)
             memory[who] = max(memory[who], peak)
     k, m = statistics.median(times["kmod"]), statistics.median(times["lkm"])
+    kc, mc = statistics.median(cpus["kmod"]), statistics.median(cpus["lkm"])
     print(
-        f"{name}: {len(tree.modules())} modules, kmod {k:.2f} s / {memory['kmod'] / 1024:.0f} MiB,"
-        f" lkm {m:.2f} s / {memory['lkm'] / 1024:.0f} MiB, ratio {m / k:.2f}x"
+        f"{name}: {len(tree.modules())} modules, load {load:.1f}-{os.getloadavg()[0]:.1f};"
+        f" kmod {k:.2f} s wall / {kc:.2f} s CPU / {memory['kmod'] / 1024:.0f} MiB,"
+        f" lkm {m:.2f} s wall / {mc:.2f} s CPU / {memory['lkm'] / 1024:.0f} MiB;"
+        f" ratio {m / k:.2f}x wall, {mc / kc:.2f}x CPU"
     )
 
 

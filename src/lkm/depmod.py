@@ -33,6 +33,7 @@ __all__ = [
     "Module",
     "ModuleArgumentError",
     "Reporter",
+    "default_jobs",
     "find_modules",
     "modules_from_files",
     "order_modules",
@@ -205,10 +206,15 @@ def order_modules(modules: Sequence[FoundModule], order_lines: Iterable[str]) ->
     return [hashed[i] for i in listed_first(keys, order_lines)]
 
 
+def default_jobs() -> int:
+    """One process per CPU this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleScan | ModuleFailure]:
     """Read every module; ``jobs`` processes (default: one per CPU, one for a few modules)."""
     if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        jobs = default_jobs()
     if jobs <= 1 or len(paths) < 64 or not hasattr(os, "fork"):
         names: dict[bytes, bytes] = {}
         return [scan_file(path, names) for path in paths]

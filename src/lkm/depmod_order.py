@@ -8,6 +8,7 @@ by ``strcmp``: iterating means bucket after bucket, each in byte order.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 
 __all__ = ["MODULE_BUCKETS", "SYMBOL_BUCKETS", "hash_order", "superfasthash"]
@@ -30,10 +31,11 @@ def superfasthash(data: bytes) -> int:
     h = length
     rem = length & 3
     end = length - rem
-    for i in range(0, end, 4):
-        h = (h + (data[i] | data[i + 1] << 8)) & _MASK
-        tmp = ((data[i + 2] | data[i + 3] << 8) << 11) ^ h
-        h = ((h << 16) ^ tmp) & _MASK
+    # Little-endian 16-bit halves, two per round, unpacked at once.
+    halves = iter(struct.unpack_from(f"<{end >> 1}H", data))
+    for low, high in zip(halves, halves, strict=True):
+        h = (h + low) & _MASK
+        h = ((h << 16) ^ (high << 11) ^ h) & _MASK
         h = (h + (h >> 11)) & _MASK
     if rem == 3:
         h = (h + (data[end] | data[end + 1] << 8)) & _MASK

@@ -12,12 +12,16 @@ import contextlib
 import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lkm.depmod import DepmodResult, Module
 from lkm.depmod_index import index_bytes
 from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
 from lkm.errors import LkmError
 from lkm.moddir import normalize_alias
+
+if TYPE_CHECKING:
+    from lkm.depmod_parallel import Background
 
 __all__ = ["TEXT_FILES", "OutputError", "render", "write_outputs"]
 
@@ -70,27 +74,68 @@ def _dep_lines(result: DepmodResult) -> list[bytes]:
     return lines
 
 
-def render(result: DepmodResult) -> list[tuple[str, bytes]]:
-    """The output files as (name, bytes), in the order kmod 34 writes them."""
-    modules = result.modules
+def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, bytes]]:
+    """The output files as (name, bytes), in the order kmod 34 writes them.
+
+    With ``jobs`` above one, the aliases and symbols (about half the work) are laid out in a
+    forked process while this one does the rest.
+    """
+    aliases_and_symbols: Background | None = None
+    if jobs > 1 and hasattr(os, "fork"):
+        from lkm.depmod_parallel import Background
+
+        aliases_and_symbols = Background(lambda: [*_aliases(result), *_symbols(result)])
+    dep, dep_bin = _deps(result)
+    softdep, weakdep, devname = _module_texts(result)
+    builtin_bin, builtin_alias_bin = _builtins(result)
+    if aliases_and_symbols is not None:
+        alias, alias_bin, symbols, symbols_bin = aliases_and_symbols.result()
+    else:
+        alias, alias_bin, symbols, symbols_bin = [*_aliases(result), *_symbols(result)]
+    return [
+        ("modules.dep", dep),
+        ("modules.dep.bin", dep_bin),
+        ("modules.alias", alias),
+        ("modules.alias.bin", alias_bin),
+        ("modules.softdep", softdep),
+        ("modules.weakdep", weakdep),
+        ("modules.symbols", symbols),
+        ("modules.symbols.bin", symbols_bin),
+        ("modules.builtin.bin", builtin_bin),
+        ("modules.builtin.alias.bin", builtin_alias_bin),
+        ("modules.devname", devname),
+    ]
+
+
+def _deps(result: DepmodResult) -> list[bytes]:
     dep_lines = _dep_lines(result)
     dep_bin: _Entries = {}
-    for module, line in zip(modules, dep_lines, strict=True):
+    for module, line in zip(result.modules, dep_lines, strict=True):
         _add(dep_bin, _b(module.name), line, module.index)
+    return [b"".join(line + b"\n" for line in dep_lines), index_bytes(dep_bin)]
 
+
+def _aliases(result: DepmodResult) -> list[bytes]:
     alias_text = [ALIAS_HEADER]
     alias_bin: _Entries = {}
+    for module in result.modules:
+        if module.scan is not None and module.scan.aliases:
+            name = _b(module.name)
+            for alias in module.scan.aliases:
+                alias_text.append(b"alias " + alias + b" " + name + b"\n")
+                _add(alias_bin, _normalize(alias), name, module.index)
+    return [b"".join(alias_text), index_bytes(alias_bin)]
+
+
+def _module_texts(result: DepmodResult) -> list[bytes]:
     softdep_text = [SOFTDEP_HEADER]
     weakdep_text = [WEAKDEP_HEADER]
     devname_text: list[bytes] = []
-    for module in modules:
+    for module in result.modules:
         scan = module.scan
         if scan is None:
             continue
         name = _b(module.name)
-        for alias in scan.aliases:
-            alias_text.append(b"alias " + alias + b" " + name + b"\n")
-            _add(alias_bin, _normalize(alias), name, module.index)
         for softdep in scan.softdeps:
             softdep_text.append(b"softdep " + name + b" " + softdep + b"\n")
         for weakdep in scan.weakdeps:
@@ -99,38 +144,31 @@ def render(result: DepmodResult) -> list[tuple[str, bytes]]:
         if devname is not None:
             # The header comes with the first entry: no device names, an empty file.
             devname_text.extend((DEVNAME_HEADER, devname) if not devname_text else (devname,))
+    return [b"".join(softdep_text), b"".join(weakdep_text), b"".join(devname_text)]
 
+
+def _symbols(result: DepmodResult) -> list[bytes]:
     symbols_text = [SYMBOLS_HEADER]
     symbols_bin: _Entries = {}
-    names = [_b(module.name) for module in modules]
+    names = [_b(module.name) for module in result.modules]
     for symbol in hash_order(result.owners, SYMBOL_BUCKETS):
         owner = result.owners[symbol]
         symbols_text.append(b"alias symbol:" + symbol + b" " + names[owner] + b"\n")
         _add(symbols_bin, b"symbol:" + symbol, names[owner], owner)
+    return [b"".join(symbols_text), index_bytes(symbols_bin)]
 
+
+def _builtins(result: DepmodResult) -> list[bytes]:
+    """A builtin file that could not be read gives an empty file, not an empty index."""
     builtin_bin: _Entries = {}
     for builtin in result.builtin or ():
         _add(builtin_bin, _b(builtin), b"", 0)
     builtin_alias_bin: _Entries = {}
     for module_name, alias in _builtin_aliases(result.builtin_modinfo or b""):
         _add(builtin_alias_bin, _normalize(alias), module_name, 0)
-
     return [
-        ("modules.dep", b"".join(line + b"\n" for line in dep_lines)),
-        ("modules.dep.bin", index_bytes(dep_bin)),
-        ("modules.alias", b"".join(alias_text)),
-        ("modules.alias.bin", index_bytes(alias_bin)),
-        ("modules.softdep", b"".join(softdep_text)),
-        ("modules.weakdep", b"".join(weakdep_text)),
-        ("modules.symbols", b"".join(symbols_text)),
-        ("modules.symbols.bin", index_bytes(symbols_bin)),
-        # A builtin file that could not be read gives an empty file, not an empty index.
-        ("modules.builtin.bin", b"" if result.builtin is None else index_bytes(builtin_bin)),
-        (
-            "modules.builtin.alias.bin",
-            b"" if result.builtin_modinfo is None else index_bytes(builtin_alias_bin),
-        ),
-        ("modules.devname", b"".join(devname_text)),
+        b"" if result.builtin is None else index_bytes(builtin_bin),
+        b"" if result.builtin_modinfo is None else index_bytes(builtin_alias_bin),
     ]
 
 

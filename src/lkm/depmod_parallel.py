@@ -12,13 +12,14 @@ did not send are read again by the main process.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["run_chunks"]
+__all__ = ["Background", "run_chunks"]
 
 T = TypeVar("T")
 _TOKEN = struct.Struct("=I")
@@ -92,6 +93,9 @@ def _child(
     results: int,
 ) -> None:  # pragma: no cover - runs in the forked worker
     status = 1
+    # No collection in the worker: it would touch every object shared with the parent and so
+    # copy their pages; the worker is short-lived and makes no reference cycles.
+    gc.disable()
     try:
         data = pickle.dumps(_take_chunks(work, chunks, tokens), pickle.HIGHEST_PROTOCOL)
         with os.fdopen(results, "wb") as stream:
@@ -99,3 +103,37 @@ def _child(
         status = 0
     finally:
         os._exit(status)
+
+
+class Background:
+    """``produce()`` computed in a forked child while this process goes on; ``result()`` waits
+    for it. If the child fails, ``result()`` computes it here instead."""
+
+    def __init__(self, produce: Callable[[], list[bytes]]) -> None:
+        self._produce = produce
+        self._fd, write = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # pragma: no cover - the child leaves through os._exit
+            os.close(self._fd)
+            status = 1
+            gc.disable()
+            try:
+                data = pickle.dumps(produce(), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write, "wb") as stream:
+                    stream.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+
+    def result(self) -> list[bytes]:
+        with os.fdopen(self._fd, "rb") as stream:
+            data = stream.read()
+        _, status = os.waitpid(self._pid, 0)
+        if status == 0:
+            try:
+                found: list[bytes] = pickle.loads(data)
+                return found
+            except (pickle.UnpicklingError, EOFError):
+                pass
+        return self._produce()

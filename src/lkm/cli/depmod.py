@@ -172,6 +172,7 @@ def run(settings: Settings, printer: Printer) -> int:
         ModuleArgumentError,
         Reporter,
         build,
+        default_jobs,
         load_kernel_symbols,
     )
     from lkm.depmod_config import load_config
@@ -227,7 +228,8 @@ def run(settings: Settings, printer: Printer) -> int:
     except ModuleArgumentError as err:
         printer.message("FATAL", str(err))
         return 1
-    outputs = render(result)
+    # Above a few hundred modules a second process pays for its start.
+    outputs = render(result, default_jobs() if len(result.modules) >= 256 else 1)
     if settings.dry_run:
         shown = dict(outputs)
         for name in TEXT_FILES:
@@ -243,7 +245,12 @@ def run(settings: Settings, printer: Printer) -> int:
 
 
 def main(args: Sequence[str], prog: str = PROG) -> int:
+    import gc
+
     printer = Printer(prog)
+    # A short run that allocates a great many small objects and makes no reference cycles:
+    # the cyclic collector would only cost time (and, in forked workers, copied pages).
+    gc.disable()
     try:
         parsed = parse(args, printer)
         if isinstance(parsed, int):
