@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from depmod_trees import cycle_tree, duplicates_tree, module_elf, write_tree
-from lkm.depmod import DependencyCycleError, Reporter, build, find_modules, order_modules
+from lkm.depmod import (
+    DependencyCycleError,
+    ModuleArgumentError,
+    Reporter,
+    build,
+    find_modules,
+    modules_from_files,
+    order_modules,
+    walk_modules,
+)
 from lkm.depmod_config import DepmodConfig, Override, parse_config
 from lkm.depmod_index import index_bytes
 from lkm.depmod_order import hash_order, superfasthash
 from lkm.depmod_output import OutputError, render, write_outputs
+from lkm.depmod_parallel import Background, run_chunks
 from lkm.depmod_scan import ModuleScan, scan_bytes
 from lkm.errors import LkmError
 from lkm.index import write_index
@@ -156,3 +167,87 @@ def test_write_outputs_keeps_old_files_on_failure(tmp_path: Path) -> None:
     finally:
         os.chmod(tmp_path, 0o755)
     assert (tmp_path / "modules.dep").read_bytes() == b"new\n"
+
+
+def _square_chunk(paths: Sequence[str], names: dict[bytes, bytes]) -> list[int]:
+    return [int(p) ** 2 for p in paths]
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_chunks_come_back_in_order(jobs: int) -> None:
+    paths = [str(i) for i in range(500)]
+    assert run_chunks(_square_chunk, paths, jobs) == [i * i for i in range(500)]
+
+
+def test_chunks_of_a_dead_worker_are_done_again() -> None:
+    parent = os.getpid()
+
+    def dies_in_worker(paths: Sequence[str], names: dict[bytes, bytes]) -> list[int]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return _square_chunk(paths, names)
+
+    assert run_chunks(dies_in_worker, [str(i) for i in range(100)], 2) == [
+        i * i for i in range(100)
+    ]
+
+
+def test_background_result_and_fallback() -> None:
+    assert Background(lambda: [b"a", b"bc"]).result() == [b"a", b"bc"]
+    parent = os.getpid()
+
+    def dies_in_child() -> list[bytes]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return [b"here"]
+
+    assert Background(dies_in_child).result() == [b"here"]
+
+
+def test_write_outputs_makes_the_directory_or_says_why(tmp_path: Path) -> None:
+    write_outputs(str(tmp_path / "a/b"), [("modules.dep", b"x\n")])
+    assert (tmp_path / "a/b/modules.dep").read_bytes() == b"x\n"
+    assert os.listdir(tmp_path / "a/b") == ["modules.dep"]
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError) as caught:
+        write_outputs(str(tmp_path / "file/sub"), [("modules.dep", b"x\n")])
+    assert caught.value.fatal
+    assert caught.value.messages == (
+        f"could not create directory {tmp_path}/file/sub: Not a directory",
+    )
+
+
+def test_walk_reports_what_it_cannot_follow(tmp_path: Path) -> None:
+    moddir = write_tree(tmp_path, "1.0", {"kernel/a/m.ko": module_elf(), "n.ko": module_elf()})
+    (moddir / "kernel/a/gone.ko").symlink_to("nowhere")
+    (moddir / "kernel/loop").symlink_to("loop")
+    (moddir / "kernel/up").symlink_to("a")
+    (moddir / "build").symlink_to("nowhere")
+    errors: list[str] = []
+    found = sorted(walk_modules(str(moddir), report=errors.append))
+    assert found == sorted(f"{moddir}/{p}" for p in ("kernel/a/m.ko", "kernel/up/m.ko", "n.ko"))
+    # gone.ko twice: once below a/, once below the symlink to it.
+    assert sorted(errors) == [
+        "fstatat(4, loop): Too many levels of symbolic links",
+        "fstatat(5, gone.ko): No such file or directory",
+        "fstatat(5, gone.ko): No such file or directory",
+    ]
+
+
+def test_module_files_must_exist_and_have_their_own_names(tmp_path: Path) -> None:
+    moddir = write_tree(tmp_path, "1.0", {"a/m.ko": module_elf(), "b/m.ko": module_elf()})
+    errors: list[tuple[str, str]] = []
+    reporter = Reporter(lambda level, text: errors.append((level, text)))
+    (one,) = modules_from_files(str(moddir), [f"{moddir}/a/m.ko"], reporter)
+    assert (one.relpath, one.name) == ("a/m.ko", "m")
+    with pytest.raises(ModuleArgumentError, match=r"could not create module .*/x\.ko: No such"):
+        modules_from_files(str(moddir), [f"{moddir}/x.ko"], reporter)
+    with pytest.raises(ModuleArgumentError, match=r"could not add module .*a/m\.ko: File exists"):
+        modules_from_files(str(moddir), [f"{moddir}/a/m.ko"] * 2, reporter)
+    with pytest.raises(ModuleArgumentError, match=r"could not create module .*b/m\.ko: File exi"):
+        modules_from_files(str(moddir), [f"{moddir}/a/m.ko", f"{moddir}/b/m.ko"], reporter)
+    assert errors == [
+        ("ERROR", "hash_add_unique m: File exists"),
+        ("ERROR", f"kmod_module 'm' already exists with different path: "
+                  f"new-path='{moddir}/b/m.ko' old-path='{moddir}/a/m.ko'"),
+    ]  # fmt: skip
