@@ -247,12 +247,13 @@ class Resolver:
 
     # -- lookups -------------------------------------------------------------------------
 
-    def lookup(self, name: str) -> tuple[Match, ...]:
+    def lookup(self, name: str, *, paths: bool = True) -> tuple[Match, ...]:
         """The modules ``name`` stands for (see the module docstring); empty if none.
 
-        PathError for a path that cannot be used.
+        PathError for a path that cannot be used. With ``paths`` false, a name that looks like
+        a path is looked up like any other (modinfo decides about files by itself).
         """
-        if name.startswith(("/", "./")):
+        if paths and name.startswith(("/", "./")):
             return (self._path_match(name),)
         found = self._config_aliases(name)
         if found:

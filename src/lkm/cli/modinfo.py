@@ -219,29 +219,17 @@ def show(name: str, moddir: ModuleDirectory, out: ModinfoPrinter) -> bool:
 Target = tuple[str, str] | BuiltinModule
 
 
-def _by_module_name(moddir: ModuleDirectory, names: Iterable[str]) -> list[Target]:
-    """Modules named by an index: with their path, or, without one, shown as kmod shows a
-    module it knows no file for: like a builtin one."""
-    targets: list[Target] = []
-    for mod in names:
-        path = moddir.module_path(mod)
-        targets.append((normalize_name(mod), path) if path is not None else moddir.builtin(mod))
-    return targets
-
-
 def lookup(moddir: ModuleDirectory, name: str) -> list[Target]:
-    """What a name means to kmod: a module, a symbol's owner, an alias, or a builtin."""
-    path = moddir.module_path(name) if ":" not in name else None
-    found: list[Target] = [(normalize_name(name), path)] if path is not None else []
-    if not found and name.startswith("symbol:"):
-        found = _by_module_name(moddir, moddir.symbol_owners(name))
-    if not found:
-        found = _by_module_name(moddir, moddir.alias_owners(name))
-    if not found and moddir.is_builtin(name):
-        found = [moddir.builtin(name)]
-    if not found:
-        found = [moddir.builtin(mod) for mod in moddir.builtin_alias_owners(name)]
-    return found
+    """What a name means to kmod's modinfo: modprobe's lookup without any configuration (modinfo
+    reads none), each module with its file, or, without one, shown as kmod shows a module it knows
+    no file for: like a builtin one."""
+    from lkm.resolve import Resolver
+
+    targets: list[Target] = []
+    for match in Resolver(moddir).lookup(name, paths=False):
+        path = moddir.module_path(match.name)
+        targets.append((match.name, path) if path is not None else moddir.builtin(match.name))
+    return targets
 
 
 def lookup_by_name(moddir: ModuleDirectory, name: str) -> list[Target]:
