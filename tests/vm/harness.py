@@ -1,20 +1,14 @@
-"""Boot a Debian kernel in QEMU and run shell scripts in it, on the host's own root filesystem.
+"""Boot the Debian kernels of the test world in QEMU and compare lkm with kmod 34 there.
 
-The guest is a throwaway: a busybox initramfs (written here, newc cpio) loads the 9p modules it
-needs from the kernel's own tree, mounts the host's root read-only at ``/host`` and a writable
-results directory at ``/out``, mounts proc, sysfs and devtmpfs inside ``/host`` and inside the
-trixie chroot holding kmod 34, runs the script, and powers off. A writable host directory is
-the guest's ``/tmp``: whatever the script writes there comes back to the host. Software
-emulation only (nested KVM fails on these machines).
-
-This is meant to grow into ``lkm sandbox``: ``Guest`` takes any vmlinuz and module tree.
+The virtual machine is ``lkm.sandbox`` (the library behind ``lkm sandbox``): a busybox
+initramfs, the host's root read-only over 9p, a writable results directory as the guest's
+``/tmp``. Here it also mounts proc, sysfs, devtmpfs and a tmpfs in the trixie chroot holding
+kmod 34, so that both tools run in the same boot, and the scripts get ``$LKM`` and ``$KMOD``.
 """
 
 from __future__ import annotations
 
-import gzip
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -23,15 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import world
+from lkm.sandbox import Boot, GuestKernel, lkm_runner
+from lkm.sandbox import boot as sandbox_boot
 
 VM_CACHE = world.CACHE / "vm"
-REPO_SRC = Path(__file__).resolve().parents[2] / "src"
-# The modules the initramfs loads, in order, to reach the host over virtio 9p.
-NINEP = {
-    "trixie-amd64": ("netfs", "9pnet", "9pnet_virtio", "9p"),
-    "bookworm-amd64": ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-                       "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p"),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,96 +47,70 @@ def guest(name: str) -> Guest:
     return Guest(name, vmlinuz, tree.moddir, tree.kver)
 
 
-def _cpio_entry(name: str, mode: int, data: bytes = b"", ino: int = 0) -> bytes:
-    encoded = name.encode() + b"\0"
-    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
-    header = b"070701" + b"".join(f"{value:08X}".encode() for value in fields)
-    out = header + encoded
-    out += b"\0" * (-len(out) % 4)
-    out += data
-    out += b"\0" * (-len(out) % 4)
-    return out
-
-
-def initramfs(files: dict[str, tuple[int, bytes]]) -> bytes:
-    """A gzip-compressed newc archive of ``{path: (mode, data)}`` (directories: data b"")."""
-    out = b"".join(
-        _cpio_entry(path, mode, data, ino)
-        for ino, (path, (mode, data)) in enumerate(files.items(), 1)
-    )
-    out += _cpio_entry("TRAILER!!!", 0)
-    return gzip.compress(out, compresslevel=1, mtime=0)
-
-
-INIT = """#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-for m in {modules}; do insmod /mods/$m.ko || echo "initramfs: insmod $m failed"; done
-mkdir -p /host
-mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host
-for root in /host /host{chroot}; do
-  mount -t proc proc $root/proc; mount -t sysfs sysfs $root/sys; mount -t devtmpfs dev $root/dev
-  mount -t tmpfs tmp $root/tmp
-done
-mount -t 9p -o trans=virtio,version=9p2000.L out /host/tmp
-chroot /host /bin/sh /tmp/script.sh > /host/tmp/console.log 2>&1
-echo $? > /host/tmp/status
-sync
-echo o > /proc/sysrq-trigger
-sleep 10
-"""
-
-
-@dataclass(frozen=True)
-class Run:
-    console: str  # what QEMU printed (the kernel's log on the serial console)
-    out: Path  # the directory the guest wrote into
-    status: int | None
-
-
-def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Run:
+def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Boot:
     """Boot ``guest``, run ``script`` (sh, in the host's root) and collect ``out``.
 
     Inside the script ``/tmp`` is ``out``; ``$KMOD`` runs a kmod 34 tool in the chroot, ``$LKM``
     runs lkm from this source tree with the host's Python.
     """
-    from lkm.compress import decompress
+    prelude = f"export KMOD='chroot {world.CHROOT}'\nexport LKM='{lkm_runner()}'\n"
+    kernel = GuestKernel(guest.vmlinuz, guest.moddir)
+    roots = (str(world.CHROOT),)
+    return sandbox_boot(kernel, prelude + script, out, roots=roots, timeout=timeout)
 
-    out.mkdir(parents=True, exist_ok=True)
-    prelude = (
-        f"export KMOD='chroot {world.CHROOT}'\n"
-        f"export LKM='env PYTHONPATH={REPO_SRC} PYTHONDONTWRITEBYTECODE=1 "
-        f"{sys.executable} -m lkm'\n"
-        f"export PATH=/usr/sbin:/usr/bin:/sbin:/bin\ncd /tmp\n"
-    )
-    (out / "script.sh").write_text(prelude + script)
-    files: dict[str, tuple[int, bytes]] = {}
-    for directory in ("bin", "proc", "sys", "dev", "mods", "host", "out", "tmp"):
-        files[directory] = (0o40755, b"")
-    files["bin/busybox"] = (0o100755, Path(shutil.which("busybox") or "/bin/busybox").read_bytes())
-    modules = NINEP[guest.name]
-    for name in modules:
-        found = world.run(["find", guest.moddir, "-name", f"{name}.ko*"]).stdout.split()
-        files[f"mods/{name}.ko"] = (0o100644, decompress(Path(found[0]).read_bytes()))
-    init = INIT.format(modules=" ".join(modules), chroot=world.CHROOT)
-    files["init"] = (0o100755, init.encode())
-    initrd = out / "initrd.gz"
-    initrd.write_bytes(initramfs(files))
-    command = [
-        "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
-        "-m", "1024", "-nographic", "-no-reboot", "-kernel", str(guest.vmlinuz),
-        "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1 loglevel=4",
-        "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
-        "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap",
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
-    )
-    status_file = out / "status"
-    status = int(status_file.read_text()) if status_file.exists() else None
-    return Run(done.stdout + done.stderr, out, status)
+
+VARIANTS = (("lkm", "$LKM"), ("kmod", "$KMOD"))
+
+
+def compare_script(
+    steps: tuple[tuple[str, str], ...], fields: dict[str, str], *, setup: str = "", after: str = ""
+) -> str:
+    """A guest script running every step with lkm, then every step with kmod 34.
+
+    ``{tool}`` in a step is the tool runner; other ``{names}`` come from ``fields`` (host paths:
+    for kmod, which runs in the chroot, the chroot prefix is removed). Each step leaves
+    ``LABEL.VARIANT.out/.err/.rc`` in the guest's /tmp; ``setup`` runs once before, ``after``
+    once after (its output in ``after.out``).
+    """
+    chroot = str(world.CHROOT)
+    lines = [setup]
+    for variant, tool in VARIANTS:
+        for label, command in steps:
+            text = command.format(tool=tool, **fields)
+            if variant == "kmod":
+                text = text.replace(chroot + "/", "/")
+            out = f"/tmp/{label}.{variant}"
+            # A subshell: a step's redirections cover all of it, and its cd stays inside.
+            lines.append(f"( {text} ) > {out}.out 2> {out}.err; echo $? > {out}.rc")
+    lines.append(f"( {after} ) > /tmp/after.out 2>&1" if after else "")
+    return "\n".join(lines) + "\n"
+
+
+def read_step(out: Path, label: str, variant: str) -> tuple[str, str, str]:
+    """One step's (stdout, stderr, status), with the chroot prefix removed from paths."""
+    chroot = str(world.CHROOT)
+
+    def text(suffix: str) -> str:
+        raw = (out / f"{label}.{variant}.{suffix}").read_text(errors="replace")
+        return raw.replace(chroot + "/", "/")
+
+    return text("out"), text("err"), text("rc").strip()
+
+
+def devname_setup(guest: Guest) -> str:
+    """Shell lines giving the host's root and the chroot the guest's module directory.
+
+    ``static-nodes`` reads ``/lib/modules/$(uname -r)``; neither root has the guest's release,
+    so a tmpfs over ``lib/modules`` in each holds a bind mount of the tree.
+    """
+    lines = []
+    for root in ("", str(world.CHROOT)):
+        target = f"{root}/lib/modules/{guest.kver}"
+        lines.append(
+            f"mount -t tmpfs modules {root}/lib/modules && mkdir {target} && "
+            f"mount --bind {guest.moddir} {target}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
