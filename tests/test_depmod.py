@@ -23,13 +23,11 @@ from lkm.depmod import (
     walk_modules,
 )
 from lkm.depmod_config import DepmodConfig, Override, parse_config
-from lkm.depmod_index import index_bytes
 from lkm.depmod_order import hash_order, superfasthash
 from lkm.depmod_output import OutputError, render, write_outputs
 from lkm.depmod_parallel import Background, run_chunks
 from lkm.depmod_scan import ModuleScan, scan_bytes
 from lkm.errors import LkmError
-from lkm.index import write_index
 
 
 def test_module_hash_order_is_kmods() -> None:
@@ -73,20 +71,6 @@ def test_scan_raises_only_lkm_errors(noise: bytes, cut: int) -> None:
     for data in (noise, base[:cut] + noise, base[:cut] + noise + base[cut + len(noise) :]):
         with contextlib.suppress(LkmError):
             scan_bytes(data)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.text("ab*?[c", max_size=6), st.text("xyz", max_size=3), st.integers(0, 5)),
-        max_size=40,
-    )
-)
-def test_bulk_index_writer_matches_index_builder(entries: list[tuple[str, str, int]]) -> None:
-    grouped: dict[bytes, list[tuple[int, bytes]]] = {}
-    for key, value, priority in entries:
-        grouped.setdefault(key.encode(), []).append((priority, value.encode()))
-    assert index_bytes(grouped) == write_index(entries)
 
 
 def test_config_search_override_external_exclude() -> None:

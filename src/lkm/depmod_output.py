@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lkm.depmod import DepmodResult, Module
-from lkm.depmod_index import index_bytes
 from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
 from lkm.errors import LkmError
+from lkm.index import index_bytes
 from lkm.moddir import normalize_alias
 
 if TYPE_CHECKING:
