@@ -93,9 +93,7 @@ class Index:
         self._path = path
         self._closer = closer
         self._nodes: dict[int, _Node] = {}
-        self._subtrees: dict[
-            tuple[int, int], tuple[tuple[Callable[[bytes], object], tuple[IndexValue, ...]], ...]
-        ] = {}
+        self._subtrees: dict[tuple[int, int], _Patterns] = {}
         if self._size < HEADER_SIZE:
             raise self._error(
                 f"truncated header: expected {HEADER_SIZE} bytes, found {self._size}", 0
@@ -241,28 +239,23 @@ class Index:
         literal part escapes nothing (kmod 34 behaves so). kmod merges a subtree children
         first, then the node's own values.
         """
-        rest = key[start:]
-        for matcher, values in self._subtree(ref, at, seen, start):
-            if matcher(rest) is not None:
-                _merge(hits, values)
+        for values in self._subtree(ref, at, seen, start).matching(key[start:]):
+            _merge(hits, values)
 
-    def _subtree(
-        self, ref: int, at: int, seen: bytes, start: int
-    ) -> tuple[tuple[Callable[[bytes], object], tuple[IndexValue, ...]], ...]:
-        """The compiled patterns below ``ref`` with their values, in merge order; cached.
+    def _subtree(self, ref: int, at: int, seen: bytes, start: int) -> _Patterns:
+        """The patterns below ``ref`` with their values, in merge order; cached.
 
         Keyed by ``start`` too: in a well-formed trie a node has one depth, but a crafted file
         may reach one node from two.
         """
         cached = self._subtrees.get((ref, start))
         if cached is None:
-            import re  # only wildcard searches need it; exact lookups start faster without
-
-            cached = tuple(
-                (re.compile(fnmatch_regex(pattern[start:]), re.DOTALL).match, node.values)
+            found = [
+                (pattern[start:], node.values)
                 for pattern, node in self._walk(ref, at, seen, postorder=True)
                 if node.values
-            )
+            ]
+            cached = _Patterns([rest for rest, _ in found], [values for _, values in found])
             self._subtrees[ref, start] = cached
         return cached
 
@@ -396,6 +389,112 @@ def _merge(hits: list[IndexValue], values: Iterable[IndexValue]) -> None:
     for value in values:
         where = bisect.bisect_left([hit.priority for hit in hits], value.priority)
         hits.insert(where, value)
+
+
+# -- the patterns below a wildcard ---------------------------------------------------------
+
+_GRAM = 4  # length of the literal pieces a large group is indexed by
+_SMALL_GROUP = 12  # below this many patterns, trying each one is cheaper than the index
+_SPECIAL = frozenset(b"?[\\")
+
+
+class _Patterns:
+    """The fnmatch patterns (their unmatched rests) below one wildcard branch, with values.
+
+    A search of a fresh index reaches thousands of such patterns once each, so building this
+    must cost little: patterns made of literals and ``*`` only (all but a few hundred of a
+    real tree's) are matched by searching their pieces in order and never compiled; the rest
+    become regular expressions the first time they are tried. A large group is also indexed
+    by one rare 4-byte piece of literal text per pattern, which any key it matches contains;
+    a search tries only the patterns whose piece occurs in the key (and those without one),
+    still in the group's order, so the values merge exactly as if all had been tried.
+    """
+
+    __slots__ = ("_always", "_buckets", "_pieces", "_regexes", "_rests", "values")
+
+    def __init__(self, rests: list[bytes], values: list[tuple[IndexValue, ...]]) -> None:
+        self._rests = rests
+        self.values = values
+        self._pieces: list[list[bytes] | None] = [
+            None if _SPECIAL.intersection(rest) else rest.split(b"*") for rest in rests
+        ]
+        self._regexes: dict[int, Callable[[bytes], object]] = {}
+        self._buckets: dict[bytes, list[int]] | None = None
+        self._always: list[int] = []
+        if len(rests) >= _SMALL_GROUP:
+            self._index()
+
+    def _index(self) -> None:
+        grams: list[set[bytes]] = []
+        counts: dict[bytes, int] = {}
+        for pieces in self._pieces:
+            own: set[bytes] = set()
+            for piece in pieces or ():
+                own.update(piece[i : i + _GRAM] for i in range(len(piece) - _GRAM + 1))
+            grams.append(own)
+            for gram in own:
+                counts[gram] = counts.get(gram, 0) + 1
+        buckets: dict[bytes, list[int]] = {}
+        for number, own in enumerate(grams):
+            if own:
+                rarest = min(sorted(own), key=counts.__getitem__)
+                buckets.setdefault(rarest, []).append(number)
+            else:
+                self._always.append(number)
+        self._buckets = buckets
+
+    def matching(self, key: bytes) -> Iterator[tuple[IndexValue, ...]]:
+        """The values of the patterns ``key`` matches, in the group's order."""
+        buckets = self._buckets
+        candidates: Iterable[int]
+        if buckets is None:
+            candidates = range(len(self._rests))
+        else:
+            found = set(self._always)
+            for i in range(len(key) - _GRAM + 1):
+                hit = buckets.get(key[i : i + _GRAM])
+                if hit is not None:
+                    found.update(hit)
+            candidates = sorted(found)
+        pieces = self._pieces
+        for number in candidates:
+            mine = pieces[number]
+            if mine is None:
+                if self._regex(number)(key) is not None:
+                    yield self.values[number]
+            elif _pieces_match(mine, key):
+                yield self.values[number]
+
+    def _regex(self, number: int) -> Callable[[bytes], object]:
+        found = self._regexes.get(number)
+        if found is None:
+            import re  # only patterns with ?, [ or a backslash need it
+
+            found = re.compile(fnmatch_regex(self._rests[number]), re.DOTALL).match
+            self._regexes[number] = found
+        return found
+
+
+def _pieces_match(pieces: list[bytes], key: bytes) -> bool:
+    """fnmatch of the pattern ``b"*".join(pieces)`` (literals and ``*`` only) against ``key``.
+
+    The first piece must start the key and the last end it; the ones between are taken
+    leftmost, which finds a match whenever there is one.
+    """
+    first = pieces[0]
+    if len(pieces) == 1:
+        return key == first
+    last = pieces[-1]
+    end = len(key) - len(last)
+    if end < len(first) or not key.startswith(first) or not key.endswith(last):
+        return False
+    pos = len(first)
+    for piece in pieces[1:-1]:
+        pos = key.find(piece, pos, end)
+        if pos < 0:
+            return False
+        pos += len(piece)
+    return True
 
 
 # -- fnmatch(3) with flags 0 ---------------------------------------------------------------
