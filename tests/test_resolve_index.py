@@ -36,7 +36,7 @@ def test_pieces_match_is_fnmatch(pattern: bytes, key: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PATTERNS, min_size=0, max_size=40), _KEYS)
 def test_group_tries_every_pattern_that_can_match(patterns: list[bytes], key: bytes) -> None:
-    values = [(IndexValue(n, str(n)),) for n in range(len(patterns))]
+    values: list[tuple[IndexValue, ...]] = [(IndexValue(n, str(n)),) for n in range(len(patterns))]
     got = list(_Patterns(list(patterns), values).matching(key))
     assert got == [v for p, v in zip(patterns, values, strict=True) if _fnmatch(p, key)]
 
