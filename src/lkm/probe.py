@@ -1,0 +1,140 @@
+"""Carrying out a load plan: the resolver's actions given to the kernel, as libkmod's probe does.
+
+:meth:`lkm.resolve.Resolver.probe` decides what loading a module means (dependencies, softdeps,
+options, install commands); :func:`insert` does it: each module file goes to the kernel through
+:func:`lkm.kernel.load_file`, each install command to ``/bin/sh -c`` with ``$CMDLINE_OPTS``
+replaced by the options and ``MODPROBE_MODULE`` set. What the kernel already has (loaded or
+builtin) is skipped. The flags are libkmod's public ``KMOD_PROBE_*`` values, so callers of the
+python-kmod layer can pass them unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lkm.errors import LkmError
+
+if TYPE_CHECKING:
+    from lkm.kernel import Kernel
+    from lkm.resolve import Action, LoadedState, Match, Resolver
+
+
+class ProbeFlag(enum.IntFlag):
+    """``kmod_module_probe_insert_module`` flags (libkmod.h); blacklist ones are also returned."""
+
+    FORCE_VERMAGIC = 0x00001
+    FORCE_MODVERSION = 0x00002
+    IGNORE_COMMAND = 0x00004
+    IGNORE_LOADED = 0x00008
+    DRY_RUN = 0x00010
+    FAIL_ON_LOADED = 0x00020
+    APPLY_BLACKLIST_ALL = 0x10000
+    APPLY_BLACKLIST = 0x20000
+    APPLY_BLACKLIST_ALIAS_ONLY = 0x40000
+
+
+class ProbeError(LkmError):
+    """Loading stopped at module ``name``; ``errno`` says why (EEXIST: already loaded)."""
+
+    def __init__(self, name: str, code: int, detail: str | None = None) -> None:
+        self.name = name
+        self.errno = code
+        super().__init__(f"could not insert '{name}': {detail or os.strerror(code)}")
+
+
+CommandRunner = Callable[[str, str], int]
+"""Runs an install command for a module: ``(command, module name) -> exit status``."""
+
+
+def run_shell(command: str, module: str) -> int:
+    """``/bin/sh -c command`` with ``MODPROBE_MODULE`` set, as kmod runs install commands."""
+    import subprocess
+
+    env = {**os.environ, "MODPROBE_MODULE": module}
+    return subprocess.run(["/bin/sh", "-c", command], env=env, check=False).returncode
+
+
+_LOADED = ("live", "coming", "builtin")
+
+
+def insert(
+    resolver: Resolver,
+    match: Match,
+    *,
+    kernel: Kernel,
+    state: LoadedState,
+    flags: int = 0,
+    extra_options: str = "",
+    kernel_compression: str | None = None,
+    run_command: CommandRunner = run_shell,
+    on_action: Callable[[Action], None] | None = None,
+) -> int:
+    """Load ``match`` with what it needs first; 0, or the blacklist flag that stopped it.
+
+    ``on_action`` sees every action about to be taken (also with ``DRY_RUN``, which takes
+    none). Raises ProbeError: EEXIST for a target already there with ``FAIL_ON_LOADED``, the
+    kernel's errno when it refuses a file, the loader's when a file cannot be read, and
+    EINVAL when an install command fails. Forcing either check forces both (the kernel
+    interface has one switch).
+    """
+    from lkm.kernel import KernelCallError, LoadError, load_file
+    from lkm.resolve import ActionKind
+
+    flags = ProbeFlag(flags)
+    name = match.name
+    blacklisted = resolver.is_blacklisted(name)
+    for flag in (ProbeFlag.APPLY_BLACKLIST_ALL, ProbeFlag.APPLY_BLACKLIST):
+        if flags & flag and blacklisted:
+            return int(flag)
+    if flags & ProbeFlag.APPLY_BLACKLIST_ALIAS_ONLY and blacklisted and match.alias is not None:
+        return int(ProbeFlag.APPLY_BLACKLIST_ALIAS_ONLY)
+    ignore_loaded = bool(flags & ProbeFlag.IGNORE_LOADED)
+    fail_on_loaded = bool(flags & ProbeFlag.FAIL_ON_LOADED)
+    if not ignore_loaded and resolver.in_kernel(name, state) in _LOADED:
+        if fail_on_loaded:
+            raise ProbeError(name, errno.EEXIST, "Module already in kernel")
+        return 0
+    force = bool(flags & (ProbeFlag.FORCE_VERMAGIC | ProbeFlag.FORCE_MODVERSION))
+    actions = resolver.probe(
+        match,
+        extra_options=extra_options,
+        ignore_commands=bool(flags & ProbeFlag.IGNORE_COMMAND),
+    )
+    for action in actions:
+        target = action.name == name
+        if not (target and ignore_loaded) and resolver.in_kernel(action.name, state) in _LOADED:
+            continue
+        if action.kind not in (ActionKind.INSMOD, ActionKind.INSTALL):
+            continue  # builtin, or nothing known to load: kmod goes on silently
+        if on_action is not None:
+            on_action(action)
+        if flags & ProbeFlag.DRY_RUN:
+            continue
+        if action.kind is ActionKind.INSTALL:
+            command = (action.command or "").replace("$CMDLINE_OPTS", action.options)
+            if run_command(command, action.name) != 0:
+                raise ProbeError(action.name, errno.EINVAL, "install command failed")
+            continue
+        try:
+            load_file(
+                kernel,
+                action.path or "",
+                action.options,
+                force=force,
+                kernel_compression=kernel_compression,
+            )
+        except KernelCallError as err:
+            # Someone else loaded it meanwhile: fine, unless the caller wanted it new.
+            if err.errno == errno.EEXIST and not (target and fail_on_loaded):
+                continue
+            raise ProbeError(action.name, err.errno) from err
+        except LoadError as err:
+            raise ProbeError(action.name, err.errno) from err
+    return 0
+
+
+__all__ = ["CommandRunner", "ProbeError", "ProbeFlag", "insert", "run_shell"]
