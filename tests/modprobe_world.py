@@ -87,8 +87,8 @@ def make_state(base: Path, cmdline: str = "", loaded: Sequence[Loaded] | None = 
     return state
 
 
-def tree_args() -> list[str]:
-    tree = world.tree(TREE)
+def tree_args(name: str = TREE) -> list[str]:
+    tree = world.tree(name)
     return ["-d", tree.chroot_root, "-S", tree.kver]
 
 
