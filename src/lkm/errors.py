@@ -75,3 +75,17 @@ class ModuleFileError(LkmError):
 
 class NotElfError(ElfError):
     """The bytes are not an ELF file at all (no ``\\x7fELF`` identification); kmod: ENOEXEC."""
+
+
+class IndexHeaderError(IndexFormatError):
+    """A binary index whose header is not kmod's: ``field`` is ``magic`` or ``version``,
+    ``found`` the value read and ``expected`` the one required (for ``version``, the major
+    number in the top 16 bits)."""
+
+    def __init__(
+        self, message: str, *, path: str | None, offset: int, field: str, found: int, expected: int
+    ) -> None:
+        super().__init__(message, path=path, offset=offset)
+        self.field = field
+        self.found = found
+        self.expected = expected
