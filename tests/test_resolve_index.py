@@ -68,3 +68,20 @@ def test_large_group_on_a_real_shape() -> None:
     hits = index.search_wildcard("of:NfooT<NULL>Cvendor7,device7Cgeneric")
     assert [h.value for h in hits] == ["m7"]
     assert index.search_wildcard("of:NfooT<NULL>Cvendor7,device8") == []
+
+
+def test_header_versions_as_kmod_reads_them() -> None:
+    """kmod 34 refuses an older major version only (pinned in test_modprobe_bad.py)."""
+    import pytest
+
+    from lkm.errors import IndexHeaderError
+
+    data = write_index([("key", "value", 0)])
+    for version in (b"\x00\x02\x00\x07", b"\x00\x03\x00\x01", b"\xff\xff\x00\x01"):
+        assert Index.from_bytes(data[:4] + version + data[8:]).lookup("key")
+    with pytest.raises(IndexHeaderError) as caught:
+        Index.from_bytes(data[:4] + b"\x00\x01\x00\x01" + data[8:])
+    assert (caught.value.field, caught.value.found, caught.value.expected) == ("version", 1, 2)
+    with pytest.raises(IndexHeaderError) as caught:
+        Index.from_bytes(b"\xb0\x07\xf4\x58" + data[4:])
+    assert (caught.value.field, caught.value.found) == ("magic", 0xB007F458)

@@ -24,7 +24,7 @@ from enum import IntFlag
 from types import TracebackType
 from typing import NamedTuple
 
-from lkm.errors import IndexFormatError
+from lkm.errors import IndexFormatError, IndexHeaderError
 
 MAGIC = 0xB007F457
 VERSION = 0x00020001
@@ -100,10 +100,23 @@ class Index:
             )
         magic, version, root = _HEADER.unpack_from(data, 0)
         if magic != MAGIC:
-            raise self._error(f"bad magic: expected {MAGIC:#010x}, found {magic:#010x}", 0)
-        if version != VERSION:
-            raise self._error(
-                f"unsupported version: expected {VERSION:#010x}, found {version:#010x}", 4
+            raise IndexHeaderError(
+                f"bad magic: expected {MAGIC:#010x}, found {magic:#010x}",
+                path=path,
+                offset=0,
+                field="magic",
+                found=magic,
+                expected=MAGIC,
+            )
+        if version >> 16 < VERSION >> 16:
+            # kmod 34 refuses an older major version only; newer ones and any minor are read.
+            raise IndexHeaderError(
+                f"unsupported version: expected {VERSION:#010x}, found {version:#010x}",
+                path=path,
+                offset=4,
+                field="version",
+                found=version >> 16,
+                expected=VERSION >> 16,
             )
         self._root = root
         self._node(root, 8)  # a file whose root is unreadable is rejected at once
