@@ -80,6 +80,8 @@ class ModuleDirectory:
         self.path = path
         self.strict = strict
         self._indexes: dict[str, Index | None] = {}
+        # Indexes that could not be read (not strict), by name: kmod reports some of these.
+        self.failures: dict[str, IndexFormatError] = {}
 
     @classmethod
     def for_release(
@@ -115,9 +117,10 @@ class ModuleDirectory:
                 self._indexes[name] = Index.open(f"{self.path}/{name}")
             except OSError:
                 self._indexes[name] = None
-            except IndexFormatError:
+            except IndexFormatError as err:
                 if self.strict:
                     raise
+                self.failures[name] = err
                 self._indexes[name] = None
         return self._indexes[name]
 
