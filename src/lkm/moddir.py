@@ -89,7 +89,8 @@ class ModuleDirectory:
     ) -> ModuleDirectory:
         """The module directory of ``release`` (default: the running one) under ``basedir``."""
         base = absolute(basedir) if basedir else ""
-        release = release or running_release()
+        # An empty release is used as it is (kmod 34: "-S \"\"" looks in lib/modules/).
+        release = running_release() if release is None else release
         candidates = [f"{base}/{root}/{release}" for root in MODULE_ROOTS]
         for candidate in candidates:
             if os.path.isdir(candidate):
