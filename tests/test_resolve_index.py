@@ -71,17 +71,22 @@ def test_large_group_on_a_real_shape() -> None:
 
 
 def test_header_versions_as_kmod_reads_them() -> None:
-    """kmod 34 refuses an older major version only (pinned in test_modprobe_bad.py)."""
+    """kmod 34 checks the major version only (pinned in test_modprobe_bad.py)."""
     import pytest
 
     from lkm.errors import IndexHeaderError
 
     data = write_index([("key", "value", 0)])
-    for version in (b"\x00\x02\x00\x07", b"\x00\x03\x00\x01", b"\xff\xff\x00\x01"):
-        assert Index.from_bytes(data[:4] + version + data[8:]).lookup("key")
-    with pytest.raises(IndexHeaderError) as caught:
-        Index.from_bytes(data[:4] + b"\x00\x01\x00\x01" + data[8:])
-    assert (caught.value.field, caught.value.found, caught.value.expected) == ("version", 1, 2)
+    for minor in (b"\x00\x00", b"\x00\x07", b"\xff\xff"):
+        assert Index.from_bytes(data[:4] + b"\x00\x02" + minor + data[8:]).lookup("key")
+    for major in (1, 3):
+        with pytest.raises(IndexHeaderError) as caught:
+            Index.from_bytes(data[:4] + bytes((0, major, 0, 1)) + data[8:])
+        assert (caught.value.field, caught.value.found, caught.value.expected) == (
+            "version",
+            major,
+            2,
+        )
     with pytest.raises(IndexHeaderError) as caught:
         Index.from_bytes(b"\xb0\x07\xf4\x58" + data[4:])
     assert (caught.value.field, caught.value.found) == ("magic", 0xB007F458)

@@ -108,8 +108,8 @@ class Index:
                 found=magic,
                 expected=MAGIC,
             )
-        if version >> 16 < VERSION >> 16:
-            # kmod 34 refuses an older major version only; newer ones and any minor are read.
+        if version >> 16 != VERSION >> 16:
+            # kmod 34 checks the major version only: any minor version is read.
             raise IndexHeaderError(
                 f"unsupported version: expected {VERSION:#010x}, found {version:#010x}",
                 path=path,
