@@ -16,6 +16,7 @@ from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
+    from lkm.moddir import ModuleDirectory
     from lkm.resolve import Resolver
 
 PROG = "modprobe"
@@ -238,11 +239,14 @@ def show_config(settings: Settings, printer: Printer) -> int:
     from lkm.config import load_config, show_config
     from lkm.moddir import ModuleDirectory
 
-    module_dir = ModuleDirectory.for_release(settings.dirname, settings.release).path
+    moddir = ModuleDirectory.for_release(settings.dirname, settings.release, strict=False)
+    module_dir = moddir.path
     config = load_config(settings.config_paths or None, module_dir=module_dir)
     for problem in config.problems:
         # libkmod reports these itself, whatever -q says.
         printer.raw_error(f"libkmod: ERROR: {problem.message}")
+    load_indexes(moddir, settings, printer)
+    moddir.close()
     if settings.verbosity >= 2:
         printer.message("INFO", f"custom logging function {id(printer):#x} registered")
     printer.out("".join(show_config(config, module_dir)))
@@ -260,7 +264,38 @@ def _resolver(settings: Settings, printer: Printer) -> Resolver:
     config = load_config(settings.config_paths or None, module_dir=moddir.path)
     for problem in config.problems:
         printer.raw_error(f"libkmod: ERROR: {problem.message}")
+    load_indexes(moddir, settings, printer)
     return Resolver(moddir, config)
+
+
+# The indexes modprobe opens before its first lookup, in its order. An index that cannot be
+# read ends the loading (silently when it is missing), except the optional builtin aliases;
+# one with a bad header is reported. Lookups read the others when they need them, silently.
+_LOAD_ORDER = (
+    "modules.dep.bin",
+    "modules.alias.bin",
+    "modules.symbols.bin",
+    "modules.builtin.alias.bin",
+    "modules.builtin.bin",
+)
+
+
+def load_indexes(moddir: ModuleDirectory, settings: Settings, printer: Printer) -> None:
+    """Open the indexes as kmod 34's modprobe does at start, with its messages (pinned)."""
+    from lkm.errors import IndexHeaderError
+
+    for name in _LOAD_ORDER:
+        if moddir.index(name) is not None:
+            continue
+        failure = moddir.failures.get(name)
+        if isinstance(failure, IndexHeaderError) and not settings.quiet:
+            if failure.field == "magic":
+                text = f"magic check fail: {failure.found:x} instead of {failure.expected:x}"
+            else:
+                text = f"major version check fail: {failure.found} instead of {failure.expected}"
+            printer.error(text)
+        if name != "modules.builtin.alias.bin":
+            return
 
 
 def _targets(settings: Settings) -> tuple[list[str], str]:
