@@ -1,0 +1,220 @@
+"""modprobe on broken module directories and odd names, lkm against kmod 34.
+
+- Each binary index in turn missing, empty, cut short, with a bad magic, an older, newer or
+  other-minor version, or a root reference pointing nowhere; then several at once, which
+  shows the order kmod opens them in and where it stops (``load_indexes``).
+- ``-S`` and ``-d`` naming nothing usable.
+- Names holding ``/`` or ``..``: looked up as names, never opened as files, unless they are
+  explicit paths (``/...`` or ``./...``).
+
+The module directory is a copy of the trixie tree's files, its subdirectories linked back
+(relative links, so they resolve both inside the chroot and outside), made under
+``scratch-resolve2``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import world
+from differential import COMPARED, assert_same
+from lkm.index import Index
+from modprobe_world import TREE, device_strings, make_state, run_kmod, run_lkm
+
+pytestmark = pytest.mark.slow
+
+SCRATCH = "scratch-resolve2"
+INDEXES = (
+    "modules.dep.bin",
+    "modules.alias.bin",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+)
+
+
+def _set(at: int, raw: bytes) -> Callable[[bytes], bytes]:
+    return lambda data: data[:at] + raw + data[at + len(raw) :]
+
+
+CORRUPTIONS: dict[str, Callable[[bytes], bytes] | None] = {
+    "missing": None,
+    "empty": lambda data: b"",
+    "short-header": lambda data: data[:7],
+    "half": lambda data: data[: len(data) // 2],
+    "magic": _set(0, b"\0\0\0\0"),
+    "version-0": _set(4, b"\0\0\0\7"),
+    "version-1": _set(4, b"\0\1\0\1"),
+    "version-minor": _set(4, b"\0\2\0\7"),
+    "version-newer": _set(4, b"\0\3\0\1"),
+    "root-nowhere": _set(8, b"\x7f\xff\xff\xff"),
+    "root-no-flags": _set(8, b"\0\0\0\x0c"),
+}
+
+
+def _copy_tree(name: str) -> tuple[Path, Path]:
+    """A fresh ``<scratch>/<name>`` with root/lib/modules/<kver> and an empty conf dir."""
+    tree = world.tree(TREE)
+    base = world.CHROOT / SCRATCH / name
+    if base.exists():
+        shutil.rmtree(base)
+    moddir = base / "root/lib/modules" / tree.kver
+    moddir.mkdir(parents=True)
+    for entry in tree.moddir.iterdir():
+        if entry.is_file():
+            shutil.copy(entry, moddir / entry.name)
+        elif entry.is_dir():
+            (moddir / entry.name).symlink_to(os.path.relpath(entry, moddir))
+    (base / "conf").mkdir()
+    return base, moddir
+
+
+def _args(base: Path) -> list[str]:
+    rel = f"/{SCRATCH}/{base.name}"
+    return ["-d", f"{rel}/root", "-S", world.tree(TREE).kver, "-C", f"{rel}/conf"]
+
+
+def _first_key(moddir: Path, index: str, want: Callable[[str, str], bool]) -> str:
+    with Index.open(moddir / index) as opened:
+        return next(k for k, values in opened.items() if want(k, values[0].value))
+
+
+@pytest.fixture(scope="module")
+def queries() -> list[str]:
+    """One name for each lookup stage: a module with dependencies, a device string, a
+    symbol, a builtin module, a builtin alias, and a name nothing knows."""
+    tree = world.tree(TREE)
+    moddir = tree.moddir
+    return [
+        _first_key(moddir, "modules.dep.bin", lambda k, v: v.count(" ") >= 2),
+        device_strings(tree)[1000],
+        _first_key(moddir, "modules.symbols.bin", lambda k, v: True),
+        _first_key(moddir, "modules.builtin.bin", lambda k, v: True),
+        _first_key(moddir, "modules.builtin.alias.bin", lambda k, v: True),
+        "no-such-module",
+    ]
+
+
+def _compare(base: Path, args: list[str], label: str, case: str = "") -> None:
+    state = base / ".state"
+    if not state.exists():
+        make_state(base)
+    expected = run_kmod([*_args(base), *args], state)
+    try:
+        assert_same(expected, run_lkm([*_args(base), *args], state))
+    except AssertionError as err:
+        raise AssertionError(f"{case} {args[:3]}: {err}") from None
+    COMPARED[label] += 1
+
+
+def _corrupt(moddir: Path, index: str, how: str, original: bytes) -> None:
+    path = moddir / index
+    change = CORRUPTIONS[how]
+    if change is None:
+        path.unlink()
+    else:
+        path.write_bytes(change(original))
+
+
+@pytest.mark.parametrize("index", INDEXES)
+def test_each_index_broken_in_turn(index: str, queries: list[str]) -> None:
+    base, moddir = _copy_tree(f"bad-{index}")
+    original = (moddir / index).read_bytes()
+    for how in CORRUPTIONS:
+        (moddir / index).write_bytes(original)
+        _corrupt(moddir, index, how, original)
+        for mode in (["-R"], ["-D"], ["-n", "-v"]):
+            _compare(base, [*mode, "-a", *queries], "modprobe: a broken index, every stage", how)
+        if how in ("magic", "version-0"):
+            _compare(base, ["-q", "-R", "-a", *queries], "modprobe: a broken index, every stage")
+            _compare(base, ["-c"], "modprobe: a broken index, every stage")
+    shutil.rmtree(base)
+
+
+# Several indexes broken at once: which kmod reports shows its order and where it stops.
+TOGETHER = {
+    "three-bad-magics": {
+        "modules.symbols.bin": b"\xb0\x07\xf4\x03",
+        "modules.builtin.alias.bin": b"\xb0\x07\xf4\x02",
+        "modules.builtin.bin": b"\xb0\x07\xf4\x01",
+    },
+    "builtin-ones": {
+        "modules.builtin.alias.bin": b"\xb0\x07\xf4\x02",
+        "modules.builtin.bin": b"\xb0\x07\xf4\x01",
+    },
+    "all-bad-magics": {name: b"\xb0\x07\xf4\x58" for name in INDEXES},
+    "missing-dep-first": {"modules.dep.bin": None, "modules.alias.bin": b"\xb0\x07\xf4\x02"},
+    "empty-dep-first": {"modules.dep.bin": b"", "modules.alias.bin": b"\xb0\x07\xf4\x02"},
+}
+
+
+@pytest.mark.parametrize("case", TOGETHER)
+def test_several_indexes_broken(case: str, queries: list[str]) -> None:
+    base, moddir = _copy_tree(f"bad-{case}")
+    for index, magic in TOGETHER[case].items():
+        path = moddir / index
+        if magic is None:
+            path.unlink()
+        elif magic == b"":
+            path.write_bytes(b"")
+        else:
+            path.write_bytes(magic + path.read_bytes()[4:])
+    for mode in (["-R"], ["-D"], ["-c"]):
+        args = mode if mode == ["-c"] else [*mode, "-a", *queries]
+        _compare(base, args, "modprobe: several broken indexes")
+    shutil.rmtree(base)
+
+
+def _odd_names(moddir: Path) -> Iterator[str]:
+    tree = world.tree(TREE)
+    some = _first_key(tree.moddir, "modules.dep.bin", lambda k, v: v.count(" ") >= 2)
+    relative = _first_key(tree.moddir, "modules.dep.bin", lambda k, v: k == some)
+    with Index.open(tree.moddir / "modules.dep.bin") as opened:
+        path = opened.lookup(relative)[0].value.partition(":")[0]
+    yield path  # kernel/...: relative to the module directory, but not ./
+    yield path.removesuffix(".ko.xz")
+    yield f"../{tree.kver}/{path}"
+    yield "../../../../etc/passwd"
+    yield f"{some}/../{some}"
+    yield f"./{some}"  # an explicit path, relative to the working directory: missing
+    yield "/etc/hostname"  # explicit and present: taken as the module file
+    yield f"{moddir}/{path}"
+    yield "symbol:../x"
+    yield "a*b/../c"
+
+
+def test_names_with_slashes_and_dots(queries: list[str]) -> None:
+    base, moddir = _copy_tree("odd-names")
+    rel_moddir = Path(str(moddir).removeprefix(str(world.CHROOT)))
+    for name in _odd_names(rel_moddir):
+        for mode in (["-R"], ["-D"], ["-n", "-v"], ["-r", "-n", "-v"]):
+            _compare(base, [*mode, name], "modprobe: names with / and ..")
+    shutil.rmtree(base)
+
+
+def test_set_version_and_dirname_errors() -> None:
+    tree = world.tree(TREE)
+    base, _ = _copy_tree("bad-dirs")
+    (base / "a-file").write_text("")
+    rel = f"/{SCRATCH}/{base.name}"
+    cases = [
+        ["-d", f"{rel}/root", "-S", "0.0-none"],
+        ["-d", f"{rel}/nowhere", "-S", tree.kver],
+        ["-d", f"{rel}/a-file", "-S", tree.kver],
+        ["-d", f"{rel}/root", "-S", f"../modules/{tree.kver}"],
+        ["-d", f"{rel}/root", "-S", ""],
+        ["-d", "", "-S", "0.0-none"],
+    ]
+    state = make_state(base)
+    for where in cases:
+        for mode in (["-R", "aes"], ["-D", "aes"], ["-n", "-v", "aes"], ["-c"]):
+            args = [*where, "-C", f"{rel}/conf", *mode]
+            expected = run_kmod(args, state)
+            assert_same(expected, run_lkm(args, state))
+            COMPARED["modprobe: -S and -d naming nothing usable"] += 1
+    shutil.rmtree(base)
