@@ -457,15 +457,19 @@ class Resolver:
         remove_holders: bool = False,
         ignore_commands: bool = False,
         first_time: bool = False,
+        steps: list[Action | Refusal] | None = None,
     ) -> list[Action | Refusal]:
         """What ``modprobe -r`` does for ``match``, ending in a Refusal if it stops.
 
         kmod 34's order: post-softdeps (last first), holders (``remove_holders``), the
         refcount check, the module or its ``remove`` command, the dependencies nothing uses
         any more, pre-softdeps (last first). Without ``checks`` (``-D``) nothing is checked
-        but the dependencies' refcounts.
+        but the dependencies' refcounts. ``steps`` receives each step as it is decided: a
+        list whose ``append`` carries the step out makes later checks see its effect, as in
+        kmod, which checks a dependency's refcount after removing its user.
         """
-        steps: list[Action | Refusal] = []
+        if steps is None:
+            steps = []
         run = _Removal(state, checks, steps, set())
         self._remove(
             match.name,
