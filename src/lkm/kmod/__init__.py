@@ -10,11 +10,14 @@
 Names, signatures and return shapes are python-kmod 0.9's (``Kmod``, ``Module``,
 ``kmod.error.KmodError``, the ``KMOD_PROBE_*`` flags of libkmod): strings are ``str`` (or
 None where libkmod has no value), ``info`` is an OrderedDict, ``versions``, ``lookup``,
-``loaded`` and ``list`` are generators. What python-kmod leaves to libkmod, lkm does itself:
-the lookup and the load plan come from :class:`lkm.resolve.Resolver`, loading goes through
-:mod:`lkm.probe` and :mod:`lkm.kernel`. Beyond python-kmod, ``Kmod`` takes keyword-only roots
-(configuration, kernel command line, ``/proc``, ``/sys``) and a kernel, for tests and for
-trees other than the running system's.
+``loaded`` and ``list`` are generators. Values are compared with libkmod's own answers
+(tests/test_resolve_kmod_witness.py). One difference is kept on purpose: python-kmod
+decodes text as ASCII and raises on a module whose author is "Bjørn"; lkm decodes UTF-8.
+
+What python-kmod leaves to libkmod, lkm does itself: the lookup and the load plan come from
+:class:`lkm.resolve.Resolver`, loading goes through :mod:`lkm.probe` and :mod:`lkm.kernel`.
+Beyond python-kmod, ``Kmod`` takes keyword-only roots (configuration, kernel command line,
+``/proc``, ``/sys``) and a kernel, for tests and for trees other than the running system's.
 """
 
 from __future__ import annotations

@@ -139,9 +139,8 @@ class Module:
         for key, value in pairs:
             info[key] = value
         if signature is not None:
-            for key, value in signature.modinfo_fields():
-                # libkmod gives the hex bytes on one line; modinfo breaks them for printing.
-                info[key] = value.replace(":\n\t\t", ":")
+            # As modinfo prints them: libkmod itself breaks long hex values with "\n\t\t".
+            info.update(signature.modinfo_fields())
         return info
 
     @property
