@@ -7,6 +7,7 @@ kernel is a fake that records its calls, so nothing here touches the running ker
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import os
 import struct
@@ -14,6 +15,8 @@ import types
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elfbuild import elf64, modinfo_section
 from lkm import kmod
@@ -296,3 +299,22 @@ def test_a_python_kmod_script_runs_after_swapping_the_import(system: System) -> 
         [("module_layout", "0x1234abcd"), ("b_fn", "0x7")],
         "Could not modprobe no-such-module",
     ]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=24), st.integers(0, 0x7FFFF))
+def test_only_kmod_errors(system: System, name: str, flags: int) -> None:
+    """Any name and any flags: results, or KmodError; never anything else."""
+    km = system.kmod()
+    flags |= kmod.KMOD_PROBE_DRY_RUN
+    for call in (
+        lambda: [(m.name, m.path, m.options, m.refcnt, m.size) for m in km.lookup(name)],
+        lambda: km.module_from_name(name).info,
+        lambda: list(km.module_from_name(name).versions),
+        lambda: km.modprobe(name, False, flags),
+    ):
+        with contextlib.suppress(KmodError):
+            call()
+    assert system.kernel.calls == []
