@@ -210,7 +210,7 @@ def load_file(
     path: str,
     params: str = "",
     *,
-    force: bool = False,
+    force: bool | InitFlag = False,
     kernel_compression: str | None = None,
     decompress_note: Callable[[str], None] | None = None,
 ) -> None:
@@ -233,7 +233,9 @@ def load_file(
         except OSError as err:
             raise LoadError(path, err.errno or errno.EIO) from err
         method = detect(head)
-        flags = FORCE if force else InitFlag(0)
+        # True forces both checks; an InitFlag value picks (modprobe --force-vermagic alone).
+        forced = FORCE if force is True else InitFlag(force or 0) & FORCE
+        flags = forced
         in_kernel = method is Compression.NONE or _kernel_name(method) == kernel_compression
         if in_kernel:
             if method is not Compression.NONE:
@@ -248,8 +250,13 @@ def load_file(
     finally:
         os.close(fd)
     image = _decompressed(data, path, decompress_note)
-    if force:
-        image = strip_for_force(image, path=path)
+    if forced:
+        image = strip_for_force(
+            image,
+            path=path,
+            vermagic=bool(forced & InitFlag.IGNORE_VERMAGIC),
+            modversions=bool(forced & InitFlag.IGNORE_MODVERSIONS),
+        )
     kernel.init_module(image, params)
 
 
@@ -277,7 +284,9 @@ def _decompressed(data: bytes, path: str, note: Callable[[str], None] | None) ->
         raise LoadError(path, errno.EINVAL) from err
 
 
-def strip_for_force(image: bytes, *, path: str | None = None) -> bytes:
+def strip_for_force(
+    image: bytes, *, path: str | None = None, vermagic: bool = True, modversions: bool = True
+) -> bytes:
     """The module image with its ``vermagic=`` blanked and ``__versions`` hidden, as kmod does.
 
     The kernel finds ``__versions`` only among allocated sections, so clearing SHF_ALLOC in its
@@ -290,8 +299,8 @@ def strip_for_force(image: bytes, *, path: str | None = None) -> bytes:
     out = bytearray(image)
     try:
         elf = ElfFile(image, path=path)
-        modinfo = elf.section(".modinfo")
-        versions = elf.section("__versions")
+        modinfo = elf.section(".modinfo") if vermagic else None
+        versions = elf.section("__versions") if modversions else None
         if modinfo is not None:
             raw = bytes(elf.section_data(modinfo))
             start = 0
