@@ -20,7 +20,7 @@ from lkm.errors import LkmError
 
 if TYPE_CHECKING:
     from lkm.kernel import Kernel
-    from lkm.resolve import Action, LoadedState, Match, Resolver
+    from lkm.resolve import Action, LoadedState, Match, Refusal, Resolver
 
 
 class ProbeFlag(enum.IntFlag):
@@ -43,6 +43,8 @@ class ProbeError(LkmError):
     def __init__(self, name: str, code: int, detail: str | None = None) -> None:
         self.name = name
         self.errno = code
+        self.command: str | None = None  # an install command that failed, and its status
+        self.status = 0
         super().__init__(f"could not insert '{name}': {detail or os.strerror(code)}")
 
 
@@ -78,10 +80,9 @@ def insert(
     ``on_action`` sees every action about to be taken (also with ``DRY_RUN``, which takes
     none). Raises ProbeError: EEXIST for a target already there with ``FAIL_ON_LOADED``, the
     kernel's errno when it refuses a file, the loader's when a file cannot be read, and
-    EINVAL when an install command fails. Forcing either check forces both (the kernel
-    interface has one switch).
+    EINVAL when an install command fails (with ``command`` and ``status`` set).
     """
-    from lkm.kernel import KernelCallError, LoadError, load_file
+    from lkm.kernel import InitFlag, KernelCallError, LoadError, load_file
     from lkm.resolve import ActionKind
 
     flags = ProbeFlag(flags)
@@ -98,7 +99,11 @@ def insert(
         if fail_on_loaded:
             raise ProbeError(name, errno.EEXIST, "Module already in kernel")
         return 0
-    force = bool(flags & (ProbeFlag.FORCE_VERMAGIC | ProbeFlag.FORCE_MODVERSION))
+    force = InitFlag(0)
+    if flags & ProbeFlag.FORCE_VERMAGIC:
+        force |= InitFlag.IGNORE_VERMAGIC
+    if flags & ProbeFlag.FORCE_MODVERSION:
+        force |= InitFlag.IGNORE_MODVERSIONS
     actions = resolver.probe(
         match,
         extra_options=extra_options,
@@ -116,8 +121,11 @@ def insert(
             continue
         if action.kind is ActionKind.INSTALL:
             command = (action.command or "").replace("$CMDLINE_OPTS", action.options)
-            if run_command(command, action.name) != 0:
-                raise ProbeError(action.name, errno.EINVAL, "install command failed")
+            status = run_command(command, action.name)
+            if status != 0:
+                failed = ProbeError(action.name, errno.EINVAL)
+                failed.command, failed.status = command, status
+                raise failed
             continue
         try:
             load_file(
@@ -137,4 +145,129 @@ def insert(
     return 0
 
 
-__all__ = ["CommandRunner", "ProbeError", "ProbeFlag", "insert", "run_shell"]
+class RemoveError(LkmError):
+    """Removal stopped at module ``name``: the kernel's errno, or EINVAL for a failed command."""
+
+    def __init__(self, name: str, code: int, detail: str | None = None) -> None:
+        self.name = name
+        self.errno = code
+        self.command: str | None = None  # a remove command that failed, and its status
+        self.status = 0
+        super().__init__(f"could not remove '{name}': {detail or os.strerror(code)}")
+
+
+class _Carried(list["Action | Refusal"]):
+    """The resolver's step list, carrying each action out as it is appended (see removal)."""
+
+    def __init__(self, do: Callable[[Action | Refusal], None]) -> None:
+        super().__init__()
+        self._do = do
+
+    def append(self, step: Action | Refusal) -> None:
+        super().append(step)
+        self._do(step)
+
+
+def remove(
+    resolver: Resolver,
+    match: Match,
+    *,
+    kernel: Kernel,
+    state: LoadedState,
+    remove_holders: bool = False,
+    ignore_commands: bool = False,
+    first_time: bool = False,
+    force: bool = False,
+    wait_msec: int | None = None,
+    dry_run: bool = False,
+    run_command: CommandRunner = run_shell,
+    on_step: Callable[[Action | Refusal], None] | None = None,
+) -> list[Action | Refusal]:
+    """Remove ``match`` as ``modprobe -r`` does; the steps taken, the last a Refusal if refused.
+
+    The resolver decides step by step (:meth:`lkm.resolve.Resolver.removal`) and each step is
+    carried out before the next is decided, so a dependency is checked after its user is gone.
+    ``on_step`` sees each step first. ``wait_msec`` (``-w``) keeps asking the kernel while the
+    module is busy, for that long. Raises RemoveError when the kernel or a command refuses.
+    """
+    from lkm.resolve import Action, ActionKind
+
+    def carry_out(step: Action | Refusal) -> None:
+        if on_step is not None:
+            on_step(step)
+        if dry_run or not isinstance(step, Action):
+            return
+        if step.kind is ActionKind.REMOVE:
+            status = run_command(step.command or "", step.name)
+            if status != 0:
+                failed = RemoveError(step.name, errno.EINVAL)
+                failed.command, failed.status = step.command, status
+                raise failed
+        elif step.kind is ActionKind.RMMOD:
+            _delete(kernel, step.name, force=force, wait_msec=wait_msec)
+
+    import contextlib
+
+    steps = _Carried(carry_out)
+    # kmod 34 gives up on a module still busy after -w's time without a word.
+    with contextlib.suppress(_WaitedOut):
+        resolver.removal(
+            match,
+            _Waiting(state, match.name) if wait_msec is not None else state,
+            remove_holders=remove_holders,
+            ignore_commands=ignore_commands,
+            first_time=first_time,
+            steps=steps,
+        )
+    return list(steps)
+
+
+class _WaitedOut(Exception):
+    """The module stayed in use for all of ``-w``'s time."""
+
+
+class _Waiting:
+    """The target's refcount reads 0: with ``-w`` the kernel, not a check, decides."""
+
+    def __init__(self, state: LoadedState, target: str) -> None:
+        self._state = state
+        self._target = target
+
+    def state(self, name: str) -> str | None:
+        return self._state.state(name)
+
+    def holders(self, name: str) -> list[str]:
+        return self._state.holders(name)
+
+    def refcount(self, name: str) -> int:
+        return 0 if name == self._target else self._state.refcount(name)
+
+
+def _delete(kernel: Kernel, name: str, *, force: bool, wait_msec: int | None) -> None:
+    import time
+
+    from lkm.kernel import KernelCallError, remove_module
+
+    deadline = None if wait_msec is None else time.monotonic() + wait_msec / 1000
+    while True:
+        try:
+            remove_module(kernel, name, force=force)
+            return
+        except KernelCallError as err:
+            if err.errno in (errno.EAGAIN, errno.EBUSY) and deadline is not None:
+                if time.monotonic() >= deadline:
+                    raise _WaitedOut from err
+                time.sleep(0.01)
+                continue
+            raise RemoveError(name, err.errno) from err
+
+
+__all__ = [
+    "CommandRunner",
+    "ProbeError",
+    "ProbeFlag",
+    "RemoveError",
+    "insert",
+    "remove",
+    "run_shell",
+]

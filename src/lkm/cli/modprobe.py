@@ -16,7 +16,9 @@ from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
+    from lkm.kernel import Kernel
     from lkm.moddir import ModuleDirectory
+    from lkm.probe import ProbeError
     from lkm.resolve import Resolver
 
 PROG = "modprobe"
@@ -302,7 +304,15 @@ def _targets(settings: Settings) -> tuple[list[str], str]:
     """The module names of this run and the options the command line gives the target."""
     if settings.all:
         return list(settings.operands), ""
-    return [settings.operands[0]], " ".join(settings.operands[1:])
+    return [settings.operands[0]], " ".join(_quoted(a) for a in settings.operands[1:])
+
+
+def _quoted(option: str) -> str:
+    """An option with a space has its value quoted, as kmod passes it (``word="a b"``)."""
+    if " " not in option:
+        return option
+    key, equals, value = option.partition("=")
+    return f'{key}="{value}"' if equals else f'"{option}"'
 
 
 def _not_found(settings: Settings, printer: Printer, resolver: Resolver, name: str) -> None:
@@ -475,7 +485,163 @@ def show_symbols(settings: Settings, printer: Printer) -> int:
     return 0
 
 
-def run(settings: Settings, printer: Printer) -> int:
+@dataclass(frozen=True)
+class Machine:
+    """The kernel a real run changes and the sysfs it reads (fakes in tests)."""
+
+    kernel: Kernel | None = None  # None: the running kernel's system calls
+    sysfs: str = "/sys"
+
+    def syscalls(self) -> Kernel:
+        if self.kernel is not None:
+            return self.kernel
+        from lkm.kernel import SyscallKernel
+
+        return SyscallKernel()
+
+
+def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
+    """Loading for real: each name's modules with what they need, through lkm.probe."""
+    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.probe import ProbeError, ProbeFlag, insert
+    from lkm.resolve import Action, PathError, SysfsState
+
+    compression = kernel_compression(printer, machine.sysfs)
+    resolver = _resolver(settings, printer)
+    names, extra = _targets(settings)
+    state = SysfsState(machine.sysfs)
+    kernel = machine.syscalls()
+    flags = ProbeFlag(0)
+    if settings.force_vermagic:
+        flags |= ProbeFlag.FORCE_VERMAGIC
+    if settings.force_modversion:
+        flags |= ProbeFlag.FORCE_MODVERSION
+    if settings.ignore_commands:
+        flags |= ProbeFlag.IGNORE_COMMAND
+    if settings.first_time:
+        flags |= ProbeFlag.FAIL_ON_LOADED
+    flags |= ProbeFlag.APPLY_BLACKLIST if settings.use_blacklist else ProbeFlag(0)
+    flags |= ProbeFlag.APPLY_BLACKLIST_ALIAS_ONLY
+
+    def show(action: Action) -> None:
+        # Not flushed: kmod's lines wait in its buffer while an install command prints.
+        if settings.verbosity > 0:
+            printer.out(action.line())
+
+    status = 0
+    for name in names:
+        try:
+            matches = resolver.lookup(name)
+        except PathError as err:
+            if not settings.quiet:
+                printer.message(_level(settings), str(err))
+            if not settings.all:
+                return 1
+            status = 1
+            continue
+        if not matches:
+            _not_found(settings, printer, resolver, name)
+            status = 1
+            if not settings.all:
+                return 1
+            continue
+        for match in matches:
+            try:
+                insert(
+                    resolver,
+                    match,
+                    kernel=kernel,
+                    state=state,
+                    flags=flags,
+                    extra_options=extra,
+                    kernel_compression=compression,
+                    on_action=show,
+                )
+            except ProbeError as err:
+                if not settings.quiet:
+                    if err.command is not None:
+                        printer.error(
+                            f"Error running install command '{err.command}' "
+                            f"for module {err.name}: retcode {err.status}"
+                        )
+                    printer.error(_insert_message(err))
+                status = 1
+                if not settings.all:
+                    return status
+    return status
+
+
+def _insert_message(err: ProbeError) -> str:
+    import errno
+
+    if err.errno == errno.ENOENT and str(err).endswith(os.strerror(errno.ENOENT)):
+        detail = "Unknown symbol in module, or unknown parameter (see dmesg)"
+        return f"could not insert '{err.name}': {detail}"
+    return str(err)
+
+
+def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
+    """-r for real: each module, its holders with --remove-holders, then what it used."""
+    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.probe import RemoveError, remove
+    from lkm.resolve import Action, Refusal, SysfsState
+
+    kernel_compression(printer, machine.sysfs)
+    resolver = _resolver(settings, printer)
+    state = SysfsState(machine.sysfs)
+    kernel = machine.syscalls()
+    wait = None if settings.wait_msec is None else int(settings.wait_msec)
+    status = 0
+
+    def show(step: Action | Refusal) -> None:
+        nonlocal status
+        if isinstance(step, Action):
+            if settings.verbosity > 0:
+                printer.out(step.line())
+        elif not step.stop:
+            if not settings.quiet:
+                printer.error(step.message)
+        else:
+            if not settings.quiet:
+                printer.message(_level(settings), step.message)
+            status = 1
+
+    for name in settings.operands:
+        matches = () if name.startswith(("/", "./")) else resolver.lookup(name)
+        if not matches:
+            if not settings.quiet:
+                printer.message(_level(settings), f"Module {name} not found.")
+            status = 1
+            continue
+        for match in matches:
+            try:
+                remove(
+                    resolver,
+                    match,
+                    kernel=kernel,
+                    state=state,
+                    remove_holders=settings.remove_holders,
+                    ignore_commands=settings.ignore_commands,
+                    first_time=settings.first_time,
+                    force=settings.force_vermagic and settings.force_modversion,
+                    wait_msec=wait,
+                    on_step=show,
+                )
+            except RemoveError as err:
+                if not settings.quiet:
+                    if err.command is not None:
+                        printer.error(
+                            f"Error running remove command '{err.command}' "
+                            f"for module {err.name}: retcode {err.status}"
+                        )
+                    printer.error(str(err))
+                status = 1
+            if status:
+                break
+    return status
+
+
+def run(settings: Settings, printer: Printer, machine: Machine | None = None) -> int:
     if settings.mode is Mode.SHOW_CONFIG:
         return show_config(settings, printer)
     if not settings.operands:
@@ -489,17 +655,28 @@ def run(settings: Settings, printer: Printer) -> int:
         return resolve_names(settings, printer)
     if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
         return show_plan(settings, printer)
-    printer.error(f"lkm: {settings.mode.value} is not implemented yet")
-    return 1
+    if settings.syslog:
+        from lkm.cli.kmodcmd import common_options
+
+        common_options([("s", None)], printer, "")
+    if settings.mode is Mode.REMOVE:
+        return remove_modules(settings, printer, machine or Machine())
+    return load_modules(settings, printer, machine or Machine())
 
 
-def main(args: Sequence[str], prog: str = PROG) -> int:
+def main(
+    args: Sequence[str],
+    prog: str = PROG,
+    *,
+    kernel: Kernel | None = None,
+    sysfs: str = "/sys",
+) -> int:
     printer = Printer(prog)
     try:
         parsed = parse(arguments(args, os.environ), printer)
         if isinstance(parsed, int):
             return parsed
-        status = run(parsed, printer)
+        status = run(parsed, printer, Machine(kernel, sysfs))
         printer.stdout.flush()
         return status
     except BrokenPipeError:

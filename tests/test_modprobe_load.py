@@ -1,0 +1,330 @@
+"""``lkm modprobe`` loading and removing for real, against a fake kernel and a fake /sys.
+
+The module directory and configuration are built under tmp_path; the fake kernel records its
+system calls and keeps the fake ``/sys/module`` up to date (initstate, refcnt, holders), so the
+checks modprobe makes between its steps see what the calls did. The messages are kmod 34's, as
+seen on a real kernel (tests/vm/test_vm_modprobe.py compares the two there).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lkm.cli import modprobe
+from lkm.index import write_index
+from lkm.kernel import KernelCallError
+
+# name: (path, dependencies) as in modules.dep
+DEP = {
+    "provider": ("extra/provider.ko", ()),
+    "consumer": ("extra/consumer.ko", ("extra/provider.ko",)),
+    "params": ("extra/params.ko", ()),
+    "top": ("extra/top.ko", ("extra/consumer.ko", "extra/provider.ko")),
+}
+CONFIG = """\
+options params count=3
+alias ptest params
+alias prov provider
+blacklist provider
+install busy echo installing $MODPROBE_MODULE $CMDLINE_OPTS
+remove busy echo removing $MODPROBE_MODULE
+install failing false
+softdep top pre: params
+"""
+
+
+class FakeKernel:
+    """Loads and removes in a fake /sys; ``fail`` maps a module name to an errno."""
+
+    def __init__(self, sysfs: Path, fail: dict[str, int] | None = None) -> None:
+        self.sysfs = sysfs
+        self.calls: list[tuple[str, str, str]] = []
+        self.fail = fail or {}
+
+    def _module(self, fd: int) -> str:
+        return os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).removesuffix(".ko")
+
+    def finit_module(self, fd: int, params: str, flags: int) -> None:
+        name = self._module(fd)
+        self.calls.append(("finit_module", name, params))
+        if name in self.fail:
+            raise KernelCallError("finit_module", name, self.fail[name])
+        if (self.sysfs / name).exists():
+            raise KernelCallError("finit_module", name, errno.EEXIST)
+        (self.sysfs / name / "holders").mkdir(parents=True)
+        (self.sysfs / name / "initstate").write_text("live\n")
+        (self.sysfs / name / "refcnt").write_text("0\n")
+        for dep in DEP[name][1]:
+            used = Path(dep).stem
+            (self.sysfs / used / "holders" / name).mkdir()
+            self.add_ref(used, 1)
+
+    def init_module(self, image: bytes, params: str) -> None:
+        raise AssertionError("the test modules are uncompressed: finit_module only")
+
+    def add_ref(self, name: str, count: int) -> None:
+        refcnt = self.sysfs / name / "refcnt"
+        refcnt.write_text(f"{int(refcnt.read_text()) + count}\n")
+
+    def delete_module(self, name: str, flags: int) -> None:
+        self.calls.append(("delete_module", name, str(flags)))
+        if name in self.fail:
+            raise KernelCallError("delete_module", name, self.fail[name])
+        if not (self.sysfs / name).exists():
+            raise KernelCallError("delete_module", name, errno.ENOENT)
+        if int((self.sysfs / name / "refcnt").read_text()):
+            raise KernelCallError("delete_module", name, errno.EWOULDBLOCK)
+        shutil.rmtree(self.sysfs / name)
+        for dep in DEP.get(name, ("", ()))[1]:
+            used = Path(dep).stem
+            (self.sysfs / used / "holders" / name).rmdir()
+            self.add_ref(used, -1)
+
+
+class System:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.moddir = root / "lib/modules/1.0"
+        self.sysfs = root / "sys"
+        self.kernel = FakeKernel(self.sysfs / "module")
+
+    def run(self, *args: str, capfdbinary: pytest.CaptureFixture[bytes]) -> tuple[str, str, int]:
+        base = ["-d", str(self.root), "-S", "1.0", "-C", str(self.root / "t.conf")]
+        status = modprobe.main([*base, *args], kernel=self.kernel, sysfs=str(self.sysfs))
+        out, err = capfdbinary.readouterr()
+        return out.decode(), err.decode(), status
+
+    def loaded(self) -> list[str]:
+        return sorted(p.name for p in (self.sysfs / "module").iterdir())
+
+    def path(self, name: str) -> str:
+        return f"{self.moddir}/extra/{name}.ko"
+
+
+@pytest.fixture
+def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> System:
+    monkeypatch.delenv("MODPROBE_OPTIONS", raising=False)
+    s = System(tmp_path)
+    (s.moddir / "extra").mkdir(parents=True)
+    for name in DEP:
+        (s.moddir / f"extra/{name}.ko").write_bytes(b"\x7fELF not really")
+    lines = [
+        (n, f"{p}: {' '.join(d)}".rstrip(" ") if d else f"{p}:", i)
+        for i, (n, (p, d)) in enumerate(DEP.items())
+    ]
+    (s.moddir / "modules.dep.bin").write_bytes(write_index(lines))
+    for index in ("alias", "symbols", "builtin"):
+        (s.moddir / f"modules.{index}.bin").write_bytes(write_index([]))
+    (s.root / "t.conf").write_text(CONFIG)
+    (s.sysfs / "module").mkdir(parents=True)
+    return s
+
+
+def test_dependencies_load_first_with_verbose_lines(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    out, err, status = system.run("-v", "consumer", capfdbinary=capfdbinary)
+    assert (out, err, status) == (
+        f"insmod {system.path('provider')} \ninsmod {system.path('consumer')} \n",
+        "",
+        0,
+    )
+    assert [c[:2] for c in system.kernel.calls] == [
+        ("finit_module", "provider"),
+        ("finit_module", "consumer"),
+    ]
+    assert system.loaded() == ["consumer", "provider"]
+
+
+def test_loaded_modules_are_skipped_and_first_time_fails(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    system.run("consumer", capfdbinary=capfdbinary)
+    system.kernel.calls.clear()
+    assert system.run("-v", "consumer", capfdbinary=capfdbinary) == ("", "", 0)
+    assert system.kernel.calls == []
+    assert system.run("--first-time", "provider", capfdbinary=capfdbinary) == (
+        "",
+        "modprobe: ERROR: could not insert 'provider': Module already in kernel\n",
+        1,
+    )
+    assert system.run("-q", "--first-time", "provider", capfdbinary=capfdbinary) == ("", "", 1)
+
+
+def test_command_line_options_with_spaces_are_quoted(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    out, _, _ = system.run("-v", "params", "word=a b", capfdbinary=capfdbinary)
+    assert out == f'insmod {system.path("params")} count=3 word="a b"\n'
+    assert system.kernel.calls[-1][2] == 'count=3 word="a b"'
+
+
+def test_options_from_config_alias_and_command_line(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    system.run("params", "level=2", "word=a b", capfdbinary=capfdbinary)
+    system.run("-r", "params", capfdbinary=capfdbinary)
+    system.run("ptest", capfdbinary=capfdbinary)
+    loads = [c for c in system.kernel.calls if c[0] == "finit_module"]
+    assert loads == [
+        ("finit_module", "params", 'count=3 level=2 word="a b"'),
+        ("finit_module", "params", "count=3 "),
+    ]
+
+
+def test_blacklist_applies_to_aliases_and_with_b(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert system.run("-v", "prov", capfdbinary=capfdbinary) == ("", "", 0)
+    assert system.run("-b", "provider", capfdbinary=capfdbinary) == ("", "", 0)
+    assert system.loaded() == []
+    # A dependency is never filtered, a name without -b neither.
+    system.run("consumer", capfdbinary=capfdbinary)
+    assert system.loaded() == ["consumer", "provider"]
+
+
+def test_install_and_remove_commands_run_through_the_shell(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    out, err, status = system.run("-v", "busy", "a=1", capfdbinary=capfdbinary)
+    assert (out, err, status) == (
+        "install echo installing $MODPROBE_MODULE $CMDLINE_OPTS a=1\ninstalling busy a=1\n",
+        "",
+        0,
+    )
+    out, err, status = system.run("-r", "-v", "busy", capfdbinary=capfdbinary)
+    assert (out, err, status) == ("remove echo removing $MODPROBE_MODULE\nremoving busy\n", "", 0)
+    assert system.kernel.calls == []
+
+
+def test_failing_install_command(system: System, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert system.run("failing", capfdbinary=capfdbinary) == (
+        "",
+        "modprobe: ERROR: Error running install command 'false' for module failing: retcode 1\n"
+        "modprobe: ERROR: could not insert 'failing': Invalid argument\n",
+        1,
+    )
+
+
+def test_kernel_refusals_have_kmods_messages(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    system.kernel.fail = {"params": errno.ENOENT, "provider": errno.ENOEXEC}
+    assert system.run("params", capfdbinary=capfdbinary)[1:] == (
+        "modprobe: ERROR: could not insert 'params': Unknown symbol in module, "
+        "or unknown parameter (see dmesg)\n",
+        1,
+    )
+    assert system.run("consumer", capfdbinary=capfdbinary)[1:] == (
+        "modprobe: ERROR: could not insert 'provider': Exec format error\n",
+        1,
+    )
+    assert system.loaded() == []
+
+
+def test_softdeps_load_before_the_target(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    out, _, status = system.run("-v", "top", capfdbinary=capfdbinary)
+    assert status == 0
+    assert out.splitlines() == [
+        f"insmod {system.path('provider')} ",
+        f"insmod {system.path('consumer')} ",
+        f"insmod {system.path('params')} count=3 ",
+        f"insmod {system.path('top')} ",
+    ]
+
+
+def test_remove_takes_unused_dependencies(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    system.run("consumer", capfdbinary=capfdbinary)
+    system.kernel.calls.clear()
+    assert system.run("-r", "provider", capfdbinary=capfdbinary) == (
+        "",
+        "modprobe: FATAL: Module provider is in use.\n",
+        1,
+    )
+    assert system.run("-r", "-v", "consumer", capfdbinary=capfdbinary) == (
+        "rmmod consumer\nrmmod provider\n",
+        "",
+        0,
+    )
+    assert [c[1] for c in system.kernel.calls] == ["consumer", "provider"]
+    assert system.loaded() == []
+    assert system.run("-r", "consumer", capfdbinary=capfdbinary) == ("", "", 0)
+    assert system.run("-r", "--first-time", "consumer", capfdbinary=capfdbinary) == (
+        "",
+        "modprobe: FATAL: Module consumer is not in kernel.\n",
+        1,
+    )
+
+
+def test_remove_holders_removes_a_shared_dependency_twice_as_kmod(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    # The holder's removal takes its unused dependency, the very module asked for: kmod 34
+    # then removes it again and fails (seen on a real 6.1 kernel).
+    system.run("consumer", capfdbinary=capfdbinary)
+    out, err, status = system.run(
+        "-r", "-v", "--remove-holders", "provider", capfdbinary=capfdbinary
+    )
+    assert (out, err, status) == (
+        "rmmod consumer\nrmmod provider\nrmmod provider\n",
+        "modprobe: ERROR: could not remove 'provider': No such file or directory\n",
+        1,
+    )
+    assert system.loaded() == []
+
+
+def test_remove_with_wait_gives_up_silently(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    system.run("params", capfdbinary=capfdbinary)
+    system.kernel.add_ref("params", 1)
+    assert system.run("-r", "-w", "50", "params", capfdbinary=capfdbinary) == ("", "", 0)
+    deletes = [c for c in system.kernel.calls if c[0] == "delete_module"]
+    assert len(deletes) > 1  # asked again while waiting
+    assert system.loaded() == ["params"]
+    system.kernel.add_ref("params", -1)
+    assert system.run("-r", "-w", "50", "params", capfdbinary=capfdbinary) == ("", "", 0)
+    assert system.loaded() == []
+
+
+def test_force_flags_reach_the_kernel_separately(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    flags = []
+    finit = system.kernel.finit_module
+
+    def record(fd: int, params: str, flag: int) -> None:
+        flags.append(flag)
+        finit(fd, params, flag)
+
+    system.kernel.finit_module = record  # type: ignore[method-assign,assignment]
+    for option in ("--force-vermagic", "--force-modversion", "-f"):
+        system.run(option, "params", capfdbinary=capfdbinary)
+        system.run("-r", "params", capfdbinary=capfdbinary)
+    assert flags == [2, 1, 3]
+
+
+def test_not_found_and_all(system: System, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    moddir = system.moddir
+    assert system.run("nosuch", capfdbinary=capfdbinary) == (
+        "",
+        f"modprobe: FATAL: Module nosuch not found in directory {moddir}\n",
+        1,
+    )
+    out, err, status = system.run("-a", "-v", "nosuch", "params", capfdbinary=capfdbinary)
+    assert err == f"modprobe: WARNING: Module nosuch not found in directory {moddir}\n"
+    assert (out, status) == (f"insmod {system.path('params')} count=3 \n", 1)
+    assert system.run("-r", "nosuch", capfdbinary=capfdbinary) == (
+        "",
+        "modprobe: FATAL: Module nosuch not found.\n",
+        1,
+    )
