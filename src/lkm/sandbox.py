@@ -72,7 +72,19 @@ def kernel_from_deb(deb: Path, workdir: Path) -> GuestKernel:
     vmlinuz = target / "boot" / f"vmlinuz-{moddir.name}"
     if not vmlinuz.exists():
         raise SandboxError(f"expected a kernel image {vmlinuz.name} in {deb}, found none")
+    if not (moddir / "modules.dep.bin").exists():
+        _depmod(target, moddir)
     return GuestKernel(vmlinuz, moddir)
+
+
+def _depmod(base: Path, moddir: Path) -> None:
+    """The index files a package's installation would make (Debian's ship none), so that
+    modprobe works in the guest."""
+    from lkm.cli.depmod import main as depmod
+
+    modules_root = "/" + str(moddir.parent.relative_to(base))
+    if depmod(["-b", str(base), "-m", modules_root, moddir.name]) != 0:
+        raise SandboxError(f"depmod failed for {moddir}")
 
 
 def share_modules(moddir: Path) -> list[Path]:
@@ -164,13 +176,16 @@ def boot(
     out: Path,
     *,
     roots: tuple[str, ...] = (),
+    shares: dict[str, Path] | None = None,
     timeout: float = 300,
     memory_mb: int = 1024,
 ) -> Boot:
     """Boot ``kernel``, run ``script`` (sh, in the host's root, cwd ``/tmp`` = ``out``).
 
     ``roots`` are host directories (such as a chroot) that get their own proc, sys, dev and
-    tmp mounts too. Raises SandboxError when QEMU or busybox is missing or the VM hangs.
+    tmp mounts too; ``shares`` are more host directories, read-only, that the script can mount
+    by their tag (``mount -t 9p -o trans=virtio,version=9p2000.L,ro TAG DIR``). Raises
+    SandboxError when QEMU or busybox is missing or the VM hangs.
     """
     from lkm.compress import decompress
 
@@ -203,6 +218,11 @@ def boot(
         "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
         "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap",
     ]  # fmt: skip
+    for tag, path in (shares or {}).items():
+        command += [
+            "-virtfs",
+            f"local,path={path},mount_tag={tag},security_model=none,readonly=on,multidevs=remap",
+        ]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
@@ -256,12 +276,17 @@ def _shell_quote(word: str) -> str:
 def run_lkm(kernel: GuestKernel, argv: list[str], out: Path, *, timeout: float = 300) -> Outcome:
     """Run ``lkm ARGV...`` in a fresh VM of ``kernel``; ``out`` keeps the guest's files."""
     command = " ".join(_shell_quote(word) for word in argv)
+    # The guest sees this machine's root, whose /lib/modules has no tree for the guest's
+    # kernel: put the kernel's own tree there, as an installed kernel would have it.
+    release = _shell_quote(kernel.release)
     script = (
+        f"mount -t tmpfs lkm-modules /lib/modules && mkdir /lib/modules/{release} && "
+        f"mount -t 9p -o trans=virtio,version=9p2000.L,ro modules /lib/modules/{release}\n"
         "dmesg > /tmp/dmesg.before\n"
         f"{lkm_runner()} {command} > /tmp/stdout 2> /tmp/stderr; echo $? > /tmp/rc\n"
         "dmesg > /tmp/dmesg.after\ncat /proc/sys/kernel/tainted > /tmp/tainted\n"
     )
-    result = boot(kernel, script, out, timeout=timeout)
+    result = boot(kernel, script, out, shares={"modules": kernel.moddir}, timeout=timeout)
 
     def read(name: str) -> str:
         path = out / name
