@@ -202,6 +202,29 @@ def test_install_and_remove_commands_run_through_the_shell(
     assert system.kernel.calls == []
 
 
+def test_command_output_order_through_a_pipe(system: System) -> None:
+    # kmod's lines wait in its stdout buffer while an install command prints, but come
+    # before a remove command's output (seen on a real kernel with stdout a file).
+    import subprocess
+    import sys
+
+    base = ["-d", str(system.root), "-S", "1.0", "-C", str(system.root / "t.conf")]
+    code = "import sys; from lkm.cli.modprobe import main; sys.exit(main(sys.argv[1:]))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+    def run(*args: str) -> bytes:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *base, *args], capture_output=True, check=False, env=env
+        )
+        assert (done.stderr, done.returncode) == (b"", 0)
+        return done.stdout
+
+    assert run("-v", "busy", "a=1") == (
+        b"installing busy a=1\ninstall echo installing $MODPROBE_MODULE $CMDLINE_OPTS a=1\n"
+    )
+    assert run("-r", "-v", "busy") == b"remove echo removing $MODPROBE_MODULE\nremoving busy\n"
+
+
 def test_failing_install_command(system: System, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
     assert system.run("failing", capfdbinary=capfdbinary) == (
         "",

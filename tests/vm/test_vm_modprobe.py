@@ -147,7 +147,7 @@ def modprobe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     text = harness.compare_script(STEPS, fields, after="dmesg")
     out = tmp_path_factory.mktemp("modprobe-vm")
-    run = harness.boot(guest, text, out, timeout=900)
+    run = harness.boot(guest, text, out, timeout=2400)  # lkm steps take ~15 s each under TCG
     assert run.status == 0, run.console[-2000:] + (out / "console.log").read_text()
     return out
 

@@ -1,7 +1,8 @@
-"""``modprobe``: kmod 34's options, ``$MODPROBE_OPTIONS`` and the ``-c`` query.
+"""``modprobe``: kmod 34's options, ``$MODPROBE_OPTIONS``, the queries, loading and removal.
 
-The arguments are parsed into a :class:`Settings` and dispatched on its :class:`Mode`; modes
-other than ``-c`` report that they are not implemented yet.
+The arguments are parsed into a :class:`Settings` and dispatched on its :class:`Mode`. Real
+loading and removal go through :mod:`lkm.probe` (the kernel and ``/sys`` are a
+:class:`Machine`, fakes in tests); the decisions are :mod:`lkm.resolve`'s.
 """
 
 from __future__ import annotations
@@ -598,6 +599,8 @@ def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> in
         if isinstance(step, Action):
             if settings.verbosity > 0:
                 printer.out(step.line())
+            # Unlike an install command's, a remove command's output follows kmod's line.
+            printer.stdout.flush()
         elif not step.stop:
             if not settings.quiet:
                 printer.error(step.message)
