@@ -53,6 +53,10 @@ def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Boot:
     Inside the script ``/tmp`` is ``out``; ``$KMOD`` runs a kmod 34 tool in the chroot, ``$LKM``
     runs lkm from this source tree with the host's Python.
     """
+    # The guest's /tmp is ``out``: what lives under the host's /tmp cannot be seen there.
+    for needed in (world.CHROOT, Path(sys.executable), Path(__file__)):
+        if needed.resolve().is_relative_to("/tmp"):
+            raise RuntimeError(f"{needed} is under /tmp, which the guest cannot see; move it")
     prelude = f"export KMOD='chroot {world.CHROOT}'\nexport LKM='{lkm_runner()}'\n"
     kernel = GuestKernel(guest.vmlinuz, guest.moddir)
     roots = (str(world.CHROOT),)
