@@ -55,7 +55,7 @@ def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Boot:
     """
     # The guest's /tmp is ``out``: what lives under the host's /tmp cannot be seen there.
     for needed in (world.CHROOT, Path(sys.executable), Path(__file__)):
-        if needed.resolve().is_relative_to("/tmp"):
+        if needed.absolute().is_relative_to("/tmp"):
             raise RuntimeError(f"{needed} is under /tmp, which the guest cannot see; move it")
     prelude = f"export KMOD='chroot {world.CHROOT}'\nexport LKM='{lkm_runner()}'\n"
     kernel = GuestKernel(guest.vmlinuz, guest.moddir)
