@@ -74,7 +74,9 @@ STEPS = (
     ("rm-busy", "{tool} {mp} -r -i -v lkm_busy"),
     ("install-fails", "{tool} {mp} lkm_initfail"),
     ("initfail", "{tool} {mp} -i lkm_initfail"),
-    ("unknown-symbol", "{tool} {mp} -v {mods}/lkm_consumer.ko"),
+    ("path-with-dependencies", "{tool} {mp} -v {mods}/lkm_consumer.ko"),
+    ("unknown-symbol", "{tool} {mp} -r lkm_consumer && {tool} {mp} -v {root}/lkm_orphan.ko"),
+    ("unknown-symbol-state", LOADED),
     ("unknown-param", "{tool} {mp} lkm_params nosuch=1"),
     ("unknown-param-state", LOADED),
     ("rm-unknown-param", "{tool} {mp} -r lkm_params"),
@@ -103,7 +105,7 @@ STEPS = (
     ("end-state", LOADED),
     (
         "cleanup",
-        "echo 0 > /sys/module/lkm_busy/parameters/hold 2>/dev/null; "
+        "[ ! -d /sys/module/lkm_busy ] || echo 0 > /sys/module/lkm_busy/parameters/hold; "
         "for m in lkm_consumer lkm_provider lkm_params lkm_busy; do $KMOD rmmod $m 2>/dev/null; "
         "done; true",
     ),
@@ -129,6 +131,9 @@ def modprobe_tree(mods: Path, kver: str) -> Path:
             (root / "modprobe.conf").write_text(CONFIG)
             (root / "softdep.conf").write_text(SOFTDEP)
             (root / ".ready").touch()
+        orphan = root / "lkm_orphan.ko"  # lkm_consumer under a name modules.dep does not know
+        if not orphan.exists():
+            shutil.copy(mods / "lkm_consumer.ko", orphan)
     return root
 
 
@@ -142,6 +147,7 @@ def modprobe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = modprobe_tree(mods, guest.kver)
     fields = {
         "mods": str(mods),
+        "root": str(root),
         "mp": f"modprobe -d {root} -C {root}/modprobe.conf",
         "mps": f"modprobe -d {root} -C {root}/softdep.conf",
     }
