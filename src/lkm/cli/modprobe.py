@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
@@ -106,6 +106,9 @@ General Options:
 \t-V, --version               show version
 \t-h, --help                  show this help
 """
+
+
+T = TypeVar("T")
 
 
 class Mode(enum.Enum):
@@ -326,31 +329,61 @@ def _not_found(settings: Settings, printer: Printer, resolver: Resolver, name: s
         printer.message("FATAL", text)
 
 
+class _Lookups(Generic[T]):
+    """Each name with what it stands for, in turn; a name that fails is reported as kmod does.
+
+    A path that cannot be used or a name not found is a FATAL that ends the run, or with -a a
+    WARNING and the next name; ``failed`` and ``stopped`` tell the caller which happened.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        printer: Printer,
+        resolver: Resolver,
+        names: Sequence[str],
+        find: Callable[[str], Sequence[T]],
+    ) -> None:
+        self.settings, self.printer, self.resolver = settings, printer, resolver
+        self.names, self.find = names, find
+        self.failed = False
+        self.stopped = False
+
+    def __iter__(self) -> Iterator[tuple[str, Sequence[T]]]:
+        from lkm.resolve import PathError
+
+        settings = self.settings
+        for name in self.names:
+            try:
+                found = self.find(name)
+            except PathError as err:
+                if not settings.quiet:
+                    self.printer.message(_level(settings), str(err))
+                found = ()
+            else:
+                if not found:
+                    _not_found(settings, self.printer, self.resolver, name)
+            if not found:
+                self.failed = True
+                if not settings.all:
+                    self.stopped = True
+                    return
+                continue
+            yield name, found
+
+    def status(self, status: int) -> int:
+        """The run's exit status, given the status of the work done on the names found."""
+        return 1 if self.stopped or self.failed else status
+
+
 def resolve_names(settings: Settings, printer: Printer) -> int:
     """-R: the modules each name stands for, one per line."""
-    from lkm.resolve import PathError
-
     resolver = _resolver(settings, printer)
     names, _ = _targets(settings)
-    status = 0
-    for name in names:
-        try:
-            found = resolver.resolve(name)
-        except PathError as err:
-            if not settings.quiet:
-                printer.message(_level(settings), str(err))
-            if not settings.all:
-                return 1
-            status = 1
-            continue
-        if not found:
-            _not_found(settings, printer, resolver, name)
-            status = 1
-            if not settings.all:
-                return 1
-            continue
+    lookups = _Lookups(settings, printer, resolver, names, resolver.resolve)
+    for _name, found in lookups:
         printer.out("".join(f"{module}\n" for module in found))
-    return status
+    return lookups.status(0)
 
 
 def _level(settings: Settings) -> str:
@@ -363,7 +396,7 @@ def show_plan(settings: Settings, printer: Printer) -> int:
 
     A dry run skips what the kernel has already (loaded or builtin); -D shows everything.
     """
-    from lkm.resolve import PathError, SysfsState
+    from lkm.resolve import SysfsState
 
     resolver = _resolver(settings, printer)
     names, extra = _targets(settings)
@@ -371,22 +404,8 @@ def show_plan(settings: Settings, printer: Printer) -> int:
     show = depends or settings.verbosity > 0
     state = SysfsState()
     status = 0
-    for name in names:
-        try:
-            matches = resolver.lookup(name)
-        except PathError as err:
-            if not settings.quiet:
-                printer.message(_level(settings), str(err))
-            if not settings.all:
-                return 1
-            status = 1
-            continue
-        if not matches:
-            _not_found(settings, printer, resolver, name)
-            status = 1
-            if not settings.all:
-                return 1
-            continue
+    lookups = _Lookups(settings, printer, resolver, names, resolver.lookup)
+    for _name, matches in lookups:
         kept = resolver.filter_blacklist(matches, use_blacklist=settings.use_blacklist)
         for match in kept:
             if not depends and resolver.in_kernel(match.name, state):
@@ -407,7 +426,7 @@ def show_plan(settings: Settings, printer: Printer) -> int:
                         if depends or not resolver.in_kernel(action.name, state)
                     )
                 )
-    return status
+    return lookups.status(status)
 
 
 def remove_names(settings: Settings, printer: Printer) -> int:
@@ -505,7 +524,7 @@ def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
     """Loading for real: each name's modules with what they need, through lkm.probe."""
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import ProbeError, ProbeFlag, insert
-    from lkm.resolve import Action, PathError, SysfsState
+    from lkm.resolve import Action, SysfsState
 
     compression = kernel_compression(printer, machine.sysfs)
     resolver = _resolver(settings, printer)
@@ -530,22 +549,8 @@ def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
             printer.out(action.line())
 
     status = 0
-    for name in names:
-        try:
-            matches = resolver.lookup(name)
-        except PathError as err:
-            if not settings.quiet:
-                printer.message(_level(settings), str(err))
-            if not settings.all:
-                return 1
-            status = 1
-            continue
-        if not matches:
-            _not_found(settings, printer, resolver, name)
-            status = 1
-            if not settings.all:
-                return 1
-            continue
+    lookups = _Lookups(settings, printer, resolver, names, resolver.lookup)
+    for _name, matches in lookups:
         for match in matches:
             try:
                 insert(
@@ -569,7 +574,7 @@ def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
                 status = 1
                 if not settings.all:
                     return status
-    return status
+    return lookups.status(status)
 
 
 def _insert_message(err: ProbeError) -> str:
