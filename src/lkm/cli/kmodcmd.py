@@ -66,6 +66,20 @@ class _Syslog(io.RawIOBase):
         return len(raw)
 
 
+def parse_tool_args(
+    args: Sequence[str], options: Sequence[Option], printer: Printer, usage: str
+) -> tuple[list[tuple[str, str | None]], list[str]] | int:
+    """getopt for insmod, rmmod and lsmod, then their shared ``-s -V -h``: the parsed options
+    and the operands, or the exit status when the command line already decided it."""
+    try:
+        parsed, operands = getopt_long(args, options)
+    except UsageError as err:
+        printer.raw_error(f"{printer.prog}: {err}")
+        return 1
+    done = common_options(parsed, printer, usage)
+    return (parsed, operands) if done is None else done
+
+
 def common_options(
     parsed: Sequence[tuple[str, str | None]], printer: Printer, usage: str
 ) -> int | None:

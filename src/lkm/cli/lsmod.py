@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.getopt import Option
 from lkm.cli.output import Printer, encode
 
 PROG = "lsmod"
@@ -42,18 +42,14 @@ def row(name: str, size: int, refcount: int, holders: Sequence[str]) -> str:
 def main(
     args: Sequence[str], prog: str = PROG, *, procfs: str = "/proc", sysfs: str = "/sys"
 ) -> int:
-    from lkm.cli.kmodcmd import common_options
+    from lkm.cli.kmodcmd import parse_tool_args
 
     printer = Printer(prog)
     try:
-        try:
-            parsed, operands = getopt_long(args, OPTIONS)
-        except UsageError as err:
-            printer.raw_error(f"{prog}: {err}")
-            return 1
-        done = common_options(parsed, printer, USAGE)
-        if done is not None:
-            return done
+        arguments = parse_tool_args(args, OPTIONS, printer, USAGE)
+        if isinstance(arguments, int):
+            return arguments
+        _parsed, operands = arguments
         if operands:
             printer.error("too many arguments provided.")
             return 1

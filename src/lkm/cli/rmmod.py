@@ -7,7 +7,7 @@ import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lkm.cli.getopt import Option, UsageError, getopt_long
+from lkm.cli.getopt import Option
 from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
@@ -61,18 +61,14 @@ def main(
     sysfs: str = "/sys",
     moddir: str | None = None,
 ) -> int:
-    from lkm.cli.kmodcmd import common_options, kernel_compression
+    from lkm.cli.kmodcmd import kernel_compression, parse_tool_args
 
     printer = Printer(prog)
     try:
-        try:
-            parsed, operands = getopt_long(args, OPTIONS)
-        except UsageError as err:
-            printer.raw_error(f"{prog}: {err}")
-            return 1
-        done = common_options(parsed, printer, USAGE)
-        if done is not None:
-            return done
+        arguments = parse_tool_args(args, OPTIONS, printer, USAGE)
+        if isinstance(arguments, int):
+            return arguments
+        parsed, operands = arguments
         force = any(key == "f" for key, _ in parsed)
         if not operands:
             printer.error("missing module name.")
