@@ -27,6 +27,7 @@ BUSYBOX = ("/bin/busybox", "/usr/bin/busybox")
 SHARE_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 # Kernel taint bits and their letters (the kernel's taint flags, in bit order).
 TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
+CMDLINE = "console=ttyS0 panic=-1 loglevel=4"  # the guest kernel's command line, before extras
 
 
 class SandboxError(LkmError):
@@ -179,12 +180,14 @@ def boot(
     shares: dict[str, Path] | None = None,
     timeout: float = 300,
     memory_mb: int = 1024,
+    append: str = "",
 ) -> Boot:
     """Boot ``kernel``, run ``script`` (sh, in the host's root, cwd ``/tmp`` = ``out``).
 
     ``roots`` are host directories (such as a chroot) that get their own proc, sys, dev and
     tmp mounts too; ``shares`` are more host directories, read-only, that the script can mount
-    by their tag (``mount -t 9p -o trans=virtio,version=9p2000.L,ro TAG DIR``). Raises
+    by their tag (``mount -t 9p -o trans=virtio,version=9p2000.L,ro TAG DIR``); ``append`` adds
+    words to the kernel command line (``/proc/cmdline`` in the guest). Raises
     SandboxError when QEMU or busybox is missing or the VM hangs.
     """
     from lkm.compress import decompress
@@ -214,7 +217,7 @@ def boot(
     command = [
         qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
         "-m", str(memory_mb), "-nographic", "-no-reboot", "-kernel", str(kernel.vmlinuz),
-        "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1 loglevel=4",
+        "-initrd", str(initrd), "-append", " ".join(filter(None, (CMDLINE, append))),
         "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
         "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap",
     ]  # fmt: skip
