@@ -47,11 +47,11 @@ def guest(name: str) -> Guest:
     return Guest(name, vmlinuz, tree.moddir, tree.kver)
 
 
-def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Boot:
+def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300, append: str = "") -> Boot:
     """Boot ``guest``, run ``script`` (sh, in the host's root) and collect ``out``.
 
     Inside the script ``/tmp`` is ``out``; ``$KMOD`` runs a kmod 34 tool in the chroot, ``$LKM``
-    runs lkm from this source tree with the host's Python.
+    runs lkm from this source tree with the host's Python. ``append``: more kernel command line.
     """
     # The guest's /tmp is ``out``: what lives under the host's /tmp cannot be seen there.
     for needed in (world.CHROOT, Path(sys.executable), Path(__file__)):
@@ -60,7 +60,7 @@ def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300) -> Boot:
     prelude = f"export KMOD='chroot {world.CHROOT}'\nexport LKM='{lkm_runner()}'\n"
     kernel = GuestKernel(guest.vmlinuz, guest.moddir)
     roots = (str(world.CHROOT),)
-    return sandbox_boot(kernel, prelude + script, out, roots=roots, timeout=timeout)
+    return sandbox_boot(kernel, prelude + script, out, roots=roots, timeout=timeout, append=append)
 
 
 VARIANTS = (("lkm", "$LKM"), ("kmod", "$KMOD"))
