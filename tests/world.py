@@ -289,6 +289,25 @@ def tree(name: str) -> Tree:
         return derive(name) if name in DERIVED else unpack(SPECS[name])
 
 
+def uapi_headers() -> Path:
+    """``usr/include`` of trixie's ``linux-libc-dev``: the kernel's user-space headers for every
+    architecture Debian builds for (one ``<triplet>/asm`` directory each)."""
+    target = CACHE / "uapi"
+    with locked():
+        if not (target / ".ready").exists():
+            DEBS.mkdir(parents=True, exist_ok=True)
+            log("downloading linux-libc-dev (trixie)")
+            run(
+                ["apt-get", *apt_options("trixie", "amd64"), "download", "linux-libc-dev"], cwd=DEBS
+            )
+            deb = sorted(DEBS.glob("linux-libc-dev_*.deb"))[-1]
+            if target.exists():
+                shutil.rmtree(target)
+            run(["dpkg-deb", "-x", deb, target])
+            (target / ".ready").touch()
+    return target / "usr" / "include"
+
+
 ALL_TREES = (*SPECS, *DERIVED)
 
 

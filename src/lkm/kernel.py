@@ -23,6 +23,7 @@ import errno
 import os
 import stat
 import struct
+import sys
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -40,27 +41,73 @@ class Syscalls(NamedTuple):
     finit_module: int
 
 
-_GENERIC = Syscalls(105, 106, 273)  # the asm-generic table of the newer architectures
-# ``uname -m`` to the numbers of the three calls (the kernel's syscall tables).
+# The system call ABI of this process (not of the kernel: a 32-bit program on a 64-bit kernel,
+# such as an armhf userland on an arm64 kernel, calls through the 32-bit table) to the numbers of
+# the three calls, as the kernel's UAPI headers (asm/unistd*.h) give them.
 SYSCALLS = MappingProxyType(
     {
         "x86_64": Syscalls(175, 176, 313),
+        "x32": Syscalls(0x40000000 + 175, 0x40000000 + 176, 0x40000000 + 313),
         "i386": Syscalls(128, 129, 350),
-        "i486": Syscalls(128, 129, 350),
-        "i586": Syscalls(128, 129, 350),
-        "i686": Syscalls(128, 129, 350),
-        "aarch64": _GENERIC,
-        "riscv64": _GENERIC,
-        "loongarch64": _GENERIC,
-        "armv6l": Syscalls(128, 129, 379),
-        "armv7l": Syscalls(128, 129, 379),
-        "armv8l": Syscalls(128, 129, 379),
-        "s390x": Syscalls(128, 129, 344),
-        "ppc64le": Syscalls(128, 129, 353),
-        "ppc64": Syscalls(128, 129, 353),
-        "ppc": Syscalls(128, 129, 353),
+        # asm-generic's table, used by the newer architectures
+        "generic": Syscalls(105, 106, 273),
+        "arm": Syscalls(128, 129, 379),  # EABI
+        "s390": Syscalls(128, 129, 344),
+        "powerpc": Syscalls(128, 129, 353),
+        "mips-o32": Syscalls(4000 + 128, 4000 + 129, 4000 + 348),
+        "mips-n64": Syscalls(5000 + 168, 5000 + 169, 5000 + 307),
+        "mips-n32": Syscalls(6000 + 168, 6000 + 169, 6000 + 312),
+        "hppa": Syscalls(128, 129, 333),
+        "m68k": Syscalls(128, 129, 348),
+        "sh": Syscalls(128, 129, 368),
+        "sparc": Syscalls(190, 222, 342),
+        "alpha": Syscalls(307, 308, 507),
     }
 )
+_SAME_NAME = ("s390", "hppa", "m68k", "sparc", "alpha")
+
+
+def syscall_abi(cpu: str, variant: str = "", pointer_size: int = 8) -> str | None:
+    """The key of ``SYSCALLS`` for a process, or None if unknown.
+
+    ``cpu`` and ``variant`` are the first and last parts of the process's multiarch triplet
+    (``mips64el``, ``gnuabi64``), or ``uname -m`` and ``""`` when the triplet is unknown; then
+    ``pointer_size`` tells a 32-bit process on a 64-bit kernel.
+    """
+    wide = pointer_size == 8
+    if cpu == "x86_64":
+        return "x32" if variant.endswith("x32") else "x86_64" if wide else "i386"
+    if len(cpu) == 4 and cpu[0] == "i" and cpu[1] in "3456" and cpu[2:] == "86":
+        return "i386"
+    if cpu.startswith(("aarch64", "arm64")):
+        return "generic" if wide else "arm"
+    if cpu.startswith(("riscv", "loongarch")):
+        return "generic"
+    if cpu.startswith("arm"):
+        return "arm"
+    if cpu.startswith(("ppc", "powerpc")):
+        return "powerpc"
+    if cpu.startswith("mips"):
+        if "n32" in variant:
+            return "mips-n32"
+        if "64" in variant or (not variant and cpu.startswith("mips64") and wide):
+            return "mips-n64"
+        return "mips-o32"
+    if cpu.startswith("parisc"):
+        return "hppa"
+    if cpu.startswith("sh"):
+        return "sh"
+    return next((name for name in _SAME_NAME if cpu.startswith(name)), None)
+
+
+def process_abi() -> tuple[str | None, str]:
+    """This process's key of ``SYSCALLS`` (None if unknown), and what it was told from."""
+    triplet = getattr(sys.implementation, "_multiarch", "") or ""
+    if triplet:
+        parts = triplet.split("-")
+        return syscall_abi(parts[0], parts[-1] if len(parts) > 2 else ""), triplet
+    machine = os.uname().machine
+    return syscall_abi(machine, "", struct.calcsize("P")), machine
 
 
 class InitFlag(enum.IntFlag):
@@ -120,15 +167,18 @@ class Kernel(Protocol):
 
 
 class SyscallKernel:
-    """The running kernel, through ``syscall(2)``; ``machine`` picks the syscall table."""
+    """The running kernel, through ``syscall(2)``; ``abi`` (a key of ``SYSCALLS``, by default
+    this process's) picks the syscall numbers."""
 
-    def __init__(self, machine: str | None = None) -> None:
+    def __init__(self, abi: str | None = None) -> None:
         import ctypes
 
-        machine = machine or os.uname().machine
-        numbers = SYSCALLS.get(machine)
+        told = abi
+        if abi is None:
+            abi, told = process_abi()
+        numbers = SYSCALLS.get(abi or "")
         if numbers is None:
-            raise LkmError(f"no module system call numbers known for machine '{machine}'")
+            raise LkmError(f"no module system call numbers known for '{told}'")
         self.numbers = numbers
         self._ctypes = ctypes
         self._syscall = ctypes.CDLL(None, use_errno=True).syscall
