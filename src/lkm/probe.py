@@ -45,6 +45,7 @@ class ProbeError(LkmError):
         self.errno = code
         self.command: str | None = None  # an install command that failed, and its status
         self.status = 0
+        self.path: str | None = None  # the file the kernel refused, when it did
         super().__init__(f"could not insert '{name}': {detail or os.strerror(code)}")
 
 
@@ -139,7 +140,9 @@ def insert(
             # Someone else loaded it meanwhile: fine, unless the caller wanted it new.
             if err.errno == errno.EEXIST and not (target and fail_on_loaded):
                 continue
-            raise ProbeError(action.name, err.errno) from err
+            refused = ProbeError(action.name, err.errno)
+            refused.path = action.path
+            raise refused from err
         except LoadError as err:
             raise ProbeError(action.name, err.errno) from err
     return 0
