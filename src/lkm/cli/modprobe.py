@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
-from lkm.cli.output import Printer
+from lkm.cli.output import Printer, encode
 
 if TYPE_CHECKING:
+    from lkm.config import Config
     from lkm.kernel import Kernel
     from lkm.moddir import ModuleDirectory
     from lkm.probe import ProbeError
@@ -151,6 +152,11 @@ class Settings:
     def quiet(self) -> bool:
         return self.verbosity < 0 or self.silent
 
+    @property
+    def verbose(self) -> bool:
+        """-v: the actions are shown; never with -q, whatever the count of -v (kmod 34)."""
+        return self.verbosity > 0 and not self.silent
+
 
 _FLAGS = {
     "a": "all",
@@ -241,36 +247,64 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
     )
 
 
-def show_config(settings: Settings, printer: Printer) -> int:
-    from lkm.config import load_config, show_config
-    from lkm.moddir import ModuleDirectory
+class _Output(Printer):
+    """modprobe's printer once it has a libkmod context.
 
-    moddir = ModuleDirectory.for_release(settings.dirname, settings.release, strict=False)
-    module_dir = moddir.path
-    config = load_config(settings.config_paths or None, module_dir=module_dir)
-    for problem in config.problems:
-        # libkmod reports these itself, whatever -q says.
-        printer.raw_error(f"libkmod: ERROR: {problem.message}")
-    load_indexes(moddir, settings, printer)
-    moddir.close()
-    if settings.verbosity >= 2:
-        printer.message("INFO", f"custom logging function {id(printer):#x} registered")
-    printer.out("".join(show_config(config, module_dir)))
-    if settings.verbosity >= 2:
-        printer.message("INFO", f"context {id(config):#x} released")
-    return 0
+    ``-s`` sends modprobe's messages to syslog, but libkmod's own lines about the configuration,
+    printed before modprobe registers its logging function, still go to stderr. A FATAL is
+    remembered: kmod's modprobe exits there, without releasing the context (no ``-vv`` line).
+    """
+
+    def __init__(self, printer: Printer) -> None:
+        super().__init__(printer.prog, printer.stdout, printer.stderr)
+        self.libkmod = printer.stderr
+        self.fatal = False
+
+    def message(self, level: str, text: str) -> None:
+        self.fatal = self.fatal or level == "FATAL"
+        super().message(level, text)
+
+    def libkmod_error(self, text: str) -> None:
+        # libkmod reports these itself, whatever -q or -s say.
+        self.libkmod.write(encode(f"libkmod: ERROR: {text}\n"))
+        self.libkmod.flush()
 
 
-def _resolver(settings: Settings, printer: Printer) -> Resolver:
+def _debug(settings: Settings) -> bool:
+    """-vv: kmod's modprobe then shows libkmod's INFO lines too."""
+    return settings.verbosity >= 2 and not settings.quiet
+
+
+def _context(settings: Settings, printer: _Output) -> tuple[ModuleDirectory, Config]:
+    """The module directory and configuration, as kmod's modprobe sets up libkmod: the
+    configuration's problems, then (-vv) its logging function registered, then the indexes."""
     from lkm.config import load_config
     from lkm.moddir import ModuleDirectory
-    from lkm.resolve import Resolver
 
     moddir = ModuleDirectory.for_release(settings.dirname, settings.release, strict=False)
     config = load_config(settings.config_paths or None, module_dir=moddir.path)
     for problem in config.problems:
-        printer.raw_error(f"libkmod: ERROR: {problem.message}")
+        printer.libkmod_error(problem.message)
+    if _debug(settings):
+        # The address of kmod's function: lkm shows one of its own (they can never match).
+        printer.message("INFO", f"custom logging function {id(printer):#x} registered")
     load_indexes(moddir, settings, printer)
+    return moddir, config
+
+
+def show_config(settings: Settings, printer: _Output) -> int:
+    from lkm.config import show_config
+
+    moddir, config = _context(settings, printer)
+    moddir.close()
+    printer.out("".join(show_config(config, moddir.path)))
+    return 0
+
+
+def _resolver(settings: Settings, printer: _Output) -> Resolver:
+    from lkm.resolve import Resolver
+
+    moddir, config = _context(settings, printer)
     return Resolver(moddir, config)
 
 
@@ -376,7 +410,7 @@ class _Lookups(Generic[T]):
         return 1 if self.stopped or self.failed else status
 
 
-def resolve_names(settings: Settings, printer: Printer) -> int:
+def resolve_names(settings: Settings, printer: _Output) -> int:
     """-R: the modules each name stands for, one per line."""
     resolver = _resolver(settings, printer)
     names, _ = _targets(settings)
@@ -391,7 +425,7 @@ def _level(settings: Settings) -> str:
     return "WARNING" if settings.all else "FATAL"
 
 
-def show_plan(settings: Settings, printer: Printer) -> int:
+def show_plan(settings: Settings, printer: _Output) -> int:
     """-D, and -n for loading: what modprobe would do, one line per action.
 
     A dry run skips what the kernel has already (loaded or builtin); -D shows everything.
@@ -401,7 +435,7 @@ def show_plan(settings: Settings, printer: Printer) -> int:
     resolver = _resolver(settings, printer)
     names, extra = _targets(settings)
     depends = settings.mode is Mode.SHOW_DEPENDS
-    show = depends or settings.verbosity > 0
+    show = depends or settings.verbose
     state = SysfsState()
     status = 0
     lookups = _Lookups(settings, printer, resolver, names, resolver.lookup)
@@ -429,13 +463,13 @@ def show_plan(settings: Settings, printer: Printer) -> int:
     return lookups.status(status)
 
 
-def remove_names(settings: Settings, printer: Printer) -> int:
+def remove_names(settings: Settings, printer: _Output) -> int:
     """-r with -n or -D: the removals modprobe would make; every operand is a module."""
     from lkm.resolve import Action, SysfsState
 
     resolver = _resolver(settings, printer)
     depends = settings.show_depends
-    show = depends or settings.verbosity > 0
+    show = depends or settings.verbose
     state = SysfsState()
     status = 0
     for name in settings.operands:
@@ -445,6 +479,8 @@ def remove_names(settings: Settings, printer: Printer) -> int:
             if not settings.quiet:
                 printer.message(_level(settings), f"Module {name} not found.")
             status = 1
+            if not settings.all:
+                return status  # kmod's FATAL: the other names are left alone
             continue
         for match in matches:
             steps = resolver.removal(
@@ -468,10 +504,12 @@ def remove_names(settings: Settings, printer: Printer) -> int:
                     status = 1
             if status:
                 break  # the other modules of this name are left alone
+        if status and not settings.all:
+            return status
     return status
 
 
-def show_symbols(settings: Settings, printer: Printer) -> int:
+def show_symbols(settings: Settings, printer: _Output) -> int:
     """--show-modversions and --show-exports: CRC and name of each symbol of one module file.
 
     kmod takes the first operand only (even with -a) and reads it as a path, relative or not.
@@ -481,6 +519,7 @@ def show_symbols(settings: Settings, printer: Printer) -> int:
     from lkm.errors import LkmError
     from lkm.module import ModuleFile, kmod_errno
 
+    _context(settings, printer)[0].close()  # kmod sets libkmod up for these too
     path = settings.operands[0]
     if not os.path.exists(path):
         if not settings.quiet:
@@ -520,7 +559,7 @@ class Machine:
         return SyscallKernel()
 
 
-def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
+def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
     """Loading for real: each name's modules with what they need, through lkm.probe."""
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import ProbeError, ProbeFlag, insert
@@ -545,7 +584,7 @@ def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
 
     def show(action: Action) -> None:
         # Not flushed: kmod's lines wait in its buffer while an install command prints.
-        if settings.verbosity > 0:
+        if settings.verbose:
             printer.out(action.line())
 
     status = 0
@@ -564,6 +603,10 @@ def load_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
                     on_action=show,
                 )
             except ProbeError as err:
+                if err.path is not None and _debug(settings):
+                    # libkmod's own line when the kernel refuses a file, shown at -vv.
+                    text = f"Failed to insert module '{err.path}': {os.strerror(err.errno)}"
+                    printer.message("INFO", text)
                 if not settings.quiet:
                     if err.command is not None:
                         printer.error(
@@ -586,8 +629,12 @@ def _insert_message(err: ProbeError) -> str:
     return str(err)
 
 
-def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> int:
-    """-r for real: each module, its holders with --remove-holders, then what it used."""
+def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
+    """-r for real: each module, its holders with --remove-holders, then what it used.
+
+    What kmod reports as FATAL (a refusal, a failing remove command, a name not found) ends
+    the run; with -a it is a WARNING and the next name follows.
+    """
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import RemoveError, remove
     from lkm.resolve import Action, Refusal, SysfsState
@@ -598,11 +645,12 @@ def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> in
     kernel = machine.syscalls()
     wait = None if settings.wait_msec is None else int(settings.wait_msec)
     status = 0
+    refused = False
 
     def show(step: Action | Refusal) -> None:
-        nonlocal status
+        nonlocal status, refused
         if isinstance(step, Action):
-            if settings.verbosity > 0:
+            if settings.verbose:
                 printer.out(step.line())
             # Unlike an install command's, a remove command's output follows kmod's line.
             printer.stdout.flush()
@@ -612,7 +660,7 @@ def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> in
         else:
             if not settings.quiet:
                 printer.message(_level(settings), step.message)
-            status = 1
+            status, refused = 1, True
 
     for name in settings.operands:
         matches = () if name.startswith(("/", "./")) else resolver.lookup(name)
@@ -620,6 +668,8 @@ def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> in
             if not settings.quiet:
                 printer.message(_level(settings), f"Module {name} not found.")
             status = 1
+            if not settings.all:
+                return status
             continue
         for match in matches:
             try:
@@ -636,25 +686,41 @@ def remove_modules(settings: Settings, printer: Printer, machine: Machine) -> in
                     on_step=show,
                 )
             except RemoveError as err:
-                if not settings.quiet:
-                    if err.command is not None:
-                        printer.error(
-                            f"Error running remove command '{err.command}' "
-                            f"for module {err.name}: retcode {err.status}"
-                        )
-                    printer.error(str(err))
+                if err.command is None:
+                    if not settings.quiet:
+                        printer.error(str(err))
+                else:
+                    # Unlike a failing install command, neither the command nor its status.
+                    if not settings.quiet:
+                        text = f"Error running remove command for {err.name}"
+                        printer.message(_level(settings), text)
+                    refused = True
                 status = 1
             if status:
                 break
+        if refused and not settings.all:
+            return status
     return status
 
 
 def run(settings: Settings, printer: Printer, machine: Machine | None = None) -> int:
+    output = printer if isinstance(printer, _Output) else _Output(printer)
+    if settings.syslog:
+        from lkm.cli.kmodcmd import common_options
+
+        common_options([("s", None)], output, "")
+    if settings.mode is not Mode.SHOW_CONFIG and not settings.operands:
+        output.error("missing parameters. See -h.")
+        return 1
+    status = _dispatch(settings, output, machine)
+    if _debug(settings) and not output.fatal:
+        output.message("INFO", f"context {id(settings):#x} released")
+    return status
+
+
+def _dispatch(settings: Settings, printer: _Output, machine: Machine | None) -> int:
     if settings.mode is Mode.SHOW_CONFIG:
         return show_config(settings, printer)
-    if not settings.operands:
-        printer.error("missing parameters. See -h.")
-        return 1
     if settings.mode in (Mode.SHOW_MODVERSIONS, Mode.SHOW_EXPORTS):
         return show_symbols(settings, printer)
     if settings.mode is Mode.REMOVE and (settings.dry_run or settings.show_depends):
@@ -663,10 +729,6 @@ def run(settings: Settings, printer: Printer, machine: Machine | None = None) ->
         return resolve_names(settings, printer)
     if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
         return show_plan(settings, printer)
-    if settings.syslog:
-        from lkm.cli.kmodcmd import common_options
-
-        common_options([("s", None)], printer, "")
     if settings.mode is Mode.REMOVE:
         return remove_modules(settings, printer, machine or Machine())
     return load_modules(settings, printer, machine or Machine())
