@@ -210,12 +210,32 @@ def test_walk_reports_what_it_cannot_follow(tmp_path: Path) -> None:
     errors: list[str] = []
     found = sorted(walk_modules(str(moddir), report=errors.append))
     assert found == sorted(f"{moddir}/{p}" for p in ("kernel/a/m.ko", "kernel/up/m.ko", "n.ko"))
+    # The descriptor numbers are those the walk holds: the lowest free at the top, one more
+    # per level, all closed again afterwards.
+    top = os.open("/", os.O_RDONLY)
+    os.close(top)
     # gone.ko twice: once below a/, once below the symlink to it.
     assert sorted(errors) == [
-        "fstatat(4, loop): Too many levels of symbolic links",
-        "fstatat(5, gone.ko): No such file or directory",
-        "fstatat(5, gone.ko): No such file or directory",
+        f"fstatat({top + 1}, loop): Too many levels of symbolic links",
+        f"fstatat({top + 2}, gone.ko): No such file or directory",
+        f"fstatat({top + 2}, gone.ko): No such file or directory",
     ]
+
+
+def test_walk_skips_build_and_source_everywhere(tmp_path: Path) -> None:
+    """kmod 34 never descends into a directory named build or source, at any depth, nor into
+    an excluded one; a file with an excluded name is skipped too."""
+    moddir = write_tree(tmp_path, "1.0", {
+        "kernel/a.ko": module_elf(), "kernel/build/b.ko": module_elf(),
+        "kernel/x/source/c.ko": module_elf(), "source/d.ko": module_elf(),
+        "kernel/skip/e.ko": module_elf(), "kernel/skip.ko": module_elf(),
+        "kernel/build.ko": module_elf(),
+    })  # fmt: skip
+    (moddir / "kernel/x/build").symlink_to("nowhere")
+    errors: list[str] = []
+    found = walk_modules(str(moddir), frozenset(("skip", "skip.ko")), errors.append)
+    assert sorted(found) == [f"{moddir}/kernel/a.ko", f"{moddir}/kernel/build.ko"]
+    assert errors == []
 
 
 def test_module_files_must_exist_and_have_their_own_names(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
@@ -37,6 +37,8 @@ __all__ = [
     "find_modules",
     "modules_from_files",
     "order_modules",
+    "read_builtin",
+    "read_builtin_modinfo",
     "resolve",
     "scan_modules",
     "walk_modules",
@@ -94,38 +96,51 @@ def _strip_compression(relpath: str) -> str:
     return relpath[: cut + 3] if cut >= 0 else relpath
 
 
+# Directory names kmod 34 never descends into, at any depth, in the module directory and in
+# external directories alike (as if every depmod.d had ``exclude build`` and ``exclude source``).
+ALWAYS_EXCLUDED = frozenset(("build", "source"))
+
+
 def walk_modules(
     top: str,
     excludes: frozenset[str] = frozenset(),
-    skip_top: frozenset[str] = frozenset(("build", "source")),
     report: Callable[[str], None] | None = None,
-    depth: int = 0,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Module files below ``top`` as kmod 34 walks them: directory-reading order, descending
-    into a directory (or a symlink to one) as soon as it is met. A symlink that cannot be
-    followed is reported with kmod's words, the directory's descriptor number included (kmod
-    opens one per level, the first being 3)."""
+    into a directory (or a symlink to one) as soon as it is met, skipping entries named in
+    ``excludes`` or ``ALWAYS_EXCLUDED``. A symlink that cannot be followed is reported with
+    kmod's words, which carry the number of the descriptor the directory is open on: each
+    directory is opened for real while it is walked, so the number is the lowest one free, as
+    it is for kmod (3 at the top, one more per level, unless the caller holds others)."""
     try:
-        entries = list(os.scandir(top))
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return
-    for entry in entries:
-        name = entry.name
-        if name in excludes or (depth == 0 and name in skip_top):
-            continue
-        try:
-            if entry.is_symlink():
-                is_dir = stat.S_ISDIR(os.stat(entry.path).st_mode)
-            else:
-                is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError as err:
-            if report is not None:
-                report(f"fstatat({3 + depth}, {name}): {os.strerror(err.errno or 0)}")
-            continue
-        if is_dir:
-            yield from walk_modules(entry.path, excludes, frozenset(), report, depth + 1)
-        elif name.endswith(MODULE_SUFFIXES):
-            yield entry.path
+    try:
+        # scandir works on a copy of the descriptor: close it before descending.
+        with os.scandir(fd) as listing:
+            entries = list(listing)
+        for entry in entries:
+            name = entry.name
+            if name in excludes or name in ALWAYS_EXCLUDED:
+                continue
+            try:
+                if entry.is_symlink():
+                    is_dir = stat.S_ISDIR(os.stat(name, dir_fd=fd).st_mode)
+                else:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError as err:
+                if report is not None:
+                    report(f"fstatat({fd}, {name}): {os.strerror(err.errno or 0)}")
+                continue
+            # Joined as kmod joins them: an external directory written with a trailing slash
+            # gives paths with two.
+            if is_dir:
+                yield from walk_modules(f"{top}/{name}", excludes, report)
+            elif name.endswith(MODULE_SUFFIXES):
+                yield f"{top}/{name}"
+    finally:
+        os.close(fd)
 
 
 def find_modules(
@@ -161,7 +176,7 @@ def find_modules(
                 break
         consider(path, relpath, rank)
     for external in config.externals:
-        for path in walk_modules(external.path, excludes, frozenset(), report):
+        for path in walk_modules(external.path, excludes, report):
             consider(path, path, external_rank)
     return [entry for _, _, entry in sorted(best.values(), key=lambda item: item[1])]
 
@@ -169,11 +184,14 @@ def find_modules(
 def modules_from_files(
     moddir: str, files: Sequence[str], reporter: Reporter | None = None
 ) -> list[FoundModule]:
-    """The modules named on the command line (absolute paths), checked as kmod 34 does: each
-    must exist and no two may share a module name; ModuleArgumentError otherwise."""
+    """The modules named on the command line, checked as kmod 34 does, one after the other:
+    each must be an absolute path (kmod 34 does not resolve a relative one against the working
+    directory) and exist, and no two may share a module name; ModuleArgumentError otherwise."""
     prefix = moddir.rstrip("/") + "/"
     found: dict[str, FoundModule] = {}
     for path in files:
+        if not path.startswith("/"):
+            raise ModuleArgumentError(f"{path}: not absolute path.")
         try:
             os.stat(path)
         except OSError as err:
@@ -488,22 +506,27 @@ def build(
     )
     if not builtin:
         return DepmodResult(modules, owners, None, None)
-    builtin_lines = read_lines(f"{moddir}/modules.builtin")
-    builtin_names: list[str] | None
-    if isinstance(builtin_lines, OSError):
-        reporter.warning(
-            f"could not open modules.builtin at {moddir}: {os.strerror(builtin_lines.errno or 0)}"
-        )
-        builtin_names = None
-    else:
-        builtin_names = [module_name(line) for line in builtin_lines]
-    builtin_modinfo: bytes | None
+    return DepmodResult(
+        modules, owners, read_builtin(moddir, reporter), read_builtin_modinfo(moddir, reporter)
+    )
+
+
+def read_builtin(moddir: str, reporter: Reporter) -> list[str] | None:
+    """The module names of ``modules.builtin``; None (after a warning) when it is unreadable."""
+    lines = read_lines(f"{moddir}/modules.builtin")
+    if isinstance(lines, OSError):
+        reason = os.strerror(lines.errno or 0)
+        reporter.warning(f"could not open modules.builtin at {moddir}: {reason}")
+        return None
+    return [module_name(line) for line in lines]
+
+
+def read_builtin_modinfo(moddir: str, reporter: Reporter) -> bytes | None:
+    """``modules.builtin.modinfo``; None (after a warning) when it is unreadable."""
     try:
         with open(f"{moddir}/modules.builtin.modinfo", "rb") as stream:
-            builtin_modinfo = stream.read()
+            return stream.read()
     except OSError as err:
-        reporter.warning(
-            f"could not open modules.builtin.modinfo at {moddir}: {os.strerror(err.errno or 0)}"
-        )
-        builtin_modinfo = None
-    return DepmodResult(modules, owners, builtin_names, builtin_modinfo)
+        reason = os.strerror(err.errno or 0)
+        reporter.warning(f"could not open modules.builtin.modinfo at {moddir}: {reason}")
+        return None

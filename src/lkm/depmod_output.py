@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lkm.depmod import DepmodResult, Module
@@ -23,7 +23,14 @@ from lkm.moddir import normalize_alias
 if TYPE_CHECKING:
     from lkm.depmod_parallel import Background
 
-__all__ = ["TEXT_FILES", "OutputError", "render", "write_outputs"]
+__all__ = [
+    "TEXT_FILES",
+    "OutputError",
+    "builtin_alias_index",
+    "builtin_index",
+    "render",
+    "write_outputs",
+]
 
 ALIAS_HEADER = b"# Aliases extracted from modules themselves.\n"
 SOFTDEP_HEADER = b"# Soft dependencies extracted from modules themselves.\n"
@@ -48,8 +55,9 @@ _Entries = dict[bytes, list[tuple[int, bytes]]]
 class OutputError(LkmError):
     """Output files could not be written; every old file is untouched.
 
-    ``messages`` holds one line per failure, in kmod 34's words; ``fatal`` is true when nothing
-    could be tried (the directory could not be made), as kmod then stops with a FATAL line.
+    ``messages`` holds one line per failure, in kmod 34's words; ``fatal`` is true when the
+    last of them ended the run (the directory could not be made, a file could not be renamed
+    into place), which kmod reports as FATAL, the others as ERROR.
     """
 
     def __init__(self, messages: Sequence[str], *, fatal: bool = False) -> None:
@@ -159,17 +167,28 @@ def _symbols(result: DepmodResult) -> list[bytes]:
 
 
 def _builtins(result: DepmodResult) -> list[bytes]:
-    """A builtin file that could not be read gives an empty file, not an empty index."""
-    builtin_bin: _Entries = {}
-    for builtin in result.builtin or ():
-        _add(builtin_bin, _b(builtin), b"", 0)
-    builtin_alias_bin: _Entries = {}
-    for module_name, alias in _builtin_aliases(result.builtin_modinfo or b""):
-        _add(builtin_alias_bin, _normalize(alias), module_name, 0)
-    return [
-        b"" if result.builtin is None else index_bytes(builtin_bin),
-        b"" if result.builtin_modinfo is None else index_bytes(builtin_alias_bin),
-    ]
+    return [builtin_index(result.builtin), builtin_alias_index(result.builtin_modinfo)]
+
+
+def builtin_index(names: Sequence[str] | None) -> bytes:
+    """modules.builtin.bin: an unreadable modules.builtin (None) gives an empty file, not an
+    empty index."""
+    if names is None:
+        return b""
+    entries: _Entries = {}
+    for name in names:
+        _add(entries, _b(name), b"", 0)
+    return index_bytes(entries)
+
+
+def builtin_alias_index(modinfo: bytes | None) -> bytes:
+    """modules.builtin.alias.bin from modules.builtin.modinfo (None: unreadable, empty file)."""
+    if modinfo is None:
+        return b""
+    entries: _Entries = {}
+    for module_name, alias in _builtin_aliases(modinfo):
+        _add(entries, _normalize(alias), module_name, 0)
+    return index_bytes(entries)
 
 
 def _add(entries: _Entries, key: bytes, value: bytes, priority: int) -> None:
@@ -212,14 +231,18 @@ def _builtin_aliases(modinfo: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
+def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[], bytes]]]) -> None:
     """Write every file of ``files`` into ``directory`` (made if missing, as kmod does).
 
+    A file's bytes may be given as a function, called only once its temporary file is open
+    (kmod reads the builtin files at that moment, so their warnings come then, or not at all).
     Each goes to ``<name>.<pid>.<n>.<n>`` first (the name kmod 34 uses), is flushed to disk and
     renamed over the old file, so a reader or a crash sees the old file or the new one, never
     a part. A file that cannot be created is reported and the others are still tried; a failed
-    write (a full disk) stops there. Unlike kmod 34, which renames the truncated file into
-    place and, for a read-only directory, exits 0, the old files stay and OutputError is raised.
+    write (a full disk) or rename (a directory in the way) stops there, the latter FATAL, as
+    for kmod. Unlike kmod 34, which renames the truncated file into place, leaves the
+    temporary file of a failed rename behind and, for a read-only directory, exits 0, the old
+    files stay, no temporary file is left and OutputError is raised.
     """
     try:
         os.makedirs(directory, 0o755, exist_ok=True)
@@ -230,7 +253,7 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
         ) from err
     failures = []
     pid = os.getpid()
-    for name, data in files:
+    for name, content in files:
         temporary = f"{name}.{pid}.{_random_number()}.{_random_number()}"
         try:
             fd = os.open(
@@ -243,15 +266,18 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
             failures.append(f"openat({directory}, {temporary}, 301, 644): {reason}")
             continue
         try:
+            data = content() if callable(content) else content
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
-        except OSError as err:
+        except BaseException as err:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(f"{directory}/{temporary}")
+            if not isinstance(err, OSError):
+                raise
             reason = os.strerror(err.errno or 0)
             failures.append(f"Could not create index '{name}'. Output is truncated: {reason}")
             raise OutputError(failures) from err
@@ -263,6 +289,7 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
                 os.unlink(f"{directory}/{temporary}")
             reason = os.strerror(err.errno or 0)
             failures.append(f"renameat({directory}, {temporary}, {directory}, {name}): {reason}")
+            raise OutputError(failures, fatal=True) from err
     if failures:
         raise OutputError(failures)
 

@@ -78,6 +78,7 @@ class Settings:
     prefix: str | None
     verbose: bool
     quick: bool
+    all: bool
     release: str
     files: tuple[str, ...]
 
@@ -97,10 +98,12 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
     outdir: str | None = None
     config: list[str] | None = None
     symvers = system_map = prefix = None
-    errsyms = dry_run = verbose = quick = False
+    errsyms = dry_run = verbose = quick = all_modules = False
     for key, value in parsed:
         assert value is not None or key in "aAenvwVh"
-        if key == "b":
+        if key == "a":
+            all_modules = True
+        elif key == "b":
             basedir = _absolute(value or "")
         elif key == "m":
             moduledir = value or ""
@@ -143,12 +146,16 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
             return 1
     return Settings(
         basedir, moduledir, outdir, None if config is None else tuple(config), symvers,
-        system_map, errsyms, dry_run, prefix, verbose, quick, release, tuple(files),
+        system_map, errsyms, dry_run, prefix, verbose, quick, all_modules, release, tuple(files),
     )  # fmt: skip
 
 
 def _up_to_date(moddir: str, printer: Printer) -> bool:
-    """``-A``: modules.dep exists and no module file is newer than it (in whole seconds)."""
+    """``-A``: modules.dep exists and no module file is newer than it (in whole seconds).
+
+    kmod 34 looks only in the module directory, at every module file of it, depmod.d's
+    ``exclude`` lines notwithstanding (only ``build`` and ``source`` are skipped), and at
+    no ``external`` directory; it stops at the first newer file."""
     from lkm.depmod import walk_modules
 
     try:
@@ -157,12 +164,13 @@ def _up_to_date(moddir: str, printer: Printer) -> bool:
         reason = os.strerror(err.errno or 0)
         printer.error(f"could not fstatat({moddir}, modules.dep): {reason}")
         return False
-    for path in walk_modules(moddir, report=printer.error):
-        try:
-            if int(os.stat(path).st_mtime) > reference:
-                return False
-        except OSError:
-            continue
+    with contextlib.closing(walk_modules(moddir, report=printer.error)) as paths:
+        for path in paths:
+            try:
+                if int(os.stat(path).st_mtime) > reference:
+                    return False
+            except OSError:
+                continue
     return True
 
 
@@ -174,15 +182,29 @@ def run(settings: Settings, printer: Printer) -> int:
         build,
         default_jobs,
         load_kernel_symbols,
+        read_builtin,
+        read_builtin_modinfo,
     )
     from lkm.depmod_config import load_config
-    from lkm.depmod_output import TEXT_FILES, OutputError, render, write_outputs
+    from lkm.depmod_output import (
+        TEXT_FILES,
+        OutputError,
+        builtin_alias_index,
+        builtin_index,
+        render,
+        write_outputs,
+    )
 
     moddir = f"{settings.basedir}{settings.moduledir}/{settings.release}"
     outroot = settings.outdir if settings.outdir is not None else settings.basedir
     outdir = f"{outroot}{settings.moduledir}/{settings.release}"
-    if settings.quick and not settings.files and _up_to_date(moddir, printer):
+    if settings.quick and settings.dry_run:
+        # kmod 34 does nothing at all for -A with -n, whatever the times.
         return 0
+    if settings.quick and _up_to_date(moddir, printer):
+        return 0
+    # With -a or -A, module files named on the command line are ignored: all are looked at.
+    files = None if settings.all or settings.quick else list(settings.files) or None
     if settings.errsyms and settings.symvers is None and settings.system_map is None:
         printer.message("WARNING", "-e needs -E or -F")
 
@@ -200,7 +222,7 @@ def run(settings: Settings, printer: Printer) -> int:
             name = settings.symvers if settings.symvers is not None else settings.system_map
             printer.message("FATAL", f"could not load {name}: {os.strerror(err.errno or 0)}")
             return 1
-    if not settings.files and not os.path.isdir(moddir):
+    if files is None and not os.path.isdir(moddir):
         try:
             os.listdir(moddir)
         except OSError as err:
@@ -210,8 +232,8 @@ def run(settings: Settings, printer: Printer) -> int:
             return 1
 
     config = load_config(settings.config, settings.release, reporter.error)
-    files = [_absolute(path) for path in settings.files] or None
     try:
+        # The builtin files are read as their indexes are written (below), as kmod does.
         result = build(
             moddir,
             config,
@@ -220,7 +242,7 @@ def run(settings: Settings, printer: Printer) -> int:
             kernel=kernel,
             errsyms=settings.errsyms,
             prefix=settings.prefix,
-            builtin=not settings.dry_run,
+            builtin=False,
         )
     except DependencyCycleError as err:
         printer.error(str(err))
@@ -235,11 +257,18 @@ def run(settings: Settings, printer: Printer) -> int:
         for name in TEXT_FILES:
             printer.stdout.write(shown[name])
         return 0
+    later = {
+        "modules.builtin.bin": lambda: builtin_index(read_builtin(moddir, reporter)),
+        "modules.builtin.alias.bin": lambda: builtin_alias_index(
+            read_builtin_modinfo(moddir, reporter)
+        ),
+    }
     try:
-        write_outputs(outdir, outputs)
+        write_outputs(outdir, [(name, later.get(name, data)) for name, data in outputs])
     except OutputError as err:
-        for message in err.messages:
-            printer.message("FATAL" if err.fatal else "ERROR", message)
+        for number, message in enumerate(err.messages, 1):
+            last = number == len(err.messages)
+            printer.message("FATAL" if err.fatal and last else "ERROR", message)
         return 1
     return 0
 
