@@ -89,3 +89,16 @@ class IndexHeaderError(IndexFormatError):
         self.field = field
         self.found = found
         self.expected = expected
+
+
+class IndexMapError(IndexFormatError):
+    """An index path that opens but cannot be mapped into memory (a directory: ENODEV).
+
+    ``fd`` and ``size`` are the descriptor and length the failed mmap was given, ``errno`` its
+    error: kmod prints all three (``mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3, 0): ...``)."""
+
+    def __init__(self, message: str, *, path: str, fd: int, size: int, errno: int) -> None:
+        super().__init__(message, path=path)
+        self.fd = fd
+        self.size = size
+        self.errno = errno
