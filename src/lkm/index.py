@@ -24,7 +24,7 @@ from enum import IntFlag
 from types import TracebackType
 from typing import NamedTuple
 
-from lkm.errors import IndexFormatError, IndexHeaderError
+from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
 
 MAGIC = 0xB007F457
 VERSION = 0x00020001
@@ -82,6 +82,21 @@ def _encode(text: str) -> bytes | None:
         return None
 
 
+def _read_at_most(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes from ``fd`` (fewer if it ends first); a directory reads as none."""
+    chunks = []
+    try:
+        while size > 0:
+            chunk = os.read(fd, size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+    except OSError:
+        pass
+    return b"".join(chunks)
+
+
 class Index:
     """A read-only view of one ``*.bin`` file."""
 
@@ -129,13 +144,30 @@ class Index:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Index:
-        """Map the file at ``path``; OSError (missing, unreadable) propagates to the caller."""
+        """Map the file at ``path``; OSError (missing, unreadable) propagates to the caller.
+
+        As for kmod, whatever opens is mapped for the size fstat gives: a directory opens but
+        cannot be mapped (IndexMapError, with the descriptor number, which is the lowest free
+        one as for kmod); a FIFO or a device has size 0 and reads as an empty file (nothing
+        is read from it, so a writer's bytes are not taken for an index)."""
         name = os.fspath(path)
-        with open(name, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
+        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
             if size < HEADER_SIZE:  # mmap refuses empty files; the header check reports it
-                return cls(file.read(), path=name)
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+                return cls(_read_at_most(fd, size), path=name)
+            try:
+                mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+            except OSError as err:
+                raise IndexMapError(
+                    f"cannot map {size} bytes: {os.strerror(err.errno or 0)}",
+                    path=name,
+                    fd=fd,
+                    size=size,
+                    errno=err.errno or 0,
+                ) from err
+        finally:
+            os.close(fd)
         try:
             return cls(mapped, path=name, closer=mapped)
         except BaseException:
