@@ -322,7 +322,7 @@ _LOAD_ORDER = (
 
 def load_indexes(moddir: ModuleDirectory, settings: Settings, printer: Printer) -> None:
     """Open the indexes as kmod 34's modprobe does at start, with its messages (pinned)."""
-    from lkm.errors import IndexHeaderError
+    from lkm.errors import IndexHeaderError, IndexMapError
 
     for name in _LOAD_ORDER:
         if moddir.index(name) is not None:
@@ -334,6 +334,12 @@ def load_indexes(moddir: ModuleDirectory, settings: Settings, printer: Printer) 
             else:
                 text = f"major version check fail: {failure.found} instead of {failure.expected}"
             printer.error(text)
+        elif isinstance(failure, IndexMapError) and not settings.quiet:
+            # A directory in the index's place: the call that failed, as kmod prints it.
+            reason = os.strerror(failure.errno)
+            printer.error(
+                f"mmap(NULL, {failure.size}, PROT_READ, MAP_PRIVATE, {failure.fd}, 0): {reason}"
+            )
         if name != "modules.builtin.alias.bin":
             return
 
