@@ -11,7 +11,7 @@ import enum
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
@@ -740,6 +740,20 @@ def _dispatch(settings: Settings, printer: _Output, machine: Machine | None) -> 
     return load_modules(settings, printer, machine or Machine())
 
 
+def _held_stdout() -> BinaryIO:
+    """Standard output held in a buffer as C's stdio holds kmod's (a pipe or file: until exit),
+    even under ``PYTHONUNBUFFERED``: what install commands print comes before it."""
+    import io
+    import sys
+
+    try:
+        if sys.stdout.isatty():
+            return sys.stdout.buffer
+        return open(sys.stdout.fileno(), "wb", closefd=False)
+    except (AttributeError, io.UnsupportedOperation):
+        return sys.stdout.buffer  # not a file: a test's capture, say
+
+
 def main(
     args: Sequence[str],
     prog: str = PROG,
@@ -747,12 +761,10 @@ def main(
     kernel: Kernel | None = None,
     sysfs: str = "/sys",
 ) -> int:
-    printer = Printer(prog)
+    printer = Printer(prog, _held_stdout())
     try:
         parsed = parse(arguments(args, os.environ), printer)
-        if isinstance(parsed, int):
-            return parsed
-        status = run(parsed, printer, Machine(kernel, sysfs))
+        status = parsed if isinstance(parsed, int) else run(parsed, printer, Machine(kernel, sysfs))
         printer.stdout.flush()
         return status
     except BrokenPipeError:
