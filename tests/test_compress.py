@@ -60,6 +60,27 @@ def test_concatenated_streams(method: Compression) -> None:
     assert decompress(compress(PAYLOAD) + compress(b"tail")) == PAYLOAD + b"tail"
 
 
+def _zstd_reason(data: bytes) -> str | None:
+    with pytest.raises(DecompressionError) as info:
+        decompress(data, path="m.ko")
+    assert info.value.method == "zstd"
+    return info.value.reason
+
+
+# What kmod 34 says (libkmod's "zstd: REASON" line) for frames that end wrong, recorded from it.
+SKIPPABLE = b"\x50\x2a\x4d\x18\x04\x00\x00\x00abcd"
+
+
+def test_zstd_skippable_frames() -> None:
+    assert decompress(_zstd(PAYLOAD) + SKIPPABLE) == PAYLOAD
+    assert _zstd_reason(_zstd(PAYLOAD) + SKIPPABLE[:-1]) == "Src size is incorrect"
+
+
+@pytest.mark.parametrize("tail", [b"xyz", b"xyzxyzxy", bytes(8)])
+def test_zstd_bytes_after_the_frame(tail: bytes) -> None:
+    assert _zstd_reason(_zstd(PAYLOAD) + tail) == "Src size is incorrect"
+
+
 def test_uncompressed_is_returned_as_is() -> None:
     assert decompress(PAYLOAD) is PAYLOAD
     assert decompress(memoryview(PAYLOAD)) == PAYLOAD
@@ -67,10 +88,12 @@ def test_uncompressed_is_returned_as_is() -> None:
 
 
 def test_zstd_frame_without_content_size() -> None:
-    # Streaming compressors (like the kernel's build with zstd -T0) omit the content size.
+    # Streaming compressors (zstd -c reading a pipe) omit the content size. kmod 34 refuses such
+    # a frame; lkm reads it, as the kernel does. A frame announcing 0 bytes is refused by both.
     compressor = zstandard.ZstdCompressor(write_content_size=False).compressobj()
     packed = compressor.compress(PAYLOAD) + compressor.flush()
     assert decompress(packed) == PAYLOAD
+    assert _zstd_reason(_zstd(b"")) == "Failed to determine decompression size"
 
 
 def test_xz_stream_padding_between_streams() -> None:

@@ -90,35 +90,48 @@ def _xz(data: bytes | memoryview, path: str | None) -> bytes:
 def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
     import zstandard
 
-    # A decompressobj reads one frame and needs no content size in the frame header; loop over
-    # concatenated frames ourselves so each one's end is checked.
-    dctx = zstandard.ZstdDecompressor()
+    # kmod 34 decompresses in one go (libzstd's ZSTD_decompress) into a buffer of the size the
+    # first frame's header gives, and refuses a frame without one; lkm reads such frames (the
+    # kernel does too) and frames after the first. Where both fail, kmod's reason is kept: a
+    # size of 0 is no size, and bytes after a frame that start no frame are a wrong source size.
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        raise DecompressionError("zstd stream is truncated", path=path, method="zstd") from None
+    if size == 0:
+        raise _zstd_error("zstd stream is empty", path, "Failed to determine decompression size")
     out: list[bytes] = []
-    rest: bytes | memoryview = data
-    while rest:
-        dec = dctx.decompressobj()
+    rest = bytes(data)
+    while len(rest) >= _ZSTD_FRAME_PREFIX:
+        if int.from_bytes(rest[:4], "little") & 0xFFFFFFF0 == _ZSTD_SKIPPABLE:
+            skip = 8 + int.from_bytes(rest[4:8], "little") if len(rest) >= 8 else len(rest) + 1
+            if skip > len(rest):
+                raise _zstd_error("zstd stream is truncated", path, "Src size is incorrect")
+            rest = rest[skip:]
+            continue
+        dec = zstandard.ZstdDecompressor().decompressobj()
         try:
             out.append(dec.decompress(rest))
         except zstandard.ZstdError as err:
             # zstandard prefixes libzstd's error name with its own context.
-            raise DecompressionError(
-                f"zstd stream is corrupt: {err}",
-                path=path,
-                method="zstd",
-                reason=str(err).rpartition(": ")[2],
-            ) from None
+            reason = str(err).rpartition(": ")[2]
+            if out and reason == "Unknown frame descriptor":
+                reason = "Src size is incorrect"
+            raise _zstd_error(f"zstd stream is corrupt: {err}", path, reason) from None
         if not dec.eof:
-            # kmod names a cut-off frame only once it could read the frame's header.
-            try:
-                zstandard.get_frame_parameters(rest)
-                reason: str | None = "Src size is incorrect"
-            except zstandard.ZstdError:
-                reason = None
-            raise DecompressionError(
-                "zstd stream is truncated", path=path, method="zstd", reason=reason
-            )
+            raise _zstd_error("zstd stream is truncated", path, "Src size is incorrect")
         rest = dec.unused_data
+    if rest:
+        raise _zstd_error("zstd stream is followed by stray bytes", path, "Src size is incorrect")
     return b"".join(out)
+
+
+_ZSTD_FRAME_PREFIX = 5  # the bytes libzstd needs to tell what a frame is
+_ZSTD_SKIPPABLE = 0x184D2A50  # skippable frames' magic, low four bits free
+
+
+def _zstd_error(message: str, path: str | None, reason: str) -> DecompressionError:
+    return DecompressionError(message, path=path, method="zstd", reason=reason)
 
 
 def _gzip(data: bytes | memoryview, path: str | None) -> bytes:
