@@ -203,6 +203,12 @@ def run(settings: Settings, printer: Printer) -> int:
         return 0
     if settings.quick and _up_to_date(moddir, printer):
         return 0
+    from lkm.config import load_config as load_modprobe_config
+
+    # kmod's depmod opens a libkmod context on the module directory, which reads modprobe.d
+    # and the directory's modules.softdep and modules.weakdep, reporting their bad lines.
+    for problem in load_modprobe_config(module_dir=moddir).problems:
+        printer.raw_error(f"libkmod: ERROR: {problem.message}")
     # With -a or -A, module files named on the command line are ignored: all are looked at.
     files = None if settings.all or settings.quick else list(settings.files) or None
     if settings.errsyms and settings.symvers is None and settings.system_map is None:
