@@ -6,6 +6,7 @@ directory, and lkm killed while it writes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -382,3 +384,260 @@ def test_external_directory_at_the_same_path() -> None:
     finally:
         shutil.rmtree(external)
         inside.rmdir()
+
+
+# -- gaps closed later: descriptor numbers, build/source, a failed rename, relative paths, -A ----
+
+
+@contextlib.contextmanager
+def _shared_directory() -> Iterator[Path]:
+    """A directory at the same absolute path for kmod (chroot) and lkm: made under /tmp and
+    bound at the chroot's /tmp/<same name> by ``_run_both``."""
+    shared = Path(tempfile.mkdtemp(prefix="lkm-depmod-gaps-"))
+    inside = world.CHROOT / "tmp" / shared.name
+    inside.mkdir()
+    try:
+        yield shared
+    finally:
+        shutil.rmtree(shared)
+        inside.rmdir()
+
+
+# Shell lines run before the tool: the descriptors it starts with decide the numbers kmod
+# prints (the lowest free one for each directory it opens).
+DESCRIPTORS = {
+    "standard": "",
+    "3 and 4 taken": "exec 3</dev/null 4</dev/null",
+    "stdin closed": "exec 0<&-",
+}
+
+
+def _run_both(
+    args: list[str],
+    *,
+    shared: Path | None = None,
+    descriptors: str = "",
+    cwd: str = "/",
+    lkm_args: list[str] | None = None,
+) -> tuple[Result, Result]:
+    """depmod of kmod (chrooted) and of lkm (with ``lkm_args`` if given), each in a private
+    mount namespace, from the working directory ``cwd`` (a chroot path), with ``shared`` at
+    the same path for both. Chroot paths of arguments are made host paths for lkm."""
+    setup = descriptors
+    if shared is not None:
+        setup = f"mount --bind {shared} {world.CHROOT}/tmp/{shared.name}\n{setup}"
+    host = [
+        str(world.CHROOT) + a if a.startswith("/scratch-") else a
+        for a in (args if lkm_args is None else lkm_args)
+    ]
+    host_cwd = str(world.CHROOT) + cwd if cwd.startswith("/scratch-") else cwd
+    expected = _in_namespace(
+        setup,
+        ["chroot", str(world.CHROOT), "sh", "-c", 'cd "$0" && exec depmod "$@"', cwd, *args],
+    )
+    actual = _in_namespace(setup, ["sh", "-c", 'cd "$0" && exec "$@"', host_cwd,
+                                   *_lkm_command(*host)])  # fmt: skip
+    return expected, actual
+
+
+def _gaps_tree(name: str) -> Path:
+    """The small tree plus what kmod skips or cannot follow: build and source directories
+    below the top (with modules and dangling links), an excluded directory and file name,
+    dangling links two levels down."""
+    root = _copy_small(name)
+    moddir = _moddir(root)
+    mii = (moddir / "kernel/drivers/net/mii.ko").read_bytes()
+    for rel in ("kernel/build/in_build.ko", "kernel/drivers/source/in_source.ko",
+                "kernel/skipme/skipped.ko", "kernel/skipme.ko", "kernel/build.ko",
+                "extra/deep/er/kept.ko"):  # fmt: skip
+        (moddir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (moddir / rel).write_bytes(mii)
+    for link in ("kernel/build/gone.ko", "kernel/drivers/source", "extra/deep/er/gone.ko",
+                 "extra/deep/gone.ko", "extra/gone.ko", "kernel/a/build"):  # fmt: skip
+        (moddir / link).parent.mkdir(parents=True, exist_ok=True)
+        if not (moddir / link).exists():
+            (moddir / link).symlink_to("/nonexistent")
+    return root
+
+
+def _external_tree(shared: Path) -> Path:
+    """An external directory with dangling links at three depths and a build directory."""
+    external = shared / "ext"
+    source = _moddir(SCRATCH / "base")
+    for rel in ("top.ko", "sub/one.ko", "sub/deeper/two.ko", "build/no.ko", "skipme/no2.ko"):
+        (external / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / "kernel/crypto/twofish_common.ko", external / rel)
+    for link in ("gone.ko", "sub/gone.ko", "sub/deeper/gone.ko", "build/gone.ko"):
+        (external / link).symlink_to("/nonexistent")
+    return external
+
+
+@pytest.mark.parametrize("descriptors", DESCRIPTORS)
+def test_descriptor_numbers_in_the_tree_and_external_directories(descriptors: str) -> None:
+    """kmod's ``fstatat(N, name)`` carries the descriptor it holds on the directory: the
+    lowest free one, so 3 at the top of the module directory and of each external directory,
+    one more per level; other numbers when the caller leaves 3 taken or 0 free. build and
+    source are skipped at every depth, in external directories too; ``exclude`` names skip
+    directories and files."""
+    root = _gaps_tree("descriptors")
+    with _shared_directory() as shared:
+        external = _external_tree(shared)
+        conf = shared / "conf"
+        conf.mkdir()
+        lines = {
+            "plain": f"external {RELEASE} {external}\n",
+            "trailing-slash": f"search external built-in\nexternal {RELEASE} {external}/\n",
+            "excludes": f"exclude skipme\nexclude skipme.ko\nexternal {RELEASE} {external}\n",
+        }
+        for name, text in lines.items():
+            (conf / f"{name}.conf").write_text(text)
+            args = ["-C", f"{conf}/{name}.conf", "-b", _chroot_path(root), "-n", RELEASE]
+            for extra in ([], ["-v"]):
+                expected, actual = _run_both(
+                    [*extra, *args], shared=shared, descriptors=DESCRIPTORS[descriptors]
+                )
+                assert_same(expected, actual)
+                assert b"fstatat(" in expected.stderr
+                assert b"in_build" not in expected.stdout
+                COMPARED["depmod: bad-input command lines"] += 1
+
+
+@pytest.mark.parametrize(
+    "in_the_way",
+    [("modules.dep",), ("modules.alias.bin",), ("modules.builtin.bin",),
+     ("modules.builtin.alias.bin",), ("modules.softdep", "modules.devname")],
+)  # fmt: skip
+def test_rename_onto_a_directory(in_the_way: tuple[str, ...]) -> None:
+    """An output name taken by a non-empty directory: kmod's renameat error is FATAL, exit 1,
+    and the files after it are not written; the builtin files' warnings come only as their
+    indexes are written, so they show where kmod stopped. kmod leaves the temporary file of
+    the failed rename behind; lkm removes it (pinned difference: its name holds a process id
+    and random numbers, so no run could make the same one anyway)."""
+    roots = [_copy_small(f"rename-{who}") for who in ("kmod", "lkm")]
+    for root in roots:
+        (_moddir(root) / "modules.builtin").unlink()  # its warning shows the order
+        for name in in_the_way:
+            (_moddir(root) / name / "keep").mkdir(parents=True)
+        # The other files exist already: the old ones stay where kmod stops.
+        for name in set(OUTPUTS) - set(in_the_way):
+            (_moddir(root) / name).write_bytes(b"old\n")
+    expected = kmod("depmod", "-b", _chroot_path(roots[0]), RELEASE)
+    actual = lkm("depmod", "-b", str(roots[1]), RELEASE)
+    assert expected.status == 1
+    normal = [
+        Result(r.stdout, _TEMPORARY.sub(rb"\1.N", r.stderr.replace(b"-lkm", b"-kmod")), r.status)
+        for r in (expected, actual)
+    ]
+    assert_same(normal[0], normal[1])
+    assert b"FATAL: renameat(" in expected.stderr
+    theirs, ours = (sorted(os.listdir(_moddir(root))) for root in roots)
+    left = [name for name in theirs if _TEMPORARY.fullmatch(os.fsencode(name))]
+    assert len(left) == 1 and left[0].startswith(in_the_way[0] + ".")
+    assert ours == [name for name in theirs if name not in left]
+    for name in OUTPUTS:
+        if (_moddir(roots[0]) / name).is_file():
+            assert (_moddir(roots[1]) / name).read_bytes() == (
+                _moddir(roots[0]) / name
+            ).read_bytes(), name
+        else:
+            assert (_moddir(roots[1]) / name).is_dir()
+    COMPARED["depmod: bad-input command lines"] += 1
+
+
+def test_module_paths_relative_and_outside_the_tree() -> None:
+    """kmod 34 resolves no relative module path (``X: not absolute path.``, FATAL), from any
+    working directory, in the order the paths are checked; an absolute path outside the
+    module directory is shown whole, one inside it relative to it (``//``, ``/./`` and
+    ``/../`` kept as written); with -a or -A the paths are ignored and every module is
+    looked at."""
+    root = _gaps_tree("paths")
+    base = _chroot_path(root)
+    moddir = f"{base}/lib/modules/{RELEASE}"
+    outside = SCRATCH / "outside"
+    shutil.rmtree(outside, ignore_errors=True)
+    outside.mkdir()
+    shutil.copy(_moddir(root) / "kernel/crypto/twofish_common.ko", outside / "far.ko")
+    sibling = _moddir(root).parent / f"{RELEASE}-x"
+    shutil.rmtree(sibling, ignore_errors=True)
+    sibling.mkdir()
+    shutil.copy(_moddir(root) / "kernel/drivers/net/mii.ko", sibling / "near.ko")
+    mii, three_com = "kernel/drivers/net/mii.ko", "kernel/drivers/net/ethernet/3com/3c59x.ko"
+    cases: list[tuple[str, list[str]]] = [
+        (moddir, [mii]),
+        (moddir, [mii, three_com]),
+        (base, [f"lib/modules/{RELEASE}/{mii}"]),
+        ("/", [f"{moddir}/{mii}"[1:]]),
+        (f"{moddir}/kernel/drivers/net", ["./mii.ko"]),
+        (f"{moddir}/kernel/drivers/net", ["../net/mii.ko"]),
+        (moddir, ["missing.ko"]),
+        (moddir, [f"{moddir}/{mii}", three_com]),
+        (moddir, [f"{moddir}/missing.ko", three_com]),
+        (moddir, [three_com, f"{moddir}/missing.ko"]),
+        (moddir, [f"{moddir}/{mii}", f"{moddir}/{mii}", three_com]),
+        ("/", [f"{_chroot_path(outside)}/far.ko", f"{moddir}/{three_com}"]),
+        ("/", [f"{moddir}//{mii}", f"{moddir}/./{three_com}"]),
+        ("/", [f"{moddir}/../{RELEASE}/{mii}"]),
+        ("/", [f"{moddir}-x/near.ko"]),
+    ]
+    for cwd, files in cases:
+        for options in (["-n"], ["-a", "-n"], ["-A", "-n"]):
+            args = ["-C", "/nonexistent", "-b", base, *options, RELEASE, *files]
+            expected, actual = _run_both(args, cwd=cwd)
+            assert_same(expected, actual)
+            COMPARED["depmod: bad-input command lines"] += 1
+    expected, _ = _run_both(["-C", "/nonexistent", "-b", base, "-n", RELEASE, mii], cwd=moddir)
+    assert expected.stderr == f"depmod: FATAL: {mii}: not absolute path.\n".encode()
+
+
+# Which module's time makes -A run: (what is newer than modules.dep, does kmod 34 run?).
+QUICK_CASES = {
+    "in an excluded directory": ("kernel/skipme/skipped.ko", True),
+    "with an excluded name": ("kernel/skipme.ko", True),
+    "in build below the top": ("kernel/build/in_build.ko", False),
+    "in source below the top": ("kernel/drivers/source/in_source.ko", False),
+    "deep down": ("extra/deep/er/kept.ko", True),
+    "in an external directory": ("EXTERNAL/top.ko", False),
+    "nothing": (None, False),
+}
+
+
+@pytest.mark.parametrize("case", QUICK_CASES)
+@pytest.mark.parametrize("extra", ["", "-n", "a module path"])
+def test_quick_counts_which_modules(case: str, extra: str) -> None:
+    """-A compares modules.dep with every module file of the module directory, depmod.d's
+    ``exclude`` notwithstanding (only build and source are skipped, at any depth), never with
+    an external directory's; it reports what it cannot follow on the way. A module path on
+    the command line changes nothing, and -A with -n does nothing at all."""
+    newer, runs = QUICK_CASES[case]
+    with _shared_directory() as shared:
+        external = _external_tree(shared)
+        conf = shared / "depmod.conf"
+        conf.write_text(f"exclude skipme\nexclude skipme.ko\nexternal {RELEASE} {external}\n")
+        roots = [_gaps_tree(f"quick-gaps-{who}") for who in ("kmod", "lkm")]
+        subprocess.run(["touch", "-h", "-d", "1999-01-01", *map(str, external.rglob("*"))],
+                       check=True)  # fmt: skip
+        for root in roots:
+            _set_times(root, "2000-01-01", "1999-01-01")
+            if newer is not None and not newer.startswith("EXTERNAL/"):
+                subprocess.run(
+                    ["touch", "-d", "2001-01-01", str(_moddir(root) / newer)], check=True
+                )
+        if newer is not None and newer.startswith("EXTERNAL/"):
+            path = external / newer.removeprefix("EXTERNAL/")
+            subprocess.run(["touch", "-d", "2001-01-01", str(path)], check=True)
+        args = []
+        for root in roots:
+            path = f"{_chroot_path(_moddir(root))}/kernel/skipme.ko"
+            tail = {"": [], "-n": ["-n"]}.get(extra, [path])
+            args.append(["-A", "-C", str(conf), "-b", _chroot_path(root), RELEASE, *tail])
+        expected, actual = _run_both(args[0], shared=shared, lkm_args=args[1])
+        ours = Result(actual.stdout, actual.stderr.replace(b"-lkm", b"-kmod"), actual.status)
+        assert_same(expected, ours)
+        ran = (_moddir(roots[0]) / "modules.dep").read_bytes() != b"old\n"
+        assert ran == (runs and extra != "-n")
+        for output in OUTPUTS:
+            ours_file, theirs = _moddir(roots[1]) / output, _moddir(roots[0]) / output
+            assert ours_file.exists() == theirs.exists(), output
+            if theirs.exists():
+                assert ours_file.read_bytes() == theirs.read_bytes(), output
+        COMPARED["depmod: bad-input command lines"] += 1
