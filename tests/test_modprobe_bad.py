@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import modprobe_world
 import world
-from differential import COMPARED, assert_same
+from differential import COMPARED, Result, assert_same, kmod, lkm
 from lkm.index import Index
 from modprobe_world import TREE, device_strings, make_state, run_kmod, run_lkm
 
@@ -217,4 +220,122 @@ def test_set_version_and_dirname_errors() -> None:
             expected = run_kmod(args, state)
             assert_same(expected, run_lkm(args, state))
             COMPARED["modprobe: -S and -d naming nothing usable"] += 1
+    shutil.rmtree(base)
+
+
+# -- an index that is not a regular file --------------------------------------------------------
+
+# Shell lines run before the tool: the descriptors it starts with decide the number kmod prints
+# in its mmap error (the lowest free one when the index is opened).
+DESCRIPTORS = {
+    "standard": "",
+    "3 and 4 taken": "exec 3</dev/null 4</dev/null",
+    "stdin closed": "exec 0<&-",
+}
+
+
+def _run(
+    who: str, args: list[str], state: Path, descriptors: str = "", timeout: float = 300
+) -> Result:
+    """run_kmod / run_lkm with ``descriptors`` applied first, and a time limit (TimeoutExpired
+    when the tool blocks)."""
+    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+    command += [f"{descriptors}\n{modprobe_world._SCRIPT}", str(world.CHROOT), who, str(state)]
+    if who == "kmod":
+        command += args
+    else:
+        command += [sys.executable, "-m", "lkm", "modprobe", *modprobe_world.host_args(args)]
+    env = {**modprobe_world._env(None), "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, check=False, env=env, timeout=timeout)
+    assert done.returncode != 99, done.stderr
+    prefix = os.fsencode(str(world.CHROOT))
+    return Result(
+        done.stdout.replace(prefix, b""), done.stderr.replace(prefix, b""), done.returncode
+    )
+
+
+def _modinfo_both(base: Path, names: list[str]) -> None:
+    """modinfo looks the indexes up lazily and reports nothing of one it cannot map."""
+    rel = f"/{SCRATCH}/{base.name}/root"
+    kver = world.tree(TREE).kver
+    for options in ([], ["-F", "filename"]):
+        args = [*options, "-b", rel, "-k", kver, *names]
+        expected = kmod("modinfo", *args)
+        actual = lkm("modinfo", *modprobe_world.host_args(args))
+        assert_same(expected, actual)
+        COMPARED["modinfo: an index that is not a regular file"] += 1
+
+
+@pytest.mark.parametrize("index", INDEXES)
+def test_index_is_a_directory(index: str, queries: list[str]) -> None:
+    """An index path that opens but cannot be mapped: kmod's ``mmap(NULL, <size>, PROT_READ,
+    MAP_PRIVATE, <fd>, 0): No such device`` (the directory's st_size, the lowest free
+    descriptor), unless -q; then as if the index were missing."""
+    base, moddir = _copy_tree(f"dir-{index}")
+    state = make_state(base)
+    path = moddir / index
+    path.unlink()
+    for content in ("empty", "with an entry"):
+        if content == "with an entry":
+            (path / "entry").mkdir()
+        else:
+            path.mkdir()
+        for name, descriptors in DESCRIPTORS.items():
+            modes = [["-R", "-a", *queries], ["-D", "-a", *queries], ["-n", "-v", "-a", *queries],
+                     ["-q", "-R", "-a", *queries], ["-c"]]  # fmt: skip
+            for mode in modes if name == "standard" else modes[:1]:
+                args = [*_args(base), *mode]
+                expected = _run("kmod", args, state, descriptors)
+                assert_same(expected, _run("lkm", args, state, descriptors))
+                if mode[0] != "-q":
+                    assert b"mmap(NULL, " in expected.stderr
+                COMPARED["modprobe: an index that is not a regular file"] += 1
+        _modinfo_both(base, queries[:-1])
+    shutil.rmtree(base)
+
+
+def test_alias_index_is_a_fifo_or_a_device(queries: list[str]) -> None:
+    """modules.alias.bin as a FIFO: kmod's open blocks until a writer comes, and so does
+    lkm's, for modprobe and modinfo alike. With a writer holding it open, fstat says 0 bytes,
+    so the index fails to load (silently) and a name modules.dep.bin knows is found by both;
+    but kmod then reads the FIFO itself on every alias lookup and blocks there, where lkm,
+    which counts the index unreadable once, answers "not found" (pinned difference: matching
+    it would mean hanging on purpose). As /dev/null: an empty index for both."""
+    base, moddir = _copy_tree("fifo")
+    state = make_state(base)
+    path = moddir / "modules.alias.bin"
+    path.unlink()
+    os.mkfifo(path)
+    name, device = queries[0], queries[1]
+    for who in ("kmod", "lkm"):
+        with pytest.raises(subprocess.TimeoutExpired):
+            _run(who, [*_args(base), "-R", device], state, timeout=3)
+    modinfo = ["-b", f"/{SCRATCH}/{base.name}/root", "-k", world.tree(TREE).kver, device]
+    for command in (
+        ["chroot", str(world.CHROOT), "modinfo", *modinfo],
+        [sys.executable, "-m", "lkm", "modinfo", *modprobe_world.host_args(modinfo)],
+    ):
+        with pytest.raises(subprocess.TimeoutExpired):
+            subprocess.run(command, capture_output=True, check=False, timeout=3)
+    COMPARED["modprobe: an index that is not a regular file"] += 2
+    writer = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        for mode in (["-R", name], ["-D", name]):
+            expected = _run("kmod", [*_args(base), *mode], state, timeout=60)
+            assert_same(expected, _run("lkm", [*_args(base), *mode], state, timeout=60))
+            COMPARED["modprobe: an index that is not a regular file"] += 1
+        with pytest.raises(subprocess.TimeoutExpired):
+            _run("kmod", [*_args(base), "-R", device], state, timeout=3)
+        actual = _run("lkm", [*_args(base), "-R", device], state, timeout=60)
+        assert actual.status == 1
+        assert actual.stderr.startswith(f"modprobe: FATAL: Module {device} not found".encode())
+    finally:
+        os.close(writer)
+    path.unlink()
+    path.symlink_to("/dev/null")
+    for mode in (["-R", "-a", *queries], ["-c"]):
+        expected = _run("kmod", [*_args(base), *mode], state)
+        assert_same(expected, _run("lkm", [*_args(base), *mode], state))
+        COMPARED["modprobe: an index that is not a regular file"] += 1
+    _modinfo_both(base, queries[:-1])
     shutil.rmtree(base)
