@@ -255,3 +255,67 @@ def test_module_files_must_exist_and_have_their_own_names(tmp_path: Path) -> Non
         ("ERROR", f"kmod_module 'm' already exists with different path: "
                   f"new-path='{moddir}/b/m.ko' old-path='{moddir}/a/m.ko'"),
     ]  # fmt: skip
+
+
+def test_a_failed_rename_stops_the_writing(tmp_path: Path) -> None:
+    """A directory in an output file's place: the rename fails, FATAL (``fatal``, the last
+    message), nothing after it is written or even computed, no temporary file is left."""
+    (tmp_path / "b/keep").mkdir(parents=True)
+    computed: list[str] = []
+
+    def later(name: str) -> bytes:
+        computed.append(name)
+        return name.encode()
+
+    files = [("a", lambda: later("a")), ("b", b"b"), ("c", lambda: later("c"))]
+    with pytest.raises(OutputError) as caught:
+        write_outputs(str(tmp_path), files)
+    assert caught.value.fatal
+    (message,) = caught.value.messages
+    assert message.startswith(f"renameat({tmp_path}, b.") and message.endswith(
+        f", {tmp_path}, b): Is a directory"
+    )
+    assert computed == ["a"]
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+    assert (tmp_path / "a").read_bytes() == b"a"
+
+
+def test_module_files_must_be_absolute(tmp_path: Path) -> None:
+    """kmod 34 resolves no relative path; the paths are checked one after the other."""
+    moddir = write_tree(tmp_path, "1.0", {"a/m.ko": module_elf()})
+    with pytest.raises(ModuleArgumentError, match=r"\Aa/m\.ko: not absolute path\.\Z"):
+        modules_from_files(str(moddir), ["a/m.ko"])
+    with pytest.raises(ModuleArgumentError, match=r"could not create module /nonexistent/x\.ko"):
+        modules_from_files(str(moddir), ["/nonexistent/x.ko", "a/m.ko"])
+    with pytest.raises(ModuleArgumentError, match="not absolute"):
+        modules_from_files(str(moddir), [f"{moddir}/a/m.ko", "./m.ko"])
+
+
+def _depmod(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from lkm.cli.depmod import main
+
+    status = main(args)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_quick_and_all_ignore_module_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-A with -n does nothing at all, whatever the times; with -a or -A, module paths on the
+    command line are ignored (a relative one too) and every module is looked at."""
+    moddir = write_tree(tmp_path, "1.0", {"kernel/a.ko": module_elf(), "kernel/b.ko": module_elf()})
+    base = ["-C", "/nonexistent", "-b", str(tmp_path)]
+    assert _depmod([*base, "-A", "-n", "1.0"], capsys) == (0, "", "")
+    assert not (moddir / "modules.dep").exists()
+    status, out, _ = _depmod([*base, "-a", "-n", "1.0", "relative.ko"], capsys)
+    assert status == 0
+    assert "kernel/a.ko:\n" in out and "kernel/b.ko:\n" in out
+    assert _depmod([*base, "-n", "1.0", "relative.ko"], capsys) == (
+        1,
+        "",
+        "depmod: FATAL: relative.ko: not absolute path.\n",
+    )
+    status, _, _ = _depmod([*base, "-A", "1.0", f"{moddir}/kernel/a.ko"], capsys)
+    assert status == 0
+    assert (moddir / "modules.dep").read_bytes().count(b".ko:") == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -12,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lkm.errors import IndexFormatError, LkmError
-from lkm.index import Index, IndexBuilder, IndexValue, fnmatch_regex, write_index
+from lkm.errors import IndexFormatError, IndexMapError, LkmError
+from lkm.index import Index, IndexBuilder, IndexValue, fnmatch_regex, index_bytes, write_index
 
 HEADER = bytes.fromhex("b007f457 00020001")
 PREFIX, VALUES, CHILDS = 0x80000000, 0x40000000, 0x20000000
@@ -419,3 +421,34 @@ def test_mutated_indexes_raise_only_lkm_errors(
         index.search_wildcard("ab")
     except LkmError:
         pass
+
+
+def test_open_maps_what_fstat_says(tmp_path: Path) -> None:
+    """A directory opens but cannot be mapped: IndexMapError with kmod's mmap arguments (the
+    directory's size, the descriptor, the lowest free one, closed again); a FIFO with a writer
+    and a character device have size 0 and read as empty (nothing is read from them)."""
+    (tmp_path / "dir").mkdir()
+    lowest = os.open("/", os.O_RDONLY)
+    os.close(lowest)
+    with pytest.raises(IndexMapError) as caught:
+        Index.open(tmp_path / "dir")
+    failure = caught.value
+    assert (failure.fd, failure.size, failure.errno) == (
+        lowest,
+        os.stat(tmp_path / "dir").st_size,
+        errno.ENODEV,
+    )
+    assert isinstance(failure, IndexFormatError)
+    assert os.open("/", os.O_RDONLY) == lowest  # closed again
+    os.close(lowest)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(writer, index_bytes({b"key": [(0, b"value")]}))
+        with pytest.raises(IndexFormatError, match="truncated header: expected 12 bytes, found 0"):
+            Index.open(fifo)
+    finally:
+        os.close(writer)
+    with pytest.raises(IndexFormatError, match="found 0"):
+        Index.open("/dev/null")
