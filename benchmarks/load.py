@@ -4,10 +4,11 @@
 
 1. In one QEMU boot of the trixie 6.12 kernel (tests/vm, lkm.sandbox): a module with four
    dependencies (nf_conntrack_ftp: nf_conntrack, nf_defrag_ipv6, nf_defrag_ipv4, libcrc32c;
-   xz files the kernel decompresses itself) is loaded with insmod in dependency order, then
-   removed with rmmod in reverse, by lkm and by kmod 34 in alternating rounds; the guest times
-   each round. ``lsmod`` and ``python3 -c pass`` are timed there too. The guest is emulated
-   (TCG), so its absolute times are slow; the ratios are what count.
+   xz files the kernel decompresses itself) is loaded with ``modprobe`` and removed with
+   ``modprobe -r`` (one process each), then loaded with insmod in dependency order and removed
+   with rmmod in reverse (one process per module), by lkm and by kmod 34 in alternating rounds;
+   the guest times each round. ``lsmod`` and ``python3 -c pass`` are timed there too. The guest
+   is emulated (TCG), so its absolute times are slow; the ratios are what count.
 2. On the host, which has no module support, ``lkm lsmod`` against ``python3 -c pass`` in a
    private mount namespace where a fake ``/proc`` and ``/sys/module`` list 100 modules.
 
@@ -56,6 +57,21 @@ def load_order(moddir: Path, name: str) -> list[str]:
 
 GUEST_SCRIPT = """
 now() {{ date +%s%N; }}
+# Once, untimed: the soft dependencies of libcrc32c (crc32c) load and stay, in use by the kernel.
+$LKM modprobe -d {root} {target} && $LKM modprobe -r -d {root} {target} {rmmods_after}
+for round in $(seq {rounds}); do
+  for tool in lkm kmod; do
+    if [ $tool = lkm ]; then run="$LKM"; root={root}; else run="$KMOD"; root={chroot_root}; fi
+    start=$(now)
+    $run modprobe -d $root {target} || echo "modprobe failed ($tool)"
+    # -r takes the module and the dependencies it leaves unused (one level), then the others.
+    $run modprobe -r -d $root {target} {rmmods_after} || echo "modprobe -r failed ($tool)"
+    echo "$tool $(( $(now) - start ))" >> /tmp/modprobe.times
+  done
+done
+# modprobe -r took libcrc32c's soft dependencies too: insmod loads none, and the kernel's own
+# request for crc32c cannot reach a modprobe in this guest.
+$LKM modprobe -d {root} crc32c
 for round in $(seq {rounds}); do
   for tool in lkm kmod; do
     if [ $tool = lkm ]; then run="$LKM"; base={moddir}; else run="$KMOD"; base={chroot_moddir}; fi
@@ -87,13 +103,18 @@ def medians(path: Path) -> dict[str, float]:
     return {tool: statistics.median(values) for tool, values in samples.items()}
 
 
-def guest_figures(rounds: int, startup_rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+def guest_figures(rounds: int, startup_rounds: int) -> dict[str, dict[str, float]]:
     guest = harness.guest("trixie-amd64")
+    tree = world.tree("trixie-amd64")
     order = load_order(guest.moddir, TARGET)
     names = [Path(p).name.split(".")[0] for p in order]
     script = GUEST_SCRIPT.format(
         rounds=rounds,
         startup_rounds=startup_rounds,
+        target=TARGET,
+        rmmods_after=" ".join(reversed(names[:-2])),
+        root=tree.root,
+        chroot_root=tree.chroot_root,
         moddir=guest.moddir,
         chroot_moddir="/" + str(guest.moddir.relative_to(world.CHROOT)),
         insmods=" ".join(order),
@@ -106,7 +127,7 @@ def guest_figures(rounds: int, startup_rounds: int) -> tuple[dict[str, float], d
     if run.status != 0 or "failed" in log:
         raise SystemExit(f"the guest run failed (status {run.status}):\n{log}{run.console[-2000:]}")
     print(f"module: {TARGET}, load order: {' '.join(names)}")
-    return medians(out / "load.times"), medians(out / "lsmod.times")
+    return {what: medians(out / f"{what}.times") for what in ("modprobe", "load", "lsmod")}
 
 
 FAKE_NAMESPACE = """
@@ -179,9 +200,12 @@ def main() -> int:
     # As installed: with its bytecode (this environment sets PYTHONDONTWRITEBYTECODE).
     compileall.compile_dir(os.path.dirname(lkm.__file__), quiet=1)
     host = host_figures(options.startup_rounds)
-    load, lsmod = guest_figures(options.rounds, max(5, options.startup_rounds // 4))
+    guest = guest_figures(options.rounds, max(5, options.startup_rounds // 4))
+    modprobe, load, lsmod = guest["modprobe"], guest["load"], guest["lsmod"]
     print(f"{'measurement (median seconds)':<52} {'seconds':>9}")
     rows = {
+        "guest: modprobe + modprobe -r, kmod 34": modprobe["kmod"],
+        "guest: modprobe + modprobe -r, lkm": modprobe["lkm"],
         "guest: insmod 5 + rmmod 5, kmod 34": load["kmod"],
         "guest: insmod 5 + rmmod 5, lkm": load["lkm"],
         "guest: kmod lsmod": lsmod["kmod"],
@@ -193,7 +217,8 @@ def main() -> int:
     for label, seconds in rows.items():
         print(f"{label:<52} {seconds:9.3f}")
     print()
-    print(f"guest load+unload, lkm / kmod:        {load['lkm'] / load['kmod']:6.2f}x")
+    print(f"guest modprobe load+unload, lkm / kmod: {modprobe['lkm'] / modprobe['kmod']:6.2f}x")
+    print(f"guest insmod+rmmod x5, lkm / kmod:      {load['lkm'] / load['kmod']:6.2f}x")
     print(f"guest lsmod, lkm / python3 -c pass:   {lsmod['lkm'] / lsmod['python']:6.2f}x")
     print(f"host lsmod, lkm / python3 -c pass:    {host['lkm'] / host['python']:6.2f}x")
     return 0
