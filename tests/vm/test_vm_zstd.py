@@ -73,6 +73,11 @@ STEPS = (
     ("modprobe-loop-options", "{tool} {mp} -v loop max_loop=2"),
     ("modprobe-loop-value", "cat /sys/module/loop/parameters/max_loop"),
     ("modprobe-r-loop", "{tool} {mp} -r loop"),
+    ("insmod-force", traced("{tool} insmod -f {fat}/fat.ko.zst")),
+    ("force-taint", "cat /sys/module/fat/taint"),
+    ("rmmod-force", "{tool} rmmod fat"),
+    ("modprobe-force-vermagic", traced("{tool} {mp} --force-vermagic -v fat")),
+    ("modprobe-r-fat", "{tool} {mp} -r -v fat"),
     ("testmod", traced("{tool} insmod {testmods}/lkm_params.ko.zst count=5 'word=in kernel'")),
     ("testmod-params", PARAMS),
     ("rmmod-testmod", "{tool} rmmod {testmods}/lkm_params.ko.zst"),
@@ -99,6 +104,8 @@ STEPS = (
     ("hidden-testmod", traced("{tool} insmod {testmods}/lkm_params.ko.zst 'word=user space'")),
     ("hidden-testmod-params", PARAMS),
     ("hidden-rmmod-testmod", "{tool} rmmod lkm_params"),
+    ("hidden-force", traced("{tool} insmod -f {fat}/fat.ko.zst")),
+    ("hidden-rmmod-force", "{tool} rmmod fat"),
     ("hidden-truncated", traced("{tool} insmod {files}/truncated.ko.zst")),
     ("hidden-corrupt", traced("{tool} insmod {files}/corrupt.ko.zst")),
     ("hidden-not-zstd-inside", "{tool} insmod {files}/text.ko.zst"),
@@ -193,6 +200,14 @@ def test_the_kernel_decompressed(zstd_run: Path) -> None:
     assert match is not None and match.group(1) == flag, calls("insmod-fat")
     assert calls("insmod-loop")[0].endswith(f'.ko.zst>, "max_loop=3 max_part=1", {flag}) = 0')
     assert len(calls("modprobe-vfat")) == 2 and all(flag in c for c in calls("modprobe-vfat"))
+    # Forcing adds kmod's ignore flags to the same call.
+    assert calls("insmod-force")[0].endswith(
+        ", 0x7 /* MODULE_INIT_IGNORE_MODVERSIONS|"
+        "MODULE_INIT_IGNORE_VERMAGIC|MODULE_INIT_COMPRESSED_FILE */) = 0"
+    )
+    assert calls("modprobe-force-vermagic")[0].endswith(
+        ", 0x6 /* MODULE_INIT_IGNORE_VERMAGIC|MODULE_INIT_COMPRESSED_FILE */) = 0"
+    )
     assert calls("truncated")[0].endswith(f"{flag}) = -1 ENOEXEC (Exec format error)")
     assert calls("corrupt")[0].endswith(f"{flag}) = -1 EINVAL (Invalid argument)")
     assert calls("unsized")[0].endswith(f"{flag}) = 0")
