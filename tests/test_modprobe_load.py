@@ -192,8 +192,9 @@ def test_install_and_remove_commands_run_through_the_shell(
     system: System, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     out, err, status = system.run("-v", "busy", "a=1", capfdbinary=capfdbinary)
+    # modprobe's own line waits in its buffer, as kmod's does: the command's output first.
     assert (out, err, status) == (
-        "install echo installing $MODPROBE_MODULE $CMDLINE_OPTS a=1\ninstalling busy a=1\n",
+        "installing busy a=1\ninstall echo installing $MODPROBE_MODULE $CMDLINE_OPTS a=1\n",
         "",
         0,
     )
