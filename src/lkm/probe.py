@@ -46,7 +46,8 @@ class ProbeError(LkmError):
         self.command: str | None = None  # an install command that failed, and its status
         self.status = 0
         self.path: str | None = None  # the file the kernel refused, when it did
-        super().__init__(f"could not insert '{name}': {detail or os.strerror(code)}")
+        self.detail = detail or os.strerror(code)
+        super().__init__(f"could not insert '{name}': {self.detail}")
 
 
 CommandRunner = Callable[[str, str], int]

@@ -619,20 +619,21 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
                             f"Error running install command '{err.command}' "
                             f"for module {err.name}: retcode {err.status}"
                         )
-                    printer.error(_insert_message(err))
+                    printer.error(_insert_message(err, match.name))
                 status = 1
                 if not settings.all:
                     return status
     return lookups.status(status)
 
 
-def _insert_message(err: ProbeError) -> str:
+def _insert_message(err: ProbeError, target: str) -> str:
+    """kmod names the module it was asked for, even when a dependency was what failed."""
     import errno
 
-    if err.errno == errno.ENOENT and str(err).endswith(os.strerror(errno.ENOENT)):
+    detail = err.detail
+    if err.errno == errno.ENOENT and detail == os.strerror(errno.ENOENT):
         detail = "Unknown symbol in module, or unknown parameter (see dmesg)"
-        return f"could not insert '{err.name}': {detail}"
-    return str(err)
+    return f"could not insert '{target}': {detail}"
 
 
 def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> int:

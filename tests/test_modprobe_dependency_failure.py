@@ -1,0 +1,55 @@
+"""A dependency that fails to load, against kmod 34: the messages name the module asked for.
+
+kmod reports ``could not insert 'vfat': ...`` when it was asked for vfat and vfat's dependency
+fat is what failed (seen on a real kernel too: tests/vm/test_vm_trixie.py, loading without
+CAP_SYS_MODULE). An install command on the dependency makes it fail here without a kernel.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = {
+    "false": "install fat /bin/false\n",
+    "status-3": "install fat echo fat-command >&2; exit 3\n",
+    "alias": "install fat /bin/false\nalias dosfs vfat\n",
+}
+ARGS = (
+    ("vfat",),
+    ("-v", "vfat"),
+    ("-q", "vfat"),
+    ("-vv", "vfat"),
+    ("-a", "vfat", "msdos"),
+    ("-a", "-v", "msdos", "fat"),
+    ("dosfs",),
+    ("--first-time", "vfat"),
+)
+
+
+def _addresses(data: bytes) -> bytes:
+    return re.sub(rb"0x[0-9a-f]+", b"0xADDR", data)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_dependency_failure_matches_kmod(config: str) -> None:
+    import world
+    from differential import COMPARED, Result, assert_same, kmod, lkm
+
+    tree = world.tree("bookworm-amd64")
+    scratch = world.CHROOT / "scratch-dependency-failure"
+    scratch.mkdir(exist_ok=True)
+    (scratch / f"{config}.conf").write_text(CONFIGS[config])
+    base = ["-C", f"/{scratch.relative_to(world.CHROOT)}/{config}.conf", "-S", tree.kver]
+    for args in ARGS:
+        expected = kmod("modprobe", *base, "-d", tree.chroot_root, *args)
+        host = [str(scratch / f"{config}.conf") if a.startswith("/scratch") else a for a in base]
+        actual = lkm("modprobe", *host, "-d", str(tree.root), *args)
+        assert_same(
+            Result(expected.stdout, _addresses(expected.stderr), expected.status),
+            Result(actual.stdout, _addresses(actual.stderr), actual.status),
+        )
+        COMPARED["modprobe with a failing dependency"] += 1
