@@ -14,8 +14,9 @@ import pytest
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
-# (label, command); {tool} is the tool's runner, {mods} the trixie module tree's kernel/ dir and
-# {zst} the zstd copy's. One sequence, so that later steps see what earlier ones left loaded.
+# (label, command); {tool} is the tool's runner, {mods} the trixie module tree's kernel/ dir,
+# {zst} the zstd copy's, {root} the tree's base (for modprobe -d). One sequence, so that later
+# steps see what earlier ones left loaded.
 STEPS = (
     ("lsmod-start", "{tool} lsmod"),
     ("list-start", "{tool} kmod list"),
@@ -46,17 +47,33 @@ STEPS = (
     ("insmod-truncated", "{tool} insmod {scratch}/trunc.ko.xz"),
     ("insmod-missing", "{tool} insmod /tmp/nothere.ko"),
     ("rmmod-builtin-dir", "{tool} rmmod printk"),
+    # Root without CAP_SYS_MODULE (as in a container): the kernel answers EPERM.
+    ("insmod-no-capability", "{nocap} {tool} insmod {mods}/fs/fat/fat.ko.xz"),
+    ("modprobe-no-capability", "{nocap} {tool} modprobe -d {root} vfat"),
+    ("modprobe-vfat", "{tool} modprobe -d {root} vfat"),
+    ("rmmod-no-capability", "{nocap} {tool} rmmod vfat"),
+    ("modprobe-r-no-capability", "{nocap} {tool} modprobe -r -d {root} vfat"),
+    ("modprobe-r-vfat", "{tool} modprobe -r -d {root} vfat"),
     ("lsmod-end", "{tool} lsmod"),
 )
 
 
-def script(chroot: str, trixie_mods: str, zstd_mods: str) -> str:
+NO_CAPABILITY = "setpriv --bounding-set=-sys_module"
+
+
+def script(chroot: str, trixie_mods: str, zstd_mods: str, root: str) -> str:
     lines = [": > /tmp/none"]
     scratch = f"{chroot}/scratch-kernel/vm"
     for variant, tool in (("lkm", "$LKM"), ("kmod", "$KMOD")):
         for label, command in STEPS:
             text = command.format(
-                tool=tool, mods=trixie_mods, zst=zstd_mods, chroot=chroot, scratch=scratch
+                tool=tool,
+                mods=trixie_mods,
+                zst=zstd_mods,
+                chroot=chroot,
+                scratch=scratch,
+                root=root,
+                nocap=NO_CAPABILITY,
             )
             if variant == "kmod":
                 # kmod runs in the chroot: its paths are the chroot's.
@@ -83,9 +100,10 @@ def trixie_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (scratch / "text.ko").write_bytes(b"not a module\n" * 10)
     fat = guest.moddir / "kernel/fs/fat/fat.ko.xz"
     (scratch / "trunc.ko.xz").write_bytes(fat.read_bytes()[:3000])
-    text = script(chroot, str(guest.moddir / "kernel"), str(zstd.moddir / "kernel"))
+    root = str(world.tree("trixie-amd64").root)
+    text = script(chroot, str(guest.moddir / "kernel"), str(zstd.moddir / "kernel"), root)
     out = tmp_path_factory.mktemp("trixie-vm")
-    run = harness.boot(guest, text, out)
+    run = harness.boot(guest, text, out, timeout=1800)  # ~4 min on a quiet machine
     assert run.status == 0, run.console[-2000:]
     return out
 
