@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DEFAULT_CONFIG_DIRS = (
     "/etc/modprobe.d",
@@ -44,8 +44,11 @@ _SEPARATORS = " \t"
 _CMDLINE_SPACE = frozenset(" \t\n\v\f\r")
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
+# Records are NamedTuples, not dataclasses: importing dataclasses costs modprobe's start-up a
+# fifth of Python's own.
+
+
+class ConfigProblem(NamedTuple):
     """A line or file kmod ignores; ``message`` is what libkmod prints after ``ERROR: ``."""
 
     path: str
@@ -56,28 +59,24 @@ class ConfigProblem:
         return self.message
 
 
-@dataclass(frozen=True)
-class Alias:
+class Alias(NamedTuple):
     pattern: str  # an fnmatch pattern, normalised
     module: str
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     module: str  # a module name or an alias
     options: str  # as written, tabs turned into spaces
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """An ``install`` or ``remove`` command: shell text, kept exactly as written."""
 
     module: str
     command: str
 
 
-@dataclass(frozen=True)
-class SoftDep:
+class SoftDep(NamedTuple):
     """``softdep MODULE pre: ... post: ...``.
 
     ``names`` are all dependency names in line order (``pre:`` and ``post:`` markers dropped);
@@ -111,14 +110,12 @@ class SoftDep:
         return out
 
 
-@dataclass(frozen=True)
-class WeakDep:
+class WeakDep(NamedTuple):
     module: str
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Everything modprobe knows from configuration, in the order it was read."""
 
     blacklist: tuple[str, ...] = ()
@@ -130,7 +127,8 @@ class Config:
     weakdeps: tuple[WeakDep, ...] = ()
     problems: tuple[ConfigProblem, ...] = ()
 
-    def __add__(self, other: Config) -> Config:
+    # Adding configurations joins them field by field (not as tuples).
+    def __add__(self, other: Config) -> Config:  # type: ignore[override]
         return Config(
             self.blacklist + other.blacklist,
             self.install + other.install,
@@ -445,12 +443,11 @@ def split_modprobe_options(text: str) -> list[str]:
 # -- finding and loading the files ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConfigFiles:
+class ConfigFiles(NamedTuple):
     """The files to read, sorted as kmod reads them, and the entries it complained about."""
 
     paths: tuple[str, ...]
-    problems: tuple[ConfigProblem, ...] = field(default=())
+    problems: tuple[ConfigProblem, ...] = ()
 
 
 def _is_dir(path: str) -> bool:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, NamedTuple, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
@@ -124,8 +123,7 @@ class Mode(enum.Enum):
     INSERT = "insert"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Every option kmod 34's modprobe takes, parsed."""
 
     mode: Mode
@@ -550,8 +548,7 @@ def show_symbols(settings: Settings, printer: _Output) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """The kernel a real run changes and the sysfs it reads (fakes in tests)."""
 
     kernel: Kernel | None = None  # None: the running kernel's system calls
