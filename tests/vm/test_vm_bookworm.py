@@ -76,7 +76,7 @@ def bookworm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         STEPS, {"mods": str(mods)}, setup=harness.devname_setup(guest), after="dmesg"
     )
     out = tmp_path_factory.mktemp("bookworm-vm")
-    run = harness.boot(guest, text, out, timeout=900)  # about 6 min: Python is slow under TCG
+    run = harness.boot(guest, text, out, timeout=2400)  # ~6 min quiet; Python is slow under TCG
     assert run.status == 0, run.console[-2000:] + (out / "console.log").read_text()
     return out
 
