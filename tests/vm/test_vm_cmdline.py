@@ -40,7 +40,8 @@ remove lkm_consumer /bin/false
 LOADED = "ls /sys/module | grep lkm_ || true"
 PARAMS = "cd /sys/module/lkm_params/parameters && grep -r . | sort"
 # (label, command): {tool} runs lkm or kmod; {mp} is modprobe on the test tree and CONFIG,
-# {mpf} the same with FAILING; {mods} is the built test modules' directory, {root} the tree's.
+# {mpf} the same with FAILING, {mpm} and {mps} with test_vm_modprobe.py's configuration and
+# softdep one; {mods} is the built test modules' directory, {root} the tree's.
 STEPS = (
     ("cmdline", "cat /proc/cmdline"),
     ("show-config", "{tool} {mp} -c"),
@@ -100,6 +101,17 @@ STEPS = (
     ("rm-ignore-command-state", LOADED),
     ("rm-false-not-loaded", "{tool} {mp} -r -v lkm_busy"),
     ("rm-exit3-not-loaded", "{tool} {mpf} -r -vv lkm_busy"),
+    ("install-ok-vv", "{tool} {mpm} -vv lkm_busy a=1"),
+    ("held", "{tool} {mp} -i lkm_busy && echo 1 > /sys/module/lkm_busy/parameters/hold"),
+    ("rm-held-vv", "{tool} {mp} -r -i -vv lkm_busy"),
+    ("rm-held-wait-vv", "{tool} {mp} -r -i -vv -w 300 lkm_busy"),
+    ("release", "echo 0 > /sys/module/lkm_busy/parameters/hold && {tool} {mp} -r -i lkm_busy"),
+    ("softdep-vv", "{tool} {mps} -vv lkm_consumer"),
+    ("rm-softdep-vv", "{tool} {mps} -r -vv lkm_consumer"),
+    ("force-vv", "{tool} {mp} -f -vv lkm_vermagic"),
+    ("rm-force-vv", "{tool} {mp} -r -vv lkm_params"),
+    ("xz-vv", "{tool} {mp} -vv {mods}/lkm_params.ko.xz"),
+    ("rm-xz-vv", "{tool} {mp} -r -vv lkm_params"),
     ("insmod-vv", "{tool} insmod -vv {mods}/lkm_params.ko count=1"),
     ("insmod-again-vv", "{tool} insmod -v -v {mods}/lkm_params.ko"),
     ("rmmod-vv", "{tool} rmmod -vv lkm_params"),
@@ -142,6 +154,8 @@ def cmdline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "root": str(root),
         "mp": f"modprobe -d {root} -C {conf}/modprobe.conf",
         "mpf": f"modprobe -d {root} -C {conf}/failing.conf",
+        "mpm": f"modprobe -d {root} -C {root}/modprobe.conf",
+        "mps": f"modprobe -d {root} -C {root}/softdep.conf",
     }
     text = harness.compare_script(STEPS, fields, after="dmesg")
     out = tmp_path_factory.mktemp("cmdline-vm")
@@ -190,4 +204,6 @@ def test_scenarios_did_what_they_say(cmdline_run: Path) -> None:
     assert "lkm_busy\n" in lkm("rm-failed-state")[0]
     assert "lkm_provider\n" in lkm("rm-consumer-false-state")[0]
     assert lkm("rm-ignore-command-state")[0] == ""
+    assert lkm("rm-held-vv")[1].endswith("FATAL: Module lkm_busy is in use.\n")
+    assert lkm("install-ok-vv")[0].startswith("installing lkm_busy hold=0 a=1\n")  # cmdline
     assert lkm("end-state")[0] == ""
