@@ -143,6 +143,9 @@ def initramfs(files: dict[str, tuple[int, bytes]]) -> bytes:
     return gzip.compress(out, compresslevel=1, mtime=0)
 
 
+# The host's root is mounted with cache=loose: it is read-only and does not change while the
+# guest runs, and caching its lookups in the guest makes each Python start there 2 to 3 times
+# faster (every import looks along sys.path over 9p). The results directory stays uncached.
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -150,7 +153,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
 for m in {modules}; do insmod /mods/$m.ko || echo "initramfs: insmod $m failed"; done
 mkdir -p /host
-mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose host /host
 for root in /host {roots}; do
   mount -t proc proc $root/proc; mount -t sysfs sysfs $root/sys; mount -t devtmpfs dev $root/dev
   mount -t tmpfs tmp $root/tmp
