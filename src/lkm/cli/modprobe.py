@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from lkm.kernel import Kernel
     from lkm.moddir import ModuleDirectory
     from lkm.probe import ProbeError
-    from lkm.resolve import Resolver
+    from lkm.resolve import Match, Refusal, Resolver
 
 PROG = "modprobe"
 
@@ -357,16 +357,6 @@ def _quoted(option: str) -> str:
     return f'{key}="{value}"' if equals else f'"{option}"'
 
 
-def _not_found(settings: Settings, printer: Printer, resolver: Resolver, name: str) -> None:
-    if settings.quiet:
-        return
-    text = f"Module {name} not found in directory {resolver.moddir.path}"
-    if settings.all:
-        printer.message("WARNING", text)
-    else:
-        printer.message("FATAL", text)
-
-
 class _Lookups(Generic[T]):
     """Each name with what it stands for, in turn; a name that fails is reported as kmod does.
 
@@ -381,9 +371,14 @@ class _Lookups(Generic[T]):
         resolver: Resolver,
         names: Sequence[str],
         find: Callable[[str], Sequence[T]],
+        *,
+        missing: Callable[[str], str] | None = None,
     ) -> None:
         self.settings, self.printer, self.resolver = settings, printer, resolver
         self.names, self.find = names, find
+        self.missing = missing or (
+            lambda name: f"Module {name} not found in directory {resolver.moddir.path}"
+        )
         self.failed = False
         self.stopped = False
 
@@ -395,13 +390,12 @@ class _Lookups(Generic[T]):
             try:
                 found = self.find(name)
             except PathError as err:
-                if not settings.quiet:
-                    self.printer.message(_level(settings), str(err))
-                found = ()
+                found, problem = (), str(err)
             else:
-                if not found:
-                    _not_found(settings, self.printer, self.resolver, name)
+                problem = self.missing(name)
             if not found:
+                if not settings.quiet:
+                    self.printer.message(_level(settings), problem)
                 self.failed = True
                 if not settings.all:
                     self.stopped = True
@@ -467,6 +461,29 @@ def show_plan(settings: Settings, printer: _Output) -> int:
     return lookups.status(status)
 
 
+def _removal_lookups(settings: Settings, printer: Printer, resolver: Resolver) -> _Lookups[Match]:
+    """The operands of -r, each a module name (kmod removes by name only: a path is simply
+    not found)."""
+
+    def find(name: str) -> Sequence[Match]:
+        return () if name.startswith(("/", "./")) else resolver.lookup(name)
+
+    def missing(name: str) -> str:
+        return f"Module {name} not found."
+
+    return _Lookups(settings, printer, resolver, settings.operands, find, missing=missing)
+
+
+def _report(settings: Settings, printer: Printer, refusal: Refusal) -> bool:
+    """A refusal of a removal step, as kmod reports it; True if it stops the removal."""
+    if not settings.quiet:
+        if refusal.stop:
+            printer.message(_level(settings), refusal.message)
+        else:
+            printer.error(refusal.message)
+    return refusal.stop
+
+
 def remove_names(settings: Settings, printer: _Output) -> int:
     """-r with -n or -D: the removals modprobe would make; every operand is a module."""
     from lkm.resolve import Action, SysfsState
@@ -476,16 +493,8 @@ def remove_names(settings: Settings, printer: _Output) -> int:
     show = depends or settings.verbose
     state = SysfsState()
     status = 0
-    for name in settings.operands:
-        # kmod removes by name only: a path is simply not found.
-        matches = () if name.startswith(("/", "./")) else resolver.lookup(name)
-        if not matches:
-            if not settings.quiet:
-                printer.message(_level(settings), f"Module {name} not found.")
-            status = 1
-            if not settings.all:
-                return status  # kmod's FATAL: the other names are left alone
-            continue
+    lookups = _removal_lookups(settings, printer, resolver)
+    for _name, matches in lookups:
         for match in matches:
             steps = resolver.removal(
                 match,
@@ -499,18 +508,13 @@ def remove_names(settings: Settings, printer: _Output) -> int:
                 if isinstance(step, Action):
                     if show:
                         printer.out(step.line())
-                elif not step.stop:
-                    if not settings.quiet:
-                        printer.error(step.message)
-                else:
-                    if not settings.quiet:
-                        printer.message(_level(settings), step.message)
+                elif _report(settings, printer, step):
                     status = 1
             if status:
                 break  # the other modules of this name are left alone
         if status and not settings.all:
             return status
-    return status
+    return lookups.status(status)
 
 
 def show_symbols(settings: Settings, printer: _Output) -> int:
@@ -641,7 +645,7 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
     """
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import RemoveError, remove
-    from lkm.resolve import Action, Refusal, SysfsState
+    from lkm.resolve import Action, SysfsState
 
     kernel_compression(printer, machine.sysfs)
     resolver = _resolver(settings, printer)
@@ -658,23 +662,11 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
                 printer.out(step.line())
             # Unlike an install command's, a remove command's output follows kmod's line.
             printer.stdout.flush()
-        elif not step.stop:
-            if not settings.quiet:
-                printer.error(step.message)
-        else:
-            if not settings.quiet:
-                printer.message(_level(settings), step.message)
+        elif _report(settings, printer, step):
             status, refused = 1, True
 
-    for name in settings.operands:
-        matches = () if name.startswith(("/", "./")) else resolver.lookup(name)
-        if not matches:
-            if not settings.quiet:
-                printer.message(_level(settings), f"Module {name} not found.")
-            status = 1
-            if not settings.all:
-                return status
-            continue
+    lookups = _removal_lookups(settings, printer, resolver)
+    for _name, matches in lookups:
         for match in matches:
             try:
                 remove(
@@ -704,7 +696,7 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
                 break
         if refused and not settings.all:
             return status
-    return status
+    return lookups.status(status)
 
 
 def run(settings: Settings, printer: Printer, machine: Machine | None = None) -> int:
