@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import test_modprobe_load
+from differential import ADDRESS_LINE
 from test_modprobe_load import CONFIG, System
 
 Capture = pytest.CaptureFixture[bytes]
@@ -32,7 +33,7 @@ def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> System:
 
 def run(system: System, capfdbinary: Capture, *args: str) -> tuple[str, str, int]:
     out, err, status = system.run(*args, capfdbinary=capfdbinary)
-    return out, re.sub(r"0x[0-9a-f]+", "0xADDR", err), status
+    return out, re.sub(ADDRESS_LINE, r"\g<1>0xADDR\g<2>", err, flags=re.MULTILINE), status
 
 
 def test_vv_brackets_a_run_with_the_context_lines(system: System, capfdbinary: Capture) -> None:

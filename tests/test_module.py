@@ -317,6 +317,35 @@ def test_versions_and_exports_match_kmod(name: str, trees: dict[str, world.Tree]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", world.ALL_TREES)
+def test_show_modversions_and_exports_commands_match_kmod(
+    name: str, trees: dict[str, world.Tree]
+) -> None:
+    """``modprobe --show-modversions``/``--show-exports``, the commands: their whole output,
+    CRCs unmasked, and status, on a sample of every tree (32-bit and big-endian included)."""
+    from differential import COMPARED, Result, assert_same, kmod, lkm
+
+    tree = trees[name]
+    paths = tree.modules()
+    if name.endswith("-gzip"):
+        paths = [p for p in paths if p.name.endswith(".gz")]
+    listed = 0
+    for path in paths[:: max(1, len(paths) // 6)]:
+        ref_tree, ref_path = _kmod_reference(tree, path)
+        for option in ("--show-modversions", "--show-exports"):
+            expected = kmod("modprobe", option, ref_tree.chroot_path(ref_path))
+            actual = lkm("modprobe", option, str(path))
+            # A gzip copy is compared with its original, which kmod's messages name.
+            named = actual.stderr.replace(
+                os.fsencode(tree.chroot_path(path)), os.fsencode(ref_tree.chroot_path(ref_path))
+            )
+            assert_same(expected, Result(actual.stdout, named, actual.status))
+            listed += expected.status == 0 and expected.stdout.startswith(b"0x")
+            COMPARED["modprobe --show-modversions/--show-exports (runs)"] += 1
+    assert listed >= 4, "too few modules of the sample list CRCs"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_objects_match_kmod(variant: str, trees: dict[str, world.Tree]) -> None:
     # kmod sees only files inside its chroot; a throwaway tree-like wrapper points there.
