@@ -54,11 +54,11 @@ class LibKmod:
     def __init__(self, moddir: Path, config: Path) -> None:
         name = ctypes.util.find_library("kmod")
         if name is None:
-            pytest.skip("no libkmod on this machine")
+            world.unavailable("no libkmod on this machine (Debian: libkmod2)")
         try:
             lib = ctypes.CDLL(name)
         except OSError as err:
-            pytest.skip(f"libkmod cannot be loaded here: {err}")
+            world.unavailable(f"libkmod cannot be loaded here: {err}")
         p = ctypes.c_void_p
         lib.kmod_new.restype = p
         lib.kmod_new.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
