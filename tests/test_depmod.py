@@ -319,3 +319,73 @@ def test_quick_and_all_ignore_module_paths(
     status, _, _ = _depmod([*base, "-A", "1.0", f"{moddir}/kernel/a.ko"], capsys)
     assert status == 0
     assert (moddir / "modules.dep").read_bytes().count(b".ko:") == 2
+
+
+def test_run_depmod_writes_prints_nothing_and_keeps_the_collector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library's whole run: files written, messages kept as records, nothing printed, and
+    the garbage collector left as it was found, enabled or disabled, after success or failure."""
+    import gc
+
+    from lkm.depmod import DepmodError, DepmodOptions, run_depmod
+
+    moddir = write_tree(tmp_path, "1.0", {
+        "kernel/a.ko": module_elf(exports=["a_fn"]),
+        "kernel/b.ko": module_elf(imports=["a_fn"]),
+    })  # fmt: skip
+    options = DepmodOptions("1.0", str(tmp_path), config=("/nonexistent",))
+    was_enabled = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            reporter = Reporter()
+            done = run_depmod(options, reporter)
+            assert gc.isenabled() is enabled
+            assert done.written and done.shown == b""
+            assert [name for name, _ in done.outputs][:2] == ["modules.dep", "modules.dep.bin"]
+            dep = (moddir / "modules.dep").read_bytes()
+            assert dict(done.outputs)["modules.dep"] == dep
+            assert b"kernel/b.ko: kernel/a.ko\n" in dep
+            missing = f"at {moddir}: No such file or directory"
+            assert reporter.records == [
+                ("WARNING", f"could not open modules.order {missing}"),
+                ("WARNING", f"could not open modules.builtin {missing}"),
+                ("WARNING", f"could not open modules.builtin.modinfo {missing}"),
+            ]
+            with pytest.raises(DepmodError) as caught:
+                run_depmod(DepmodOptions("2.0", str(tmp_path), config=("/nonexistent",)))
+            assert caught.value.lines == (
+                ("FATAL", "could not search modules: No such file or directory"),
+            )
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_run_depmod_dry_run_and_verbose(tmp_path: Path) -> None:
+    """-n returns the text files and writes nothing; -v's lines go to the verbose callback
+    only when asked for; the records keep messages in their order."""
+    from lkm.depmod import DepmodOptions, run_depmod
+
+    moddir = write_tree(tmp_path, "1.0", {
+        "kernel/a.ko": module_elf(exports=["a_fn"]),
+        "kernel/b.ko": module_elf(imports=["a_fn"]),
+    })  # fmt: skip
+    (moddir / "modules.order").write_text("kernel/b.ko\nkernel/a.ko\n")
+    lines: list[str] = []
+    base = DepmodOptions("1.0", str(tmp_path), config=("/nonexistent",), dry_run=True)
+    done = run_depmod(base, Reporter(verbose=lines.append))
+    assert not done.written and lines == []
+    assert [name for name, _ in done.outputs] == [
+        "modules.dep", "modules.alias", "modules.softdep", "modules.weakdep", "modules.symbols",
+        "modules.devname",
+    ]  # fmt: skip
+    assert done.shown.startswith(b"kernel/b.ko: kernel/a.ko\nkernel/a.ko:\n# Aliases")
+    assert not (moddir / "modules.dep").exists()
+    reporter = Reporter(verbose=lines.append)
+    run_depmod(DepmodOptions("1.0", str(tmp_path), config=("/nonexistent",), dry_run=True,
+                             verbose=True), reporter)  # fmt: skip
+    assert lines == [f'{moddir}/kernel/b.ko needs "a_fn": {moddir}/kernel/a.ko\n']
+    assert reporter.records == []

@@ -10,15 +10,20 @@ The steps, each a function an image builder can call on its own:
 4. ``resolve``: owners of symbols, dependencies, their topological rank, cycles;
 5. ``depmod_output.render`` and ``depmod_output.write_outputs``.
 
-``run_depmod`` does all of it. Messages go to a ``Reporter`` so that the library never prints.
+``run_depmod`` does all of it, as the ``depmod`` command does, from a ``DepmodOptions``: it
+writes the files (or returns them for ``-n``). Messages go to a ``Reporter`` (by default kept
+as records in it) so that the library never prints; a run that cannot finish raises a
+``DepmodError`` whose ``lines`` are kmod's last words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import os
 import stat
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
@@ -28,7 +33,10 @@ from lkm.errors import LkmError
 
 __all__ = [
     "DependencyCycleError",
+    "DepmodError",
+    "DepmodOptions",
     "DepmodResult",
+    "DepmodRun",
     "FoundModule",
     "Module",
     "ModuleArgumentError",
@@ -40,7 +48,9 @@ __all__ = [
     "read_builtin",
     "read_builtin_modinfo",
     "resolve",
+    "run_depmod",
     "scan_modules",
+    "up_to_date",
     "walk_modules",
 ]
 
@@ -49,8 +59,24 @@ MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst")
 _DECOMPRESSOR = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
 
 
-class DependencyCycleError(LkmError):
+class DepmodError(LkmError):
+    """A depmod run that could not finish; nothing was written.
+
+    ``lines`` are the (level, text) messages kmod 34 ends such a run with: one line, FATAL
+    unless the subclass says otherwise.
+    """
+
+    level = "FATAL"
+
+    @property
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        return ((self.level, str(self)),)
+
+
+class DependencyCycleError(DepmodError):
     """Modules depend on each other in a circle; ``cycles`` holds each one as kmod prints it."""
+
+    level = "ERROR"
 
     def __init__(self, cycles: Sequence[Sequence[str]], count: int) -> None:
         self.cycles = tuple(tuple(cycle) for cycle in cycles)
@@ -58,22 +84,42 @@ class DependencyCycleError(LkmError):
         super().__init__(f"Found {count} modules in dependency cycles!")
 
 
-class ModuleArgumentError(LkmError):
+class ModuleArgumentError(DepmodError):
     """A module file named on the command line cannot be taken: missing, or its name taken."""
 
 
 @dataclass
 class Reporter:
-    """Where depmod's messages go: ``message(level, text)`` and ``verbose(line)`` (stdout)."""
+    """Where depmod's messages go: ``message(level, text)`` (kmod's ``depmod: LEVEL: text``
+    lines), ``verbose(line)`` (``-v``'s lines on stdout) and ``libkmod(text)`` (a problem the
+    library context of kmod reports, a bad modprobe.d line: ``libkmod: ERROR: text``).
 
-    message: Callable[[str, str], None] = lambda level, text: None
+    By default every message is kept in ``records`` as (level, text), with level ``libkmod``
+    for the last kind, and verbose lines are dropped.
+    """
+
+    message: Callable[[str, str], None] | None = None
     verbose: Callable[[str], None] | None = None
+    libkmod: Callable[[str], None] | None = None
+    records: list[tuple[str, str]] = field(default_factory=list)
+
+    def report(self, level: str, text: str) -> None:
+        if self.message is None:
+            self.records.append((level, text))
+        else:
+            self.message(level, text)
 
     def warning(self, text: str) -> None:
-        self.message("WARNING", text)
+        self.report("WARNING", text)
 
     def error(self, text: str) -> None:
-        self.message("ERROR", text)
+        self.report("ERROR", text)
+
+    def library_error(self, text: str) -> None:
+        if self.libkmod is None:
+            self.records.append(("libkmod", text))
+        else:
+            self.libkmod(text)
 
 
 @dataclass(frozen=True)
@@ -530,3 +576,184 @@ def read_builtin_modinfo(moddir: str, reporter: Reporter) -> bytes | None:
         reason = os.strerror(err.errno or 0)
         reporter.warning(f"could not open modules.builtin.modinfo at {moddir}: {reason}")
         return None
+
+
+@dataclass(frozen=True)
+class DepmodOptions:
+    """One depmod run, as the command's options say it (see ``depmod --help``).
+
+    The module directory is ``basedir + moduledir + "/" + release``; the files go to the same
+    path under ``outdir`` (default: ``basedir``). ``config`` replaces depmod.d's directories;
+    ``files``, absolute paths, are the only modules looked at unless ``all_modules`` or
+    ``quick``.
+    """
+
+    release: str
+    basedir: str = ""
+    moduledir: str = "/lib/modules"
+    outdir: str | None = None
+    config: tuple[str, ...] | None = None
+    symvers: str | None = None
+    system_map: str | None = None
+    errsyms: bool = False
+    dry_run: bool = False
+    prefix: str | None = None
+    verbose: bool = False
+    quick: bool = False
+    all_modules: bool = False
+    files: tuple[str, ...] = ()
+
+    @property
+    def module_dir(self) -> str:
+        return f"{self.basedir}{self.moduledir}/{self.release}"
+
+    @property
+    def output_dir(self) -> str:
+        root = self.outdir if self.outdir is not None else self.basedir
+        return f"{root}{self.moduledir}/{self.release}"
+
+
+@dataclass(frozen=True)
+class DepmodRun:
+    """What a run did. ``outputs``: the files as (name, bytes), in the order kmod writes them
+    (for ``dry_run`` only the text files ``-n`` shows, in its order); empty when nothing was
+    done (``quick`` found the files up to date). ``written``: the files are on disk."""
+
+    outputs: tuple[tuple[str, bytes], ...]
+    written: bool
+
+    @property
+    def shown(self) -> bytes:
+        """What ``-n`` prints: the text files one after the other."""
+        return b"".join(data for _, data in self.outputs) if not self.written else b""
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside, the collector's previous state restored after.
+
+    A depmod run allocates a great many small objects and makes no reference cycles: the
+    collector would only cost time (and, in forked workers, copied pages)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def up_to_date(moddir: str, reporter: Reporter) -> bool:
+    """``-A``: modules.dep exists and no module file is newer than it (in whole seconds).
+
+    kmod 34 looks only in the module directory, at every module file of it, depmod.d's
+    ``exclude`` lines notwithstanding (only ``build`` and ``source`` are skipped), and at
+    no ``external`` directory; it stops at the first newer file."""
+    try:
+        reference = int(os.stat(f"{moddir}/modules.dep").st_mtime)
+    except OSError as err:
+        reason = os.strerror(err.errno or 0)
+        reporter.error(f"could not fstatat({moddir}, modules.dep): {reason}")
+        return False
+    with contextlib.closing(walk_modules(moddir, report=reporter.error)) as paths:
+        for path in paths:
+            try:
+                if int(os.stat(path).st_mtime) > reference:
+                    return False
+            except OSError:
+                continue
+    return True
+
+
+def run_depmod(options: DepmodOptions, reporter: Reporter | None = None) -> DepmodRun:
+    """A whole depmod run, as kmod 34's ``depmod`` makes it: find and read the modules, compute
+    the files and write them (or return them, for ``dry_run``).
+
+    Messages go to ``reporter`` in kmod's order (by default kept in a fresh Reporter's
+    records); a run that cannot finish raises DepmodError, whose ``lines`` end the report.
+    """
+    if reporter is None:
+        reporter = Reporter()
+    if options.quick and options.dry_run:
+        # kmod 34 does nothing at all for -A with -n, whatever the times.
+        return DepmodRun((), False)
+    with collector_paused():
+        return _run(options, reporter)
+
+
+def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
+    from lkm.config import load_config as load_modprobe_config
+    from lkm.depmod_config import load_config
+    from lkm.depmod_output import (
+        TEXT_FILES,
+        builtin_alias_index,
+        builtin_index,
+        render,
+        write_outputs,
+    )
+
+    moddir = options.module_dir
+    if options.quick and up_to_date(moddir, reporter):
+        return DepmodRun((), False)
+    # kmod's depmod opens a libkmod context on the module directory, which reads modprobe.d
+    # and the directory's modules.softdep and modules.weakdep, reporting their bad lines.
+    for problem in load_modprobe_config(module_dir=moddir).problems:
+        reporter.library_error(problem.message)
+    # With -a or -A, module files named on the command line are ignored: all are looked at.
+    files = None if options.all_modules or options.quick else list(options.files) or None
+    if options.errsyms and options.symvers is None and options.system_map is None:
+        reporter.warning("-e needs -E or -F")
+    if not options.verbose:
+        reporter = Reporter(reporter.report, None, reporter.library_error)
+    kernel = None
+    if options.symvers is not None or options.system_map is not None:
+        try:
+            kernel = load_kernel_symbols(
+                options.system_map, options.symvers, options.prefix, reporter
+            )
+        except OSError as err:
+            name = options.symvers if options.symvers is not None else options.system_map
+            raise DepmodError(f"could not load {name}: {os.strerror(err.errno or 0)}") from err
+    if files is None and not os.path.isdir(moddir):
+        try:
+            os.listdir(moddir)
+        except OSError as err:
+            reason = os.strerror(err.errno or 0)
+            reporter.error(f"could not open directory {moddir}: {reason}")
+            raise DepmodError(f"could not search modules: {reason}") from err
+
+    config = load_config(options.config, options.release, reporter.error)
+    # The builtin files are read as their indexes are written (below), as kmod does.
+    result = build(
+        moddir,
+        config,
+        reporter,
+        files=files,
+        kernel=kernel,
+        errsyms=options.errsyms,
+        prefix=options.prefix,
+        builtin=False,
+    )
+    # Above a few hundred modules a second process pays for its start.
+    outputs = render(result, default_jobs() if len(result.modules) >= 256 else 1)
+    if options.dry_run:
+        shown = dict(outputs)
+        return DepmodRun(tuple((name, shown[name]) for name in TEXT_FILES), False)
+    later = {
+        "modules.builtin.bin": lambda: builtin_index(read_builtin(moddir, reporter)),
+        "modules.builtin.alias.bin": lambda: builtin_alias_index(
+            read_builtin_modinfo(moddir, reporter)
+        ),
+    }
+    written: dict[str, bytes] = {}
+
+    def produce(name: str, data: bytes) -> Callable[[], bytes]:
+        def made() -> bytes:
+            made_now = later[name]() if name in later else data
+            written[name] = made_now
+            return made_now
+
+        return made
+
+    write_outputs(options.output_dir, [(name, produce(name, data)) for name, data in outputs])
+    return DepmodRun(tuple((name, written[name]) for name, _ in outputs), True)

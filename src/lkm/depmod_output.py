@@ -14,9 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from lkm.depmod import DepmodResult, Module
+from lkm.depmod import DepmodError, DepmodResult, Module
 from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
-from lkm.errors import LkmError
 from lkm.index import index_bytes
 from lkm.moddir import normalize_alias
 
@@ -52,7 +51,7 @@ _MAJOR = re.compile(rb"(char|block)-major-(\d+)-(\d+)\Z")
 _Entries = dict[bytes, list[tuple[int, bytes]]]
 
 
-class OutputError(LkmError):
+class OutputError(DepmodError):
     """Output files could not be written; every old file is untouched.
 
     ``messages`` holds one line per failure, in kmod 34's words; ``fatal`` is true when the
@@ -64,6 +63,14 @@ class OutputError(LkmError):
         self.messages = tuple(messages)
         self.fatal = fatal
         super().__init__("; ".join(self.messages))
+
+    @property
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        last = len(self.messages) - 1
+        return tuple(
+            ("FATAL" if self.fatal and i == last else "ERROR", text)
+            for i, text in enumerate(self.messages)
+        )
 
 
 def _s(raw: bytes) -> str:

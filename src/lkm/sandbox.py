@@ -81,11 +81,16 @@ def kernel_from_deb(deb: Path, workdir: Path) -> GuestKernel:
 def _depmod(base: Path, moddir: Path) -> None:
     """The index files a package's installation would make (Debian's ship none), so that
     modprobe works in the guest."""
-    from lkm.cli.depmod import main as depmod
+    from lkm.depmod import DepmodError, DepmodOptions, Reporter, run_depmod
 
     modules_root = "/" + str(moddir.parent.relative_to(base))
-    if depmod(["-b", str(base), "-m", modules_root, moddir.name]) != 0:
-        raise SandboxError(f"depmod failed for {moddir}")
+    options = DepmodOptions(moddir.name, str(base.absolute()), modules_root)
+    reporter = Reporter()
+    try:
+        run_depmod(options, reporter)
+    except DepmodError as err:
+        said = "; ".join(text for _, text in [*reporter.records, *err.lines])
+        raise SandboxError(f"depmod failed for {moddir}: {said}") from err
 
 
 def share_modules(moddir: Path) -> list[Path]:
