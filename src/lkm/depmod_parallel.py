@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import signal
 import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -42,25 +43,36 @@ def run_chunks(
     os.close(tokens_w)
     workers: list[tuple[int, int]] = []
     try:
-        for _ in range(jobs - 1):
-            results_r, results_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child leaves through os._exit
-                os.close(results_r)
-                _child(work, chunks, tokens_r, results_w)
-            os.close(results_w)
-            workers.append((pid, results_r))
-        done = _take_chunks(work, chunks, tokens_r)
-    finally:
-        os.close(tokens_r)
-    for pid, results_r in workers:
-        with os.fdopen(results_r, "rb") as stream:
-            data = stream.read()
-        os.waitpid(pid, 0)
         try:
-            done.update(pickle.loads(data))
-        except (pickle.UnpicklingError, EOFError):  # a worker died mid-way: redo its chunks
-            continue
+            for _ in range(jobs - 1):
+                results_r, results_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child leaves through os._exit
+                    os.close(results_r)
+                    _child(work, chunks, tokens_r, results_w)
+                os.close(results_w)
+                workers.append((pid, results_r))
+            done = _take_chunks(work, chunks, tokens_r)
+        finally:
+            os.close(tokens_r)
+        while workers:
+            pid, results_r = workers[0]
+            data = _read_to_end(results_r)
+            del workers[0]  # it has finished: nothing left to stop
+            os.close(results_r)
+            os.waitpid(pid, 0)
+            try:
+                done.update(pickle.loads(data))
+            except (pickle.UnpicklingError, EOFError):  # a worker died mid-way: redo its chunks
+                continue
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed here: the workers' results are no longer wanted, and
+        # they must not run on, orphaned, after this process is gone.
+        for pid, results_r in workers:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(results_r)
+        raise
     results: list[T | None] = [None] * len(paths)
     names: dict[bytes, bytes] = {}
     for index, chunk in enumerate(chunks):
@@ -69,6 +81,13 @@ def run_chunks(
             part = work(chunk, names)
         results[index::count] = part
     return results  # type: ignore[return-value]  # every slot was filled above
+
+
+def _read_to_end(fd: int) -> bytes:
+    parts = []
+    while part := os.read(fd, 1 << 20):
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _take_chunks(

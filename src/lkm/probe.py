@@ -55,11 +55,36 @@ CommandRunner = Callable[[str, str], int]
 
 
 def run_shell(command: str, module: str) -> int:
-    """``/bin/sh -c command`` with ``MODPROBE_MODULE`` set, as kmod runs install commands."""
+    """``/bin/sh -c command`` with ``MODPROBE_MODULE`` set, as kmod runs install commands.
+
+    kmod runs them through system(3), and this does what a caller of system sees: while the
+    command runs, SIGINT and SIGQUIT reach the command but not this process (Ctrl-C stops
+    ``sleep`` in an install command, and modprobe goes on), and the status is the command's
+    exit code, which is 0 for a command killed by a signal (kmod 34 takes that as success).
+    """
+    import signal
     import subprocess
+    import threading
 
     env = {**os.environ, "MODPROBE_MODULE": module}
-    return subprocess.run(["/bin/sh", "-c", command], env=env, check=False).returncode
+    argv = ["/bin/sh", "-c", command]
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread may change handlers; there Python does not take signals anyway.
+        return max(0, subprocess.run(argv, env=env, check=False).returncode)
+    # A handler that does nothing, not SIG_IGN: exec resets a handler to the default action,
+    # so the command is interrupted as a command started from the shell would be.
+    caught = (signal.SIGINT, signal.SIGQUIT)
+    saved = [signal.signal(number, _swallow) for number in caught]
+    try:
+        done = subprocess.run(argv, env=env, check=False)
+    finally:
+        for number, handler in zip(caught, saved):
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+    return max(0, done.returncode)  # negative: killed by that signal; its exit code reads as 0
+
+
+def _swallow(_signum: int, _frame: object) -> None:
+    """The signal is for the command that runs in the foreground, not for this process."""
 
 
 _LOADED = ("live", "coming", "builtin")

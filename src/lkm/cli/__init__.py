@@ -60,6 +60,29 @@ def _tool(name: str) -> Callable[[list[str]], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program: every tool, however started, ends here on an interrupt or a closed pipe.
+
+    kmod's tools leave SIGINT and SIGPIPE at their default action: Ctrl-C, or a write to a
+    pipe nobody reads any more (``modinfo ext4 | head -1``), kills them silently, and the caller
+    sees a death by that signal (a shell reports 130 or 141). Python turns the first into
+    KeyboardInterrupt and ignores the second; both are put back as C has them. SIGPIPE can take
+    its default action right away: nothing needs tidying before it. SIGINT stays an exception so
+    that ``finally`` blocks (temporary files, child processes) run on the way out; then the
+    process dies of it. Output still in the buffers is dropped, as a C program's is.
+    """
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return dispatch(argv)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 128 + signal.SIGINT  # not reached: the signal is not blocked, it just arrived
+
+
+def dispatch(argv: Sequence[str] | None = None) -> int:
+    """Run the tool named by ``argv[0]`` or by the first argument; its exit status."""
     args = list(sys.argv if argv is None else argv)
     prog = os.path.basename(args[0]) if args else "lkm"
     if prog in TOOLS:
