@@ -78,7 +78,7 @@ def run_shell(command: str, module: str) -> int:
     try:
         done = subprocess.run(argv, env=env, check=False)
     finally:
-        for number, handler in zip(caught, saved):
+        for number, handler in zip(caught, saved, strict=True):
             signal.signal(number, signal.SIG_DFL if handler is None else handler)
     return max(0, done.returncode)  # negative: killed by that signal; its exit code reads as 0
 
