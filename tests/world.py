@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import fcntl
+import functools
 import gzip
 import lzma
 import os
@@ -184,19 +185,32 @@ def download(spec: TreeSpec, *, retry: bool = True) -> Path:
     return found[-1]
 
 
+KMOD_VERSION = "34"
+
+
+@functools.cache
+def check_kmod_version() -> None:
+    """The reference is kmod 34 and nothing else: a newer trixie kmod would move every
+    expectation of the differential tests without saying so. Checked once per process."""
+    first = kmod("kmod", "-V", check=True).stdout.decode(errors="replace").partition("\n")[0]
+    if re.fullmatch(rf"kmod version {KMOD_VERSION}(\.\d+)*", first) is None:
+        raise RuntimeError(f"the chroot's kmod is not kmod {KMOD_VERSION}: kmod -V says {first!r}")
+
+
 def ensure_chroot() -> None:
-    if (CHROOT / ".ready").exists():
-        return
-    if CHROOT.exists():
-        shutil.rmtree(CHROOT)
-    log("debootstrap trixie with kmod 34")
-    run(
-        [
-            "debootstrap", "--variant=minbase", "--include=kmod,xz-utils,zstd,openssl",
-            "trixie", CHROOT, mirror(),
-        ]
-    )  # fmt: skip
-    (CHROOT / ".ready").touch()
+    if not (CHROOT / ".ready").exists():
+        if CHROOT.exists():
+            shutil.rmtree(CHROOT)
+        log("debootstrap trixie with kmod 34")
+        run(
+            [
+                "debootstrap", "--variant=minbase", "--include=kmod,xz-utils,zstd,openssl",
+                "trixie", CHROOT, mirror(),
+            ]
+        )  # fmt: skip
+        check_kmod_version()
+        (CHROOT / ".ready").touch()
+    check_kmod_version()
 
 
 def kmod(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess[bytes]:
