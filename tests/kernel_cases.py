@@ -8,10 +8,11 @@ errno for one call.
 
 Recording (``python tests/kernel_cases.py record``, root): kmod 34 runs in the trixie chroot in
 a private mount namespace with the case's ``proc``, ``sys`` and module directory bound over
-``/proc``, ``/sys`` and ``/lib/modules/$(uname -r)``, under strace, which injects the errno and
-logs the module system calls. lkm runs in-process with the same roots and a fake kernel that
-fails the same way and logs its calls in strace's notation; both outputs and both call logs are
-compared (``data/kernel-cases.json``).
+``/proc``, ``/sys`` and ``/lib/modules/$(uname -r)``, under strace, which logs the module system
+calls and makes each fail (ENOSYS, or the case's errno), so that none reaches the machine's
+kernel even where it has module support. lkm runs in-process with the same roots and a fake
+kernel that fails the same way and logs its calls in strace's notation; both outputs and both
+call logs are compared (``data/kernel-cases.json``).
 """
 
 from __future__ import annotations
@@ -389,6 +390,7 @@ def run_lkm(case: Case, where: Path) -> Outcome:
 # ------------------------------------------------------------------------------ kmod side
 
 _SCRATCH = "scratch-kernel"
+MODULE_CALLS = ("finit_module", "init_module", "delete_module")
 
 
 def run_kmod(case: Case, name: str) -> Outcome:
@@ -407,9 +409,14 @@ def run_kmod(case: Case, name: str) -> Outcome:
     )
     command = [case.tool, *fill(case.args, inside)]
     strace = ["strace", "-f", "-s", "4096", "-o", str(trace),
-              "-e", "trace=finit_module,init_module,delete_module"]  # fmt: skip
+              "-e", f"trace={','.join(MODULE_CALLS)}"]  # fmt: skip
+    # Every module call fails by injection, so recording never loads or removes a module on
+    # the machine: with ENOSYS (a kernel without module support), or the case's errno.
+    injected = dict.fromkeys(MODULE_CALLS, "ENOSYS")
     if case.inject:
         call, code = case.inject.split(":")
+        injected[call] = code
+    for call, code in injected.items():
         strace += ["-e", f"inject={call}:error={code}"]
     script = f'{binds} && exec chroot {chroot} "$@"'
     target.mkdir(parents=True, exist_ok=True)
@@ -425,6 +432,7 @@ def run_kmod(case: Case, name: str) -> Outcome:
     for line in trace.read_text().splitlines():
         match = re.match(r"\d+\s+((?:f?init|delete)_module\(.*\))\s+= ", line)
         if match:
+            assert line.endswith("(INJECTED)"), f"{name}: a module call reached the kernel: {line}"
             call = match.group(1)
             call = re.sub(r"^finit_module\(\d+,", "finit_module(FD,", call)
             call = re.sub(r"^init_module\(0x[0-9a-f]+,", "init_module(PTR,", call)
