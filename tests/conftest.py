@@ -36,11 +36,18 @@ def bookworm() -> world.Tree:
     return _prepared("bookworm-amd64")
 
 
+def pytest_report_header() -> str:
+    from differential import HASH_SEED
+
+    return f"lkm runs with PYTHONHASHSEED={HASH_SEED} (LKM_TEST_HASHSEED={HASH_SEED} repeats it)"
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from differential import COMPARED
+    from differential import COMPARED, HASH_SEED
 
     if COMPARED:
         terminalreporter.section("compared against kmod 34")
         for what, count in sorted(COMPARED.items()):
             terminalreporter.write_line(f"{count:7d}  {what}")
         terminalreporter.write_line(f"{sum(COMPARED.values()):7d}  in all")
+        terminalreporter.write_line(f"lkm ran with PYTHONHASHSEED={HASH_SEED}")

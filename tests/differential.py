@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import random
 import re
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import world
+
+# lkm's hash seed: a new one each run, so that output whose order hangs on the hashing of
+# strings would differ from kmod's in some run; LKM_TEST_HASHSEED=N runs with N again.
+HASH_SEED = os.environ.get("LKM_TEST_HASHSEED") or str(random.SystemRandom().randrange(1, 2**32))
 
 # How many modules each differential test compared, reported at the end of the run.
 COMPARED: Counter[str] = Counter()
@@ -49,7 +54,7 @@ def lkm(tool: str, *args: str, cwd: Path | None = None) -> Result:
         capture_output=True,
         check=False,
         cwd=cwd,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
     )
     prefix = os.fsencode(str(world.CHROOT))
     return Result(
@@ -73,13 +78,14 @@ def diff(expected: bytes, actual: bytes, limit: int = 60) -> str:
 
 
 def assert_same(expected: Result, actual: Result) -> None:
-    assert actual.stdout == expected.stdout, "stdout differs:\n" + diff(
+    seed = f" (lkm ran with PYTHONHASHSEED={HASH_SEED})"
+    assert actual.stdout == expected.stdout, f"stdout differs{seed}:\n" + diff(
         expected.stdout, actual.stdout
     )
-    assert actual.stderr == expected.stderr, "stderr differs:\n" + diff(
+    assert actual.stderr == expected.stderr, f"stderr differs{seed}:\n" + diff(
         expected.stderr, actual.stderr
     )
-    assert actual.status == expected.status
+    assert actual.status == expected.status, f"status differs{seed}"
 
 
 def compare(tool: str, kmod_args: Sequence[str], lkm_args: Sequence[str] | None = None) -> Result:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import world
-from differential import Result
+from differential import HASH_SEED, Result
 
 SCRATCH = "scratch-resolve"
 TREE = "trixie-amd64"
@@ -126,7 +126,7 @@ def run_lkm(
         command,
         capture_output=True,
         check=False,
-        env={**_env(env), "PYTHONHASHSEED": "0"},
+        env={**_env(env), "PYTHONHASHSEED": HASH_SEED},
         cwd=cwd,
     )
     assert done.returncode != 99, done.stderr

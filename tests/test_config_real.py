@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import world
-from differential import COMPARED, Result, assert_same
+from differential import COMPARED, HASH_SEED, Result, assert_same
 from lkm.config import DEFAULT_CONFIG_DIRS, load_config, show_config
 
 pytestmark = pytest.mark.slow
@@ -247,7 +247,7 @@ def test_show_config_matches_kmod(scenario: Scenario, tmp_path: Path) -> None:
     lkm_env = dict(kmod_env)
     if "MODPROBE_OPTIONS" in lkm_env:
         lkm_env["MODPROBE_OPTIONS"] = lkm_env["MODPROBE_OPTIONS"].replace("'/", f"'{world.CHROOT}/")
-    lkm_env["PYTHONHASHSEED"] = "0"
+    lkm_env["PYTHONHASHSEED"] = HASH_SEED
     expected = run_kmod(scenario, args, kmod_env)
     actual = run_lkm(scenario, args, lkm_env, tmp_path)
     assert_same(expected, actual)
@@ -263,7 +263,7 @@ def test_index_dump_of_real_trees(tree_name: str, tmp_path: Path) -> None:
     env = environment(scenario)
     expected = run_kmod(scenario, args, env)
     assert expected.stdout.count(b"\n") > 1000
-    assert_same(expected, run_lkm(scenario, args, {**env, "PYTHONHASHSEED": "0"}, tmp_path))
+    assert_same(expected, run_lkm(scenario, args, {**env, "PYTHONHASHSEED": HASH_SEED}, tmp_path))
     COMPARED["modprobe -c index dumps (lines)"] += expected.stdout.count(b"\n")
 
 

@@ -22,7 +22,7 @@ import pytest
 
 import world
 from depmod_trees import duplicates_tree, module_elf, write_tree
-from differential import COMPARED, Result, assert_same, kmod, lkm
+from differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 
@@ -245,7 +245,7 @@ def _in_namespace(setup: str, command: list[str]) -> Result:
     done = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c",
          _NAMESPACE.format(setup=setup), "sh", *command],
-        capture_output=True, check=False, env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True, check=False, env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
     )  # fmt: skip
     prefix = os.fsencode(str(world.CHROOT))
     return Result(

@@ -26,7 +26,7 @@ import pytest
 
 import modprobe_world
 import world
-from differential import COMPARED, Result, assert_same, kmod, lkm
+from differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
 from lkm.index import Index
 from modprobe_world import TREE, device_strings, make_state, run_kmod, run_lkm
 
@@ -246,7 +246,7 @@ def _run(
         command += args
     else:
         command += [sys.executable, "-m", "lkm", "modprobe", *modprobe_world.host_args(args)]
-    env = {**modprobe_world._env(None), "PYTHONHASHSEED": "0"}
+    env = {**modprobe_world._env(None), "PYTHONHASHSEED": HASH_SEED}
     done = subprocess.run(command, capture_output=True, check=False, env=env, timeout=timeout)
     assert done.returncode != 99, done.stderr
     prefix = os.fsencode(str(world.CHROOT))
