@@ -4,7 +4,8 @@
 
 Uses the trixie amd64 tree of the test world: one concrete device string per alias pattern of
 modules.alias (tests/modprobe_world.py makes them). Targets: at least 20,000 resolutions per
-second in-process; ``lkm modprobe -R`` at most 2x ``python3 -c pass``.
+second in-process; ``lkm modprobe -R`` at most 2x ``python3 -c pass``. The three processes
+are timed in turn, string by string; each must succeed, and lkm must print what kmod prints.
 """
 
 from __future__ import annotations
@@ -26,10 +27,33 @@ from lkm.resolve import Resolver
 from modprobe_world import device_strings
 
 
-def _run(cmd: list[str]) -> float:
+def _run(cmd: list[str]) -> tuple[float, bytes]:
+    """Seconds taken by ``cmd``, and what it printed; a failing command stops the benchmark."""
     start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    done = subprocess.run(cmd, capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)}: exit status {done.returncode}: {done.stderr!r}")
+    return seconds, done.stdout
+
+
+def _processes(
+    sample: list[str], bare: list[str], lkm_base: list[str], kmod_base: list[str]
+) -> tuple[float, float, float]:
+    """Median seconds of ``python3 -c pass``, lkm's and kmod's ``modprobe -R``, taken in turn
+    for each device string (so a busy moment weighs on all three alike); both tools must
+    print the same modules."""
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for text in sample:
+        bare_time, _ = _run(bare)
+        lkm_time, lkm_out = _run([*lkm_base, "-R", text])
+        kmod_time, kmod_out = _run([*kmod_base, "-R", text])
+        if lkm_out != kmod_out or not kmod_out:
+            raise SystemExit(f"modprobe -R {text}: lkm printed {lkm_out!r}, kmod {kmod_out!r}")
+        for column, seconds in zip(times, (bare_time, lkm_time, kmod_time), strict=True):
+            column.append(seconds)
+    bare_median, lkm_median, kmod_median = (statistics.median(column) for column in times)
+    return bare_median, lkm_median, kmod_median
 
 
 def main() -> int:
@@ -75,9 +99,9 @@ def main() -> int:
     lkm_base = [script, "modprobe", "-C", str(empty), "-d", str(tree.root), "-S", tree.kver]
     kmod_base = ["chroot", str(world.CHROOT), "modprobe", "-C", "/scratch-resolve/bench-empty"]
     kmod_base += ["-d", tree.chroot_root, "-S", tree.kver]
-    bare = statistics.median(_run([sys.executable, "-c", "pass"]) for _ in sample)
-    lkm_one = statistics.median(_run([*lkm_base, "-R", s]) for s in sample)
-    kmod_one = statistics.median(_run([*kmod_base, "-R", s]) for s in sample)
+    bare, lkm_one, kmod_one = _processes(
+        sample, [sys.executable, "-c", "pass"], lkm_base, kmod_base
+    )
 
     print(f"trixie amd64: {len(strings)} device strings; {len(sample)} sampled for processes")
     n = len(strings)
