@@ -8,6 +8,7 @@ kmod 34, so that both tools run in the same boot, and the scripts get ``$LKM`` a
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -91,14 +92,37 @@ def compare_script(
 
 
 def read_step(out: Path, label: str, variant: str) -> tuple[str, str, str]:
-    """One step's (stdout, stderr, status), with the chroot prefix removed from paths."""
-    chroot = str(world.CHROOT)
+    """One step's (stdout, stderr, status), with the chroot prefix removed from paths.
+
+    Bytes that are not UTF-8 become lone surrogates, one for each byte (surrogateescape), so two
+    steps' texts are equal exactly when their bytes are.
+    """
+    chroot = os.fsencode(str(world.CHROOT))
 
     def text(suffix: str) -> str:
-        raw = (out / f"{label}.{variant}.{suffix}").read_text(errors="replace")
-        return raw.replace(chroot + "/", "/")
+        raw = (out / f"{label}.{variant}.{suffix}").read_bytes()
+        return raw.replace(chroot + b"/", b"/").decode("utf-8", "surrogateescape")
 
     return text("out"), text("err"), text("rc").strip()
+
+
+def runs_a_tool(command: str) -> bool:
+    """Whether a step runs lkm or kmod (``{tool}``), rather than only reading the kernel's state
+    or preparing the next step."""
+    return "{tool}" in command
+
+
+def check_steps_ran(out: Path, steps: tuple[tuple[str, str], ...], minimum: int) -> None:
+    """The boot ran at least ``minimum`` steps that run a tool, each with lkm and with kmod 34
+    (a shell that found no tool exits 126 or 127), and every other step with both."""
+    tool_steps = [label for label, command in steps if runs_a_tool(command)]
+    assert len(tool_steps) >= minimum, f"{len(tool_steps)} steps run a tool, expected {minimum}"
+    for label, command in steps:
+        for variant, _ in VARIANTS:
+            status = (out / f"{label}.{variant}.rc").read_text().strip()
+            assert status.isdigit(), f"{label} ({variant}) did not finish: {status!r}"
+            if runs_a_tool(command):
+                assert status not in ("126", "127"), f"{label} ({variant}) ran no tool"
 
 
 def devname_setup(guest: Guest) -> str:
