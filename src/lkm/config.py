@@ -470,7 +470,13 @@ def find_config_files(sources: Sequence[str], module_dir: str | None = None) -> 
             continue
         try:
             entries = [entry.name for entry in os.scandir(source)]  # directory order
-        except OSError:
+        except OSError as err:
+            # A directory that cannot be listed is reported (each time it is named), and
+            # nothing of it is read.
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            problems.append(
+                ConfigProblem(source, None, f"conf_files_list: opendir({source}): {reason}")
+            )
             continue
         for name in entries:
             if name.startswith(".") or not name.endswith(".conf"):
