@@ -7,6 +7,8 @@ import gzip
 import lzma
 import os
 import struct
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -160,14 +162,32 @@ def test_directory(tmp_path: Path) -> None:
     assert str(err) == f"could not read '{tmp_path}': Is a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of permissions")
+_READ = """\
+import sys
+from lkm.errors import ModuleFileError
+from lkm.module import ModuleFile, kmod_errno
+try:
+    ModuleFile.from_path(sys.argv[1])
+except ModuleFileError as err:
+    print(err.errno, kmod_errno(err), err.path, err, sep="\\n")
+"""
+
+
 def test_unreadable(tmp_path: Path) -> None:
+    """A file of mode 0, read by a process held to file modes (root too: unprivileged.py)."""
+    from unprivileged import held_to_modes
+
     path = tmp_path / "secret.ko"
     path.write_bytes(_object("elf64-le"))
     path.chmod(0)
-    err = _open_error(path)
-    assert err.errno == errno.EACCES
-    assert str(err) == f"could not read '{path}': Permission denied"
+    command = held_to_modes([sys.executable, "-c", _READ, str(path)])
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [
+        str(errno.EACCES),
+        str(errno.EACCES),
+        str(path),
+        f"could not read '{path}': Permission denied",
+    ]
 
 
 def _error(data: bytes, read: Callable[[ModuleFile], object]) -> LkmError:
