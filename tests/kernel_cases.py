@@ -91,6 +91,24 @@ DIRS = (
 )
 WORLD = {"proc": PROC, "sys": SYS, "dirs": DIRS, "builtin": ("unix", "sha256_generic")}
 
+# States that cannot be read, or read oddly: a directory where a file should be, garbage, a
+# built-in module's directory (parameters only), or one that modules.builtin also lists.
+ODD_SYS = {
+    "initdir/refcnt": b"0\n",
+    "refdir/initstate": b"live\n",
+    "badref/initstate": b"live\n",
+    "badref/refcnt": b"abc\n",
+    "emptystate/initstate": b"",
+    "emptystate/refcnt": b"0\n",
+    "paramsonly/parameters/max_loop": b"8\n",
+    "unix/parameters/x": b"1\n",
+}
+ODD_DIRS = ("initdir/initstate", "initdir/holders", "refdir/refcnt", "refdir/holders",
+            "badref/holders", "emptystate/holders")  # fmt: skip
+ODD_PROC = b"".join(
+    f"{name} 4096 0 - Live 0x0\n".encode() for name in ("initdir", "refdir", "badref", "paramsonly")
+)
+
 
 def _integers() -> tuple[bytes, dict[str, bytes], tuple[str, ...]]:
     values = ["12abc", "", " 5", "-3", "99999999999999999999", "0x10", "7 ", "+4", "010",
@@ -172,6 +190,10 @@ def _build() -> None:
             f"rmmod{'_'.join(opts)}",
             Case("rmmod", opts, files={"free.ko": b"x", "mod-x.ko": b"y"}, **w),
         )  # type: ignore[arg-type]
+    odd = {"proc": ODD_PROC, "sys": ODD_SYS, "dirs": ODD_DIRS, "builtin": ("unix",)}
+    for arg in ("initdir", "refdir", "badref", "emptystate", "paramsonly", "unix"):
+        _add(f"rmmod-odd-{arg}", Case("rmmod", [arg], **odd))  # type: ignore[arg-type]
+    _add("lsmod-odd", Case("lsmod", [], **odd))  # type: ignore[arg-type]
     for code in ("EBUSY", "EPERM", "ENOENT", "EAGAIN", "EINVAL"):
         _add(f"rmmod-free-{code}", Case("rmmod", ["free"], inject=f"delete_module:{code}", **w))  # type: ignore[arg-type]
     _add("rmmod-force-EBUSY", Case("rmmod", ["-f", "free"], inject="delete_module:EBUSY", **w))  # type: ignore[arg-type]

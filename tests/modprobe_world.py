@@ -43,12 +43,17 @@ if [ "$mode" = kmod ]; then
         mount -t tmpfs none "$root/sys" || exit 99
         cp -a "$state/module" "$root/sys/module" || exit 99
     fi
-    exec chroot "$root" modprobe "$@"
+    exec $WRAP chroot "$root" modprobe "$@"
 fi
 mount --bind "$state/cmdline" /proc/cmdline || exit 99
 if [ -d "$state/module" ]; then mount --bind "$state/module" /sys/module || exit 99; fi
-exec "$@"
+exec $WRAP "$@"
 """
+
+# Real loading and removal make their system calls under strace, which fails each with ENOSYS
+# before it reaches the kernel (whatever kernel the machine runs).
+_CALLS = "init_module,finit_module,delete_module"
+REAL = {"WRAP": f"strace -f -o /dev/null -e trace={_CALLS} -e inject={_CALLS}:error=ENOSYS"}
 
 
 def scratch(name: str) -> Path:
@@ -67,8 +72,17 @@ def write_files(base: Path, files: Mapping[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def make_state(base: Path, cmdline: str = "", loaded: Sequence[Loaded] | None = None) -> Path:
-    """The kernel state files (outside the chroot's scratch of the scenario)."""
+def make_state(
+    base: Path,
+    cmdline: str = "",
+    loaded: Sequence[Loaded] | None = None,
+    sysfs: Mapping[str, str | None] | None = None,
+) -> Path:
+    """The kernel state files (outside the chroot's scratch of the scenario).
+
+    ``sysfs`` adds raw entries under ``/sys/module``: a path to its text, None for a
+    directory, ``-> target`` for a symbolic link.
+    """
     state = base / ".state"
     state.mkdir(parents=True, exist_ok=True)
     (state / "cmdline").write_text(cmdline)
@@ -84,6 +98,15 @@ def make_state(base: Path, cmdline: str = "", loaded: Sequence[Loaded] | None = 
             if entry.state is not None:
                 (directory / "initstate").write_text(entry.state + "\n")
                 (directory / "refcnt").write_text(f"{entry.refcount}\n")
+    for relative, text in (sysfs or {}).items():
+        path = module / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            path.mkdir(exist_ok=True)
+        elif text.startswith("-> "):
+            path.symlink_to(text.removeprefix("-> "))
+        else:
+            path.write_text(text)
     return state
 
 
@@ -137,7 +160,7 @@ def run_lkm(
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MODPROBE_OPTIONS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MODPROBE_OPTIONS", "WRAP")}
     env.update(extra or {})
     return env
 

@@ -46,8 +46,8 @@ class FakeState:
     def holders(self, name: str) -> list[str]:
         return self._holders.get(name, [])
 
-    def refcount(self, name: str) -> int:
-        return self.loaded.get(name, 0)
+    def refcount(self, name: str) -> int | None:
+        return self.loaded.get(name)
 
 
 def resolver(tmp_path: Path, text: str = "") -> Resolver:

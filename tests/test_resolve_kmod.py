@@ -318,3 +318,32 @@ def test_only_kmod_errors(system: System, name: str, flags: int) -> None:
         with contextlib.suppress(KmodError):
             call()
     assert system.kernel.calls == []
+
+
+@pytest.mark.parametrize(
+    ("files", "loads"),
+    [
+        ({}, True),  # a /sys/module directory alone: a built-in module with parameters
+        ({"parameters/p": "1\n"}, True),
+        ({"initstate": "coming\n"}, True),
+        ({"initstate": "going\n"}, True),
+        ({"initstate": "live\n"}, False),
+    ],
+)
+def test_insert_takes_only_a_live_module_as_loaded(
+    system: System, files: dict[str, str], loads: bool
+) -> None:
+    """kmod 34's probe skips a module only when it is live (or in modules.builtin)."""
+    d = system.sys / "module/d"
+    d.mkdir(parents=True)
+    for relative, text in files.items():
+        (d / relative).parent.mkdir(parents=True, exist_ok=True)
+        (d / relative).write_text(text)
+    km = system.kmod()
+    if loads:
+        km.modprobe("d", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
+        assert system.kernel.calls == [("finit_module", "d.ko", "")]
+    else:
+        with pytest.raises(KmodError, match=r"^Module already loaded$"):
+            km.modprobe("d", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
+        assert system.kernel.calls == []

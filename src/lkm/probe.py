@@ -3,9 +3,10 @@
 :meth:`lkm.resolve.Resolver.probe` decides what loading a module means (dependencies, softdeps,
 options, install commands); :func:`insert` does it: each module file goes to the kernel through
 :func:`lkm.kernel.load_file`, each install command to ``/bin/sh -c`` with ``$CMDLINE_OPTS``
-replaced by the options and ``MODPROBE_MODULE`` set. What the kernel already has (loaded or
-builtin) is skipped. The flags are libkmod's public ``KMOD_PROBE_*`` values, so callers of the
-python-kmod layer can pass them unchanged.
+replaced by the options and ``MODPROBE_MODULE`` set. What the kernel already has is skipped
+(:meth:`lkm.resolve.Resolver.skips_loading`: listed in modules.builtin, or live). The flags
+are libkmod's public ``KMOD_PROBE_*`` values, so callers of the python-kmod layer can pass
+them unchanged.
 """
 
 from __future__ import annotations
@@ -87,9 +88,6 @@ def _swallow(_signum: int, _frame: object) -> None:
     """The signal is for the command that runs in the foreground, not for this process."""
 
 
-_LOADED = ("live", "coming", "builtin")
-
-
 def insert(
     resolver: Resolver,
     match: Match,
@@ -122,7 +120,7 @@ def insert(
         return int(ProbeFlag.APPLY_BLACKLIST_ALIAS_ONLY)
     ignore_loaded = bool(flags & ProbeFlag.IGNORE_LOADED)
     fail_on_loaded = bool(flags & ProbeFlag.FAIL_ON_LOADED)
-    if not ignore_loaded and resolver.in_kernel(name, state) in _LOADED:
+    if not ignore_loaded and resolver.skips_loading(name, state):
         if fail_on_loaded:
             raise ProbeError(name, errno.EEXIST, "Module already in kernel")
         return 0
@@ -138,7 +136,7 @@ def insert(
     )
     for action in actions:
         target = action.name == name
-        if not (target and ignore_loaded) and resolver.in_kernel(action.name, state) in _LOADED:
+        if not (target and ignore_loaded) and resolver.skips_loading(action.name, state):
             continue
         if action.kind not in (ActionKind.INSMOD, ActionKind.INSTALL):
             continue  # builtin, or nothing known to load: kmod goes on silently
@@ -268,7 +266,7 @@ class _Waiting:
     def holders(self, name: str) -> list[str]:
         return self._state.holders(name)
 
-    def refcount(self, name: str) -> int:
+    def refcount(self, name: str) -> int | None:
         return 0 if name == self._target else self._state.refcount(name)
 
 

@@ -137,26 +137,39 @@ class LoadedState(Protocol):
     """Which modules the running kernel has: what dry runs need to skip and to remove."""
 
     def state(self, name: str) -> str | None:
-        """``live``, ``coming``, ``going``, ``builtin``, or None when not loaded."""
+        """``live``, ``coming``, ``going``, ``builtin`` (libkmod's word for a ``/sys/module``
+        directory without ``initstate``), or None when the kernel has no such module (or its
+        state cannot be read)."""
 
     def holders(self, name: str) -> list[str]:
         """The modules using ``name``; LkmError (kmod's message) when they cannot be read."""
 
-    def refcount(self, name: str) -> int: ...
+    def refcount(self, name: str) -> int | None:
+        """The module's reference count; None when it cannot be read."""
 
 
 class SysfsState:
-    """:class:`LoadedState` read from ``<sysfs>/module`` (the real default: ``/sys``)."""
+    """:class:`LoadedState` read from ``<sysfs>/module`` (the real default: ``/sys``).
 
-    def __init__(self, sysfs: str = "/sys") -> None:
+    ``report`` receives kmod's message for each value that cannot be read or makes no sense
+    (``unknown /sys/module/x/initstate: 'y'``), as kmod prints it on its way; None: silence.
+    """
+
+    def __init__(self, sysfs: str = "/sys", report: Callable[[str], None] | None = None) -> None:
         self.sysfs = sysfs
+        self.report = report
+
+    def _complain(self, err: LkmError) -> None:
+        if self.report is not None and not getattr(err, "quiet", False):
+            self.report(str(err))
 
     def state(self, name: str) -> str | None:
         from lkm.state import SysModule
 
         try:
             found = SysModule(name, self.sysfs).initstate()
-        except LkmError:
+        except LkmError as err:
+            self._complain(err)
             return None
         return None if found is None else found.value
 
@@ -165,13 +178,14 @@ class SysfsState:
 
         return SysModule(name, self.sysfs).holders()
 
-    def refcount(self, name: str) -> int:
+    def refcount(self, name: str) -> int | None:
         from lkm.state import SysModule
 
         try:
             return SysModule(name, self.sysfs).refcount()
-        except LkmError:
-            return 0
+        except LkmError as err:
+            self._complain(err)
+            return None
 
 
 class _Removal(NamedTuple):
@@ -482,10 +496,18 @@ class Resolver:
         return steps
 
     def in_kernel(self, name: str, state: LoadedState) -> str | None:
-        """The module's state (``builtin`` for modules.builtin too), None if not loaded."""
+        """``builtin`` when modules.builtin lists the module (the kernel is not asked then),
+        else its state (:meth:`LoadedState.state`); None if not loaded."""
         if self.moddir.is_builtin(name):
             return "builtin"
         return state.state(name)
+
+    def skips_loading(self, name: str, state: LoadedState) -> bool:
+        """Whether loading leaves ``name`` alone as already there, as kmod 34 judges it: only
+        when modules.builtin lists it or its ``initstate`` reads ``live``. A module coming or
+        going, or a ``/sys/module`` directory without ``initstate`` (a kernel with the module
+        built in shows one when it has parameters), is loaded anyway."""
+        return self.moddir.is_builtin(name) or state.state(name) == "live"
 
     def _remove(
         self,
@@ -526,12 +548,13 @@ class Resolver:
         state, steps = run.state, run.steps
         command = None if ignore_commands else self.config.remove_command(name)
         if run.checks and command is None:  # a remove command runs whatever the state
-            current = self.in_kernel(name, state)
-            if current == "builtin":
+            # Only modules.builtin makes a module builtin here; any state the kernel shows
+            # (also a directory without initstate) makes it loaded.
+            if self.moddir.is_builtin(name):
                 if target:
                     steps.append(Refusal(name, f"Module {name} is builtin."))
                 return not target
-            if current is None:
+            if state.state(name) is None:
                 if first_time:
                     steps.append(Refusal(name, f"Module {name} is not in kernel."))
                     return False
@@ -553,7 +576,7 @@ class Resolver:
                     holder, run, target=True, holders=True, ignore_commands=ignore_commands
                 ):
                     return False
-        if command is None and run.checks and state.refcount(name) > 0:
+        if command is None and run.checks and (state.refcount(name) or 0) > 0:
             steps.append(Refusal(name, f"Module {name} is in use."))
             return False
         if command is not None:
@@ -565,7 +588,8 @@ class Resolver:
             line = self.moddir.dependency_line(name)
             for dep in reversed(line[1] if line else []):
                 dep_name = module_name_from_path(dep)
-                if state.state(dep_name) is not None and state.refcount(dep_name) == 0:
+                # kmod reads only the refcount of a dependency: readable and 0, it goes.
+                if state.refcount(dep_name) == 0:
                     steps.append(Action(ActionKind.RMMOD, dep_name, None, ""))
         return all(self._remove(match.name, run, first_time=first_time) for match in reversed(pre))
 

@@ -21,7 +21,13 @@ _SPACE = b" \t\n\v\f\r"
 
 
 class ModuleState(enum.Enum):
-    """``/sys/module/NAME/initstate``; BUILTIN when the directory exists without the file."""
+    """``/sys/module/NAME/initstate``, as libkmod reports it.
+
+    BUILTIN is libkmod's name for a directory whose ``initstate`` cannot be opened: a kernel
+    shows one for a module built into it that has parameters. kmod 34's tools do not take it
+    as built in: modprobe loads over it (only LIVE, or modules.builtin, counts as there for
+    loading), while removal (modprobe -r, rmmod) takes it as loaded, like COMING and GOING.
+    """
 
     LIVE = "live"
     COMING = "coming"
@@ -173,17 +179,38 @@ class SysModule:
                 f"could not open '{path}': {os.strerror(code)}", path=path, code=code, quiet=True
             ) from err
 
-    def initstate(self) -> ModuleState | None:
-        """The module's state; None when it is not loaded at all (no directory)."""
-        path = f"{self.path}/initstate"
+    def _open_read(self, leaf: str) -> tuple[bytes | None, OSError | None]:
+        """The file's bytes, or (None, error): the error of open when it is not None, else
+        read's. kmod opens and reads separately, and says different things for each (a
+        directory opens fine and fails to read, with EISDIR)."""
         try:
-            raw = self._read("initstate")
-        except StateError as err:
-            if err.errno == errno.ENOENT and self.exists():
-                return ModuleState.BUILTIN
-            if err.errno == errno.ENOENT:
-                return None
-            raise
+            fd = os.open(f"{self.path}/{leaf}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            return None, err
+        try:
+            return os.read(fd, 4096), None
+        except OSError as err:
+            return b"", err
+        finally:
+            os.close(fd)
+
+    def initstate(self) -> ModuleState | None:
+        """The module's state; None when the kernel has no such module.
+
+        As kmod 34 judges it: when ``initstate`` cannot be opened (for any reason), a
+        directory ``/sys/module/NAME`` (symbolic links followed) is BUILTIN, anything else
+        None. A read that fails, or a value other than ``live``, ``coming`` or ``going`` and
+        its newline, is a loud StateError (kmod prints it and takes the module as absent).
+        """
+        path = f"{self.path}/initstate"
+        raw, err = self._open_read("initstate")
+        if raw is None:
+            return ModuleState.BUILTIN if os.path.isdir(self.path) else None
+        if err is not None:
+            code = err.errno or errno.EIO
+            raise StateError(
+                f"could not read from '{path}': {os.strerror(code)}", path=path, code=code
+            ) from err
         text = _text(raw)
         for state in (ModuleState.LIVE, ModuleState.COMING, ModuleState.GOING):
             if text == state.value + "\n":
@@ -191,15 +218,26 @@ class SysModule:
         raise StateError(f"unknown {path}: '{text}'", path=path, code=errno.EINVAL)
 
     def refcount(self) -> int:
-        """``refcnt`` as a C int; StateError (quiet for a missing file, ENOENT) otherwise."""
+        """``refcnt`` as a C int.
+
+        StateError: quiet when the file cannot be opened (kmod is silent; ENOENT: the
+        kernel cannot unload modules), loud when it cannot be read or holds no number.
+        """
         path = f"{self.path}/refcnt"
-        raw = self._read("refcnt")
-        value = parse_sysfs_long(raw)
-        if value is None:
+        raw, err = self._open_read("refcnt")
+        if raw is None:
+            assert err is not None
+            code = err.errno or errno.EIO
             raise StateError(
-                f"could not read integer from '{path}': '{os.strerror(errno.EINVAL)}'",
+                f"could not open '{path}': {os.strerror(code)}", path=path, code=code, quiet=True
+            ) from err
+        value = None if err is not None else parse_sysfs_long(raw)
+        if value is None:
+            code = errno.EINVAL if err is None else err.errno or errno.EIO
+            raise StateError(
+                f"could not read integer from '{path}': '{os.strerror(code)}'",
                 path=path,
-                code=errno.EINVAL,
+                code=code,
             )
         return to_c_int(value)
 

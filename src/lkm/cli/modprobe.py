@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from lkm.kernel import Kernel
     from lkm.moddir import ModuleDirectory
     from lkm.probe import ProbeError
-    from lkm.resolve import Match, Refusal, Resolver
+    from lkm.resolve import Match, Refusal, Resolver, SysfsState
 
 PROG = "modprobe"
 
@@ -423,24 +423,24 @@ def _level(settings: Settings) -> str:
     return "WARNING" if settings.all else "FATAL"
 
 
-def show_plan(settings: Settings, printer: _Output) -> int:
+def show_plan(settings: Settings, printer: _Output, machine: Machine) -> int:
     """-D, and -n for loading: what modprobe would do, one line per action.
 
-    A dry run skips what the kernel has already (loaded or builtin); -D shows everything.
+    A dry run skips what the kernel has already (:meth:`Resolver.skips_loading`), asking
+    about the target and then about each action, as kmod does (its complaints about
+    unreadable states show once per asking); -D asks nothing and shows everything.
     """
-    from lkm.resolve import SysfsState
-
     resolver = _resolver(settings, printer)
     names, extra = _targets(settings)
     depends = settings.mode is Mode.SHOW_DEPENDS
     show = depends or settings.verbose
-    state = SysfsState()
+    state = _state(settings, printer, machine)
     status = 0
     lookups = _Lookups(settings, printer, resolver, names, resolver.lookup)
     for _name, matches in lookups:
         kept = resolver.filter_blacklist(matches, use_blacklist=settings.use_blacklist)
         for match in kept:
-            if not depends and resolver.in_kernel(match.name, state):
+            if not depends and resolver.skips_loading(match.name, state):
                 # The target is there already: nothing to do, an error with --first-time.
                 if settings.first_time:
                     if not settings.quiet:
@@ -450,15 +450,22 @@ def show_plan(settings: Settings, printer: _Output) -> int:
             actions = resolver.probe(
                 match, extra_options=extra, ignore_commands=settings.ignore_commands
             )
+            lines = [
+                action.line()
+                for action in actions
+                if depends or not resolver.skips_loading(action.name, state)
+            ]
             if show:
-                printer.out(
-                    "".join(
-                        action.line()
-                        for action in actions
-                        if depends or not resolver.in_kernel(action.name, state)
-                    )
-                )
+                printer.out("".join(lines))
     return lookups.status(status)
+
+
+def _state(settings: Settings, printer: Printer, machine: Machine) -> SysfsState:
+    """The running kernel's modules as this run sees them; kmod reports values it cannot
+    read or understand as errors on its way, unless -q."""
+    from lkm.resolve import SysfsState
+
+    return SysfsState(machine.sysfs, None if settings.quiet else printer.error)
 
 
 def _removal_lookups(settings: Settings, printer: Printer, resolver: Resolver) -> _Lookups[Match]:
@@ -484,32 +491,41 @@ def _report(settings: Settings, printer: Printer, refusal: Refusal) -> bool:
     return refusal.stop
 
 
-def remove_names(settings: Settings, printer: _Output) -> int:
+def remove_names(settings: Settings, printer: _Output, machine: Machine) -> int:
     """-r with -n or -D: the removals modprobe would make; every operand is a module."""
-    from lkm.resolve import Action, SysfsState
+    from lkm.resolve import Action
 
     resolver = _resolver(settings, printer)
     depends = settings.show_depends
     show = depends or settings.verbose
-    state = SysfsState()
+    state = _state(settings, printer, machine)
     status = 0
     lookups = _removal_lookups(settings, printer, resolver)
+
+    class Shown(list["Action | Refusal"]):
+        """Each step shown as it is decided, between the complaints that reading the kernel's
+        state makes on the way (kmod's order)."""
+
+        def append(self, step: Action | Refusal) -> None:
+            nonlocal status
+            super().append(step)
+            if isinstance(step, Action):
+                if show:
+                    printer.out(step.line())
+            elif _report(settings, printer, step):
+                status = 1
+
     for _name, matches in lookups:
         for match in matches:
-            steps = resolver.removal(
+            resolver.removal(
                 match,
                 state,
                 checks=not depends,
                 remove_holders=settings.remove_holders,
                 ignore_commands=settings.ignore_commands,
                 first_time=settings.first_time,
+                steps=Shown(),
             )
-            for step in steps:
-                if isinstance(step, Action):
-                    if show:
-                        printer.out(step.line())
-                elif _report(settings, printer, step):
-                    status = 1
             if status:
                 break  # the other modules of this name are left alone
         if status and not settings.all:
@@ -570,12 +586,12 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
     """Loading for real: each name's modules with what they need, through lkm.probe."""
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import ProbeError, ProbeFlag, insert
-    from lkm.resolve import Action, SysfsState
+    from lkm.resolve import Action
 
     compression = kernel_compression(printer, machine.sysfs)
     resolver = _resolver(settings, printer)
     names, extra = _targets(settings)
-    state = SysfsState(machine.sysfs)
+    state = _state(settings, printer, machine)
     kernel = machine.syscalls()
     flags = ProbeFlag(0)
     if settings.force_vermagic:
@@ -645,11 +661,11 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
     """
     from lkm.cli.kmodcmd import kernel_compression
     from lkm.probe import RemoveError, remove
-    from lkm.resolve import Action, SysfsState
+    from lkm.resolve import Action
 
     kernel_compression(printer, machine.sysfs)
     resolver = _resolver(settings, printer)
-    state = SysfsState(machine.sysfs)
+    state = _state(settings, printer, machine)
     kernel = machine.syscalls()
     wait = None if settings.wait_msec is None else int(settings.wait_msec)
     status = 0
@@ -715,19 +731,20 @@ def run(settings: Settings, printer: Printer, machine: Machine | None = None) ->
 
 
 def _dispatch(settings: Settings, printer: _Output, machine: Machine | None) -> int:
+    machine = machine or Machine()
     if settings.mode is Mode.SHOW_CONFIG:
         return show_config(settings, printer)
     if settings.mode in (Mode.SHOW_MODVERSIONS, Mode.SHOW_EXPORTS):
         return show_symbols(settings, printer)
     if settings.mode is Mode.REMOVE and (settings.dry_run or settings.show_depends):
-        return remove_names(settings, printer)
+        return remove_names(settings, printer, machine)
     if settings.mode is Mode.RESOLVE_ALIAS:
         return resolve_names(settings, printer)
     if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
-        return show_plan(settings, printer)
+        return show_plan(settings, printer, machine)
     if settings.mode is Mode.REMOVE:
-        return remove_modules(settings, printer, machine or Machine())
-    return load_modules(settings, printer, machine or Machine())
+        return remove_modules(settings, printer, machine)
+    return load_modules(settings, printer, machine)
 
 
 def _held_stdout() -> BinaryIO:
