@@ -1,62 +1,10 @@
-"""The multi-call command line: ``lkm TOOL ...`` or a link named after the tool."""
+"""The multi-call command line: ``lkm COMMAND ...``, or a link named after one of kmod's tools."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
-
-from lkm import __version__
-
-if TYPE_CHECKING:
-    from lkm.cli.output import Printer
-
-TOOLS = (
-    "modinfo", "modprobe", "depmod", "lsmod", "insmod", "rmmod", "kmod", "list", "static-nodes",
-    "sandbox",
-)  # fmt: skip
-
-
-FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
-
-
-def print_version(printer: Printer) -> None:
-    """``-V`` of every tool: the version, then the compiled-in features as kmod lists them."""
-    printer.out(f"lkm version {__version__}\n{FEATURES}\n")
-
-
-def _tool(name: str) -> Callable[[list[str]], int]:
-    # Imported on demand so that one tool's start-up never pays for the others.
-    if name == "modinfo":
-        from lkm.cli.modinfo import main as modinfo_main
-
-        return modinfo_main
-    if name == "depmod":
-        from lkm.cli.depmod import main as depmod_main
-
-        return depmod_main
-    if name == "modprobe":
-        from lkm.cli.modprobe import main as modprobe_main
-
-        return modprobe_main
-    if name in ("lsmod", "insmod", "rmmod", "kmod"):
-        import importlib
-
-        tool: Callable[[list[str]], int] = importlib.import_module(
-            f"lkm.cli.{name}cmd" if name == "kmod" else f"lkm.cli.{name}"
-        ).main
-        return tool
-    if name == "sandbox":
-        from lkm.cli.sandbox import main as sandbox_main
-
-        return sandbox_main
-    if name in ("list", "static-nodes"):
-        from lkm.cli.kmodcmd import main as kmod_main
-
-        # ``lkm list`` is ``kmod list`` with lkm's own name in its messages.
-        return lambda args: kmod_main([name, *args], "lkm")
-    raise KeyError(name)
+from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,19 +30,55 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
-    """Run the tool named by ``argv[0]`` or by the first argument; its exit status."""
+    """Run the command named by ``argv[0]`` (a link) or by the first argument; its status."""
+    from lkm.cli.commands import BY_NAME, TOOLS
+
     args = list(sys.argv if argv is None else argv)
     prog = os.path.basename(args[0]) if args else "lkm"
     if prog in TOOLS:
-        return _tool(prog)(args[1:])
-    rest = args[1:]
-    if not rest or rest[0] in ("-h", "--help", "help"):
-        print(f"Usage: lkm TOOL [options]\nTools: {' '.join(TOOLS)}")
-        return 0 if rest else 1
-    if rest[0] in ("-V", "--version"):
-        print(f"lkm version {__version__}\n{FEATURES}")
+        return BY_NAME[prog].load()(args[1:])
+    if len(args) < 2:
+        sys.stderr.write(f"lkm: ERROR: missing command\n{usage()}")
+        return 1
+    word, rest = args[1], args[2:]
+    if word in ("-h", "--help", "help"):
+        sys.stdout.write(usage())
         return 0
-    if rest[0] in TOOLS:
-        return _tool(rest[0])(rest[1:])
-    print(f"lkm: ERROR: unknown command '{rest[0]}'", file=sys.stderr)
-    return 1
+    if word in ("-V", "--version"):
+        from lkm.cli.common import print_version
+        from lkm.cli.output import Printer
+
+        printer = Printer("lkm")
+        print_version(printer)
+        printer.stdout.flush()
+        return 0
+    command = BY_NAME.get(word)
+    if command is None:
+        sys.stderr.write(f"lkm: ERROR: unknown command '{word}'\n{usage()}")
+        return 1
+    return command.load()(rest)
+
+
+def usage() -> str:
+    """``lkm --help``: one line for each command, from the table of commands."""
+    from lkm.cli.commands import COMMANDS, Kind
+
+    width = max(len(command.name) for command in COMMANDS) + 2
+
+    def lines(kind: Kind) -> str:
+        return "".join(f"  {c.name:<{width}}{c.summary}\n" for c in COMMANDS if c.kind is kind)
+
+    return (
+        "Usage: lkm COMMAND [options]\n"
+        "   or: TOOL [options], through a link named after one of kmod's tools\n"
+        "\n"
+        f"kmod 34's tools:\n{lines(Kind.TOOL)}"
+        "\n"
+        f"lkm's own commands:\n{lines(Kind.VERB)}"
+        "\n"
+        "Options:\n"
+        "  -h, --help     show this help\n"
+        "  -V, --version  show the version and the compressions and signatures read\n"
+        "\n"
+        "'lkm COMMAND --help' shows a command's own options.\n"
+    )

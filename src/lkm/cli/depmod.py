@@ -113,7 +113,7 @@ def parse(args: Sequence[str], printer: Printer) -> DepmodOptions | int:
         elif key == "A":
             quick = True
         elif key == "V":
-            from lkm.cli import print_version
+            from lkm.cli.common import print_version
 
             print_version(printer)
             return 0

@@ -61,7 +61,7 @@ def join_params(args: Sequence[str]) -> str:
 def main(
     args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None, sysfs: str = "/sys"
 ) -> int:
-    from lkm.cli.kmodcmd import parse_tool_args
+    from lkm.cli.common import parse_tool_args
 
     printer = Printer(prog)
     try:
@@ -85,7 +85,7 @@ def main(
 def insert(
     printer: Printer, path: str, params: str, *, force: bool, kernel: Kernel | None, sysfs: str
 ) -> int:
-    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.cli.common import kernel_compression
     from lkm.errors import LkmError
     from lkm.kernel import KernelCallError, LoadError, SyscallKernel, load_file
 

@@ -1,17 +1,13 @@
-"""``kmod`` itself: ``kmod list``, ``kmod static-nodes``, ``kmod help`` and ``kmod -V``.
-
-Also the option handling the small tools share (``-s -v -V -h``).
-"""
+"""``kmod`` itself: ``kmod list``, ``kmod static-nodes``, ``kmod help`` and ``kmod -V``."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
-from lkm.cli.output import Printer, encode
+from lkm.cli.output import Printer
 
 HELP = """\
 kmod - Manage kernel modules: list, load, unload, etc
@@ -45,72 +41,6 @@ class Roots(NamedTuple):
     procfs: str = "/proc"
     sysfs: str = "/sys"
     moddir: str | None = None  # default: /lib/modules/$(uname -r)
-
-
-class _Syslog(io.RawIOBase):
-    """A stream whose lines go to syslog (``-s``), as kmod's tools log there instead."""
-
-    def __init__(self, prog: str) -> None:
-        import syslog
-
-        self._syslog = syslog
-        syslog.openlog(prog, 0, syslog.LOG_DAEMON)
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: object) -> int:
-        raw = bytes(cast("bytes", data))
-        for line in raw.decode("utf-8", "replace").splitlines():
-            self._syslog.syslog(self._syslog.LOG_ERR, line)
-        return len(raw)
-
-
-def parse_tool_args(
-    args: Sequence[str], options: Sequence[Option], printer: Printer, usage: str
-) -> tuple[list[tuple[str, str | None]], list[str]] | int:
-    """getopt for insmod, rmmod and lsmod, then their shared ``-s -V -h``: the parsed options
-    and the operands, or the exit status when the command line already decided it."""
-    try:
-        parsed, operands = getopt_long(args, options)
-    except UsageError as err:
-        printer.raw_error(f"{printer.prog}: {err}")
-        return 1
-    done = common_options(parsed, printer, usage)
-    return (parsed, operands) if done is None else done
-
-
-def common_options(
-    parsed: Sequence[tuple[str, str | None]], printer: Printer, usage: str
-) -> int | None:
-    """Apply ``-s -V -h`` (``-v`` adds nothing kmod prints); an exit status ends the tool."""
-    for key, _value in parsed:
-        if key == "s":
-            printer.stderr = cast("io.BufferedWriter", _Syslog(printer.prog))
-        elif key == "V":
-            from lkm.cli import print_version
-
-            print_version(printer)
-            return 0
-        elif key == "h":
-            printer.out(usage.format(prog=printer.prog))
-            return 0
-    return None
-
-
-def kernel_compression(printer: Printer, sysfs: str) -> str | None:
-    """``/sys/module/compression``, with libkmod's complaint when it names something unknown."""
-    from lkm.kernel import UnknownCompression, read_compression
-
-    try:
-        return read_compression(sysfs)
-    except UnknownCompression as err:
-        # kmod prints the file as it is: an empty file leaves the line without its newline.
-        printer.stderr.write(
-            encode(f"libkmod: ERROR: get_kernel_compression: unknown kernel compression {err.raw}")
-        )
-        printer.stderr.flush()
-        return None
 
 
 # ----------------------------------------------------------------------------- static-nodes
@@ -274,7 +204,7 @@ def _dispatch(args: Sequence[str], printer: Printer, roots: Roots) -> int:
         return 1
     for key, _value in parsed:
         if key == "V":
-            from lkm.cli import print_version
+            from lkm.cli.common import print_version
 
             print_version(printer)
             return 0
@@ -298,3 +228,13 @@ def _dispatch(args: Sequence[str], printer: Printer, roots: Roots) -> int:
     printer.raw_error(f"invalid command '{command}'")
     printer.out(HELP)
     return 1
+
+
+def list_main(args: Sequence[str]) -> int:
+    """``lkm list``: ``kmod list``, with lkm's own name in its messages."""
+    return main(["list", *args], "lkm")
+
+
+def static_nodes_main(args: Sequence[str]) -> int:
+    """``lkm static-nodes``: ``kmod static-nodes``, with lkm's own name in its messages."""
+    return main(["static-nodes", *args], "lkm")

@@ -42,7 +42,7 @@ def row(name: str, size: int, refcount: int, holders: Sequence[str]) -> str:
 def main(
     args: Sequence[str], prog: str = PROG, *, procfs: str = "/proc", sysfs: str = "/sys"
 ) -> int:
-    from lkm.cli.kmodcmd import parse_tool_args
+    from lkm.cli.common import parse_tool_args
 
     printer = Printer(prog)
     try:
@@ -59,7 +59,7 @@ def main(
 
 
 def list_modules(printer: Printer, *, procfs: str, sysfs: str) -> int:
-    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.cli.common import kernel_compression
     from lkm.state import StateError, listed, read_proc_modules
 
     kernel_compression(printer, sysfs)  # read as libkmod starts up; only its complaint shows

@@ -267,7 +267,7 @@ def parse(args: Sequence[str], printer: Printer) -> tuple[Settings, list[str]] |
         elif key == "b":
             basedir = value
         elif key == "V":
-            from lkm.cli import print_version
+            from lkm.cli.common import print_version
 
             print_version(printer)
             return 0

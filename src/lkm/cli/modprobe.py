@@ -226,7 +226,7 @@ def parse(args: Sequence[str], printer: Printer) -> Settings | int:
         elif key == "v":
             verbosity += 1
         elif key == "V":
-            from lkm.cli import print_version
+            from lkm.cli.common import print_version
 
             print_version(printer)
             return 0
@@ -584,7 +584,7 @@ class Machine(NamedTuple):
 
 def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
     """Loading for real: each name's modules with what they need, through lkm.probe."""
-    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.cli.common import kernel_compression
     from lkm.probe import ProbeError, ProbeFlag, insert
     from lkm.resolve import Action
 
@@ -659,7 +659,7 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
     What kmod reports as FATAL (a refusal, a failing remove command, a name not found) ends
     the run; with -a it is a WARNING and the next name follows.
     """
-    from lkm.cli.kmodcmd import kernel_compression
+    from lkm.cli.common import kernel_compression
     from lkm.probe import RemoveError, remove
     from lkm.resolve import Action
 
@@ -718,7 +718,7 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
 def run(settings: Settings, printer: Printer, machine: Machine | None = None) -> int:
     output = printer if isinstance(printer, _Output) else _Output(printer)
     if settings.syslog:
-        from lkm.cli.kmodcmd import common_options
+        from lkm.cli.common import common_options
 
         common_options([("s", None)], output, "")
     if settings.mode is not Mode.SHOW_CONFIG and not settings.operands:

@@ -61,7 +61,7 @@ def main(
     sysfs: str = "/sys",
     moddir: str | None = None,
 ) -> int:
-    from lkm.cli.kmodcmd import kernel_compression, parse_tool_args
+    from lkm.cli.common import kernel_compression, parse_tool_args
 
     printer = Printer(prog)
     try:

@@ -1,0 +1,52 @@
+"""Every command lkm answers to, in one table that dispatch and ``lkm --help`` read (and that
+completions and manual pages can read too).
+
+Entry points are ``module:function`` strings, imported only when their command runs, so that
+starting one tool never loads another: this module imports none of them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+
+class Kind(enum.Enum):
+    TOOL = "tool"  # one of kmod 34's programs: also run through a link named after it
+    VERB = "verb"  # lkm's own
+
+
+class Command(NamedTuple):
+    name: str
+    summary: str  # one line, for ``lkm --help``
+    entry: str  # "module:function"; the function takes the arguments, returns the exit status
+    kind: Kind
+
+    def load(self) -> Callable[[Sequence[str]], int]:
+        import importlib
+
+        module, _, function = self.entry.partition(":")
+        main: Callable[[Sequence[str]], int] = getattr(importlib.import_module(module), function)
+        return main
+
+
+COMMANDS = (
+    Command("modinfo", "show information about kernel modules", "lkm.cli.modinfo:main", Kind.TOOL),
+    Command("modprobe", "load and remove modules with their dependencies",
+            "lkm.cli.modprobe:main", Kind.TOOL),
+    Command("depmod", "write a module tree's dependency and alias indexes",
+            "lkm.cli.depmod:main", Kind.TOOL),
+    Command("lsmod", "list the loaded modules", "lkm.cli.lsmod:main", Kind.TOOL),
+    Command("insmod", "load one module file", "lkm.cli.insmod:main", Kind.TOOL),
+    Command("rmmod", "remove one loaded module", "lkm.cli.rmmod:main", Kind.TOOL),
+    Command("kmod", "kmod itself: list, static-nodes, help", "lkm.cli.kmodcmd:main", Kind.TOOL),
+    Command("list", "list the loaded modules (kmod list)", "lkm.cli.kmodcmd:list_main", Kind.VERB),
+    Command("static-nodes", "the device nodes modules want created at boot (kmod static-nodes)",
+            "lkm.cli.kmodcmd:static_nodes_main", Kind.VERB),
+    Command("sandbox", "run an lkm command in a throwaway VM with a chosen kernel",
+            "lkm.cli.sandbox:main", Kind.VERB),
+)  # fmt: skip
+
+BY_NAME = {command.name: command for command in COMMANDS}
+TOOLS = tuple(command.name for command in COMMANDS if command.kind is Kind.TOOL)
