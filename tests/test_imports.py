@@ -46,6 +46,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.probe",  # carries plans out through the kernel
         "lkm.bulk",
         "lkm.sandbox",
+        "lkm.links",  # links named after the tools, to try lkm first on PATH
         "lkm.kmod.*",  # python-kmod's API
     ),
     "command line": (

@@ -46,6 +46,8 @@ COMMANDS = (
             "lkm.cli.kmodcmd:static_nodes_main", Kind.VERB),
     Command("sandbox", "run an lkm command in a throwaway VM with a chosen kernel",
             "lkm.cli.sandbox:main", Kind.VERB),
+    Command("links", "put links named after kmod's tools, starting lkm, in a directory (or "
+            "take them away)", "lkm.cli.links:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
