@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,29 @@ def test_only_lkm_errors(tmp_path_factory: pytest.TempPathFactory, name: str, co
         r.removal(r.lookup(name)[0], FakeState({})) if r.lookup(name) else None
     except LkmError:
         pass
+
+
+def test_open_says_when_the_module_directory_is_missing(tmp_path: Path) -> None:
+    from lkm.errors import ModuleDirectoryError
+
+    with pytest.raises(ModuleDirectoryError) as caught:
+        Resolver.open(
+            basedir=str(tmp_path), release="9.9", cmdline=None, config_paths=[str(tmp_path)]
+        )
+    assert caught.value.path == f"{tmp_path}/lib/modules/9.9"
+    assert caught.value.errno == errno.ENOENT
+    assert str(caught.value) == (
+        f"module directory {tmp_path}/lib/modules/9.9: No such file or directory"
+    )
+    (tmp_path / "lib/modules").mkdir(parents=True)
+    (tmp_path / "lib/modules/9.9").write_text("")
+    with pytest.raises(ModuleDirectoryError, match=r"9\.9: Not a directory$"):
+        Resolver.open(
+            basedir=str(tmp_path), release="9.9", cmdline=None, config_paths=[str(tmp_path)]
+        )
+    (tmp_path / "lib/modules/9.9").unlink()
+    (tmp_path / "lib/modules/9.9").mkdir()
+    with Resolver.open(
+        basedir=str(tmp_path), release="9.9", cmdline=None, config_paths=[str(tmp_path)]
+    ) as found:
+        assert found.resolve("x") == ()

@@ -44,7 +44,13 @@ def summarize_many(
     paths: Iterable[str | os.PathLike[str]], *, jobs: int | None = None, chunk: int = 32
 ) -> Iterator[ModuleSummary]:
     """Summaries of ``paths``, in the order given, read by ``jobs`` processes (default: every
-    core). With one job, or few files, everything happens in this process."""
+    core). With one job, or few files, everything happens in this process.
+
+    A file that cannot be read does not stop the others: its summary has empty ``modinfo``, no
+    ``signature``, ``error`` set to the reason (the LkmError's one-line message, such as
+    ``could not read '/x.ko': No such file or directory``) and ``errno`` to the code kmod's
+    modinfo reports for it (ENOENT there); a file read well has ``error`` and ``errno`` None.
+    """
     names = [os.fspath(path) for path in paths]
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(names) <= chunk:

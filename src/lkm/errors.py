@@ -102,3 +102,17 @@ class IndexMapError(IndexFormatError):
         self.fd = fd
         self.size = size
         self.errno = errno
+
+
+class ModuleDirectoryError(LkmError):
+    """A module directory (``/lib/modules/RELEASE``) that does not exist or is no directory.
+
+    ``path`` is the directory looked for; ``errno`` is ENOENT or ENOTDIR.
+    """
+
+    def __init__(self, path: str, code: int) -> None:
+        import os
+
+        self.path = path
+        self.errno = code
+        super().__init__(f"module directory {path}: {os.strerror(code)}")

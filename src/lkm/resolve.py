@@ -243,10 +243,21 @@ class Resolver:
         strict: bool = False,
     ) -> Resolver:
         """A resolver as modprobe builds one: ``-d``, ``-S``, ``-C`` and the kernel command
-        line file; ``strict`` makes a corrupt index an error instead of an empty one."""
+        line file; ``strict`` makes a corrupt index an error instead of an empty one.
+
+        Raises ModuleDirectoryError when the release has no module directory (modprobe
+        itself goes on and finds nothing there; a library caller is told).
+        """
         from lkm.config import load_config
 
         moddir = ModuleDirectory.for_release(basedir, release, strict=strict)
+        if not os.path.isdir(moddir.path):
+            import errno
+
+            from lkm.errors import ModuleDirectoryError
+
+            code = errno.ENOTDIR if os.path.exists(moddir.path) else errno.ENOENT
+            raise ModuleDirectoryError(moddir.path, code)
         config = load_config(config_paths or None, module_dir=moddir.path, cmdline=cmdline)
         return cls(moddir, config)
 
