@@ -47,6 +47,7 @@ class Case:
     builtin: tuple[str, ...] = ()
     files: dict[str, bytes] = field(default_factory=dict)
     inject: str | None = None  # e.g. "delete_module:EBUSY"
+    links: dict[str, str] = field(default_factory=dict)  # symbolic links: name -> target
 
 
 def module_state(
@@ -244,6 +245,7 @@ def _build() -> None:
     _add("static-nodes-missing", Case("kmod", ["static-nodes"]))
     _add("static-nodes-output", Case("kmod", ["static-nodes", "-o", "{dir}/nodir/x"],
                                      devname=GOOD_DEVNAME))  # fmt: skip
+    _odd_files()
     bogus = {**w["sys"], "compression": b"bogus\n"}  # type: ignore[dict-item]
     unknown = (("lsmod", []), ("rmmod", ["free"]), ("rmmod", []), ("insmod", ["{dir}/m.ko.xz"]),
                ("insmod", []), ("kmod", ["list"]))  # fmt: skip
@@ -263,6 +265,56 @@ def _build() -> None:
     _add("compression-empty-rmmod", Case("rmmod", ["free"], w["proc"], empty, w["dirs"]))  # type: ignore[arg-type]
     for args in ([], ["help"], ["help", "x"], ["-h"], ["bogus"], ["lsmod"], ["-x"], ["--bogus"]):
         _add("kmod" + "_".join(args), Case("kmod", args))
+
+
+# Tiny and odd files: kmod reads six bytes before it chooses a system call (see lkm.kernel).
+_XZ_MAGIC, _ZSTD_MAGIC = bytes.fromhex("fd377a585a00"), bytes.fromhex("28b52ffd")
+ODD_FILES = {
+    "empty": b"",
+    **{f"text{n}": b"abcdef"[:n] for n in (1, 3, 5, 6)},
+    "zero5": bytes(5),
+    "elf4": b"\x7fELF",
+    **{f"xz{n}": _XZ_MAGIC[:n] for n in (1, 5)},
+    "xz": _XZ_MAGIC,
+    "xz-junk": _XZ_MAGIC + b"junk" * 8,
+    "xz-almost": _XZ_MAGIC[:5] + b"\x01junk",
+    "zstd3": _ZSTD_MAGIC[:3],
+    "zstd": _ZSTD_MAGIC,
+    "zstd5": _ZSTD_MAGIC + b"\x20",
+    "zstd-header": _ZSTD_MAGIC + b"\x08\x00junk",
+    "zstd-cut": _ZSTD_MAGIC + b"\xe0\x10",
+    "zstd-junk": _ZSTD_MAGIC + b"\x20\x10junkjunk",
+    "zstd-unsized": _ZSTD_MAGIC + b"\x00\x00junkjunkjunk",
+    "gzip1": b"\x1f",
+    "gzip": b"\x1f\x8b",
+    "gzip5": b"\x1f\x8bjjj",
+}
+ODD_LINKS = {"link-text3": "text3", "link-dir": "lm", "link-null": "/dev/null",
+             "link-zero": "/dev/zero", "link-none": "nothere"}  # fmt: skip
+
+
+def _odd_files() -> None:
+    def add(name: str, args: list[str], **more: object) -> None:
+        case = Case("insmod", args, files=ODD_FILES, links=ODD_LINKS, **more)  # type: ignore[arg-type]
+        _add(f"insmod-odd-{name}", case)
+
+    for name in [*ODD_FILES, *ODD_LINKS]:
+        add(name, ["{dir}/" + name])
+    for device in ("/dev/null", "/dev/zero"):
+        add(device, [device])
+        add(f"force-{device}", ["-f", device])
+    add("zero-EINVAL", ["/dev/zero"], inject="finit_module:EINVAL")  # as Linux answers
+    add("text6-ENOEXEC", ["{dir}/text6"], inject="finit_module:ENOEXEC")
+    for name in ("empty", "text3", "text6", "xz", "zstd-header"):
+        add(f"force-{name}", ["-f", "{dir}/" + name])
+    for method, names in (("xz", ("xz5", "xz", "xz-junk", "zstd-junk")),
+                          ("zstd", ("zstd", "zstd5", "zstd-header", "zstd-junk", "xz")),
+                          ("gzip", ("gzip", "gzip5"))):  # fmt: skip
+        compression = {"compression": method.encode() + b"\n"}
+        for name in names:
+            add(f"kernel-{method}-{name}", ["{dir}/" + name], sys=compression)
+    add("kernel-xz-junk-EINVAL", ["{dir}/xz-junk"], sys={"compression": b"xz\n"},
+        inject="finit_module:EINVAL")  # fmt: skip
 
 
 _build()
@@ -295,6 +347,8 @@ def materialise(case: Case, where: Path) -> None:
         )
     for rel, data in case.files.items():
         (where / rel).write_bytes(data)
+    for rel, target in case.links.items():
+        (where / rel).symlink_to(target)
 
 
 def fill(args: list[str], where: str) -> list[str]:

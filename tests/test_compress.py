@@ -96,6 +96,30 @@ def test_zstd_frame_without_content_size() -> None:
     assert _zstd_reason(_zstd(b"")) == "Failed to determine decompression size"
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\x08\x00junk",  # a reserved bit set
+        b"\xe0\x10",  # an 8-byte content size cut short
+        b"\x00\x00junkjunkjunk",  # no content size, and no frame lkm can read either
+    ],
+)
+def test_zstd_frames_kmod_cannot_size(header: bytes) -> None:
+    # kmod 34 says this for every frame it finds no size in (recorded in kernel-cases.json).
+    assert _zstd_reason(ZSTD_MAGIC + header) == "Failed to determine decompression size"
+
+
+ZSTD_MAGIC = bytes.fromhex("28b52ffd")
+
+
+@pytest.mark.parametrize("data", [ZSTD_MAGIC, ZSTD_MAGIC + b"\x20", b"\x1f\x8b", b"\x1f\x8bjjj"])
+def test_shorter_than_the_magic_kmod_reads(data: bytes) -> None:
+    # kmod reads six bytes first: a shorter file never reaches a decompressor, and has no reason.
+    with pytest.raises(DecompressionError, match="shorter than 6 bytes") as info:
+        decompress(data)
+    assert info.value.reason is None
+
+
 def test_xz_stream_padding_between_streams() -> None:
     assert decompress(_xz(PAYLOAD) + b"\0" * 4 + _xz(b"x")) == PAYLOAD + b"x"
 

@@ -252,6 +252,31 @@ def test_kernel_refusals_have_kmods_messages(
     assert system.loaded() == []
 
 
+NO_SIZE = "Failed to determine decompression size"
+
+
+@pytest.mark.parametrize(
+    ("contents", "note"),
+    [
+        (b"", ""),
+        (b"abc", ""),
+        (bytes.fromhex("fd377a585a"), ""),  # xz's magic cut short
+        (bytes.fromhex("fd377a585a00"), "modprobe: ERROR: xz: Unexpected end of input\n"),
+        (bytes.fromhex("28b52ffd") + b"\x08junk", f"modprobe: ERROR: zstd: {NO_SIZE}\n"),
+    ],
+)
+def test_tiny_files_are_refused_before_the_kernel(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes], contents: bytes, note: str
+) -> None:
+    """Fewer than six bytes: EINVAL without a system call; a magic alone: the decompressor's
+    complaint first (not with -q), as kmod 34 prints them."""
+    Path(system.path("params")).write_bytes(contents)
+    refused = "modprobe: ERROR: could not insert 'params': Invalid argument\n"
+    assert system.run("params", capfdbinary=capfdbinary)[1:] == (note + refused, 1)
+    assert system.run("-q", "params", capfdbinary=capfdbinary)[1:] == ("", 1)
+    assert system.kernel.calls == []
+
+
 def test_softdeps_load_before_the_target(
     system: System, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:

@@ -13,8 +13,10 @@ import zlib
 
 from lkm.errors import DecompressionError
 
-__all__ = ["Compression", "decompress", "detect"]
+__all__ = ["MAGIC_SIZE", "Compression", "decompress", "detect"]
 
+# kmod reads this many bytes to tell the compression (the longest magic, xz's), for any file.
+MAGIC_SIZE = 6
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -50,6 +52,13 @@ def decompress(data: bytes | memoryview, *, path: str | None = None) -> bytes:
     method = detect(data)
     if method is Compression.NONE:
         return data if isinstance(data, bytes) else bytes(data)
+    if len(data) < MAGIC_SIZE:
+        # kmod cannot read its six bytes of magic: it fails before any decompressor runs.
+        raise DecompressionError(
+            f"{method.value} stream is shorter than {MAGIC_SIZE} bytes",
+            path=path,
+            method=method.value,
+        )
     if method is Compression.XZ:
         return _xz(data, path)
     if method is Compression.ZSTD:
@@ -93,13 +102,28 @@ def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
     # kmod 34 decompresses in one go (libzstd's ZSTD_decompress) into a buffer of the size the
     # first frame's header gives, and refuses a frame without one; lkm reads such frames (the
     # kernel does too) and frames after the first. Where both fail, kmod's reason is kept: a
-    # size of 0 is no size, and bytes after a frame that start no frame are a wrong source size.
+    # header that cannot be read, a size of 0 and (when lkm fails too) no size all leave kmod
+    # without a size, and bytes after a frame that start no frame are a wrong source size.
     try:
         size = zstandard.frame_content_size(data)
     except zstandard.ZstdError:
-        raise DecompressionError("zstd stream is truncated", path=path, method="zstd") from None
+        raise _zstd_error("zstd stream has no readable frame header", path, _NO_SIZE) from None
     if size == 0:
-        raise _zstd_error("zstd stream is empty", path, "Failed to determine decompression size")
+        raise _zstd_error("zstd stream is empty", path, _NO_SIZE)
+    try:
+        return _zstd_frames(data, path)
+    except DecompressionError:
+        if size < 0:
+            raise _zstd_error("zstd stream without a size is corrupt", path, _NO_SIZE) from None
+        raise
+
+
+_NO_SIZE = "Failed to determine decompression size"
+
+
+def _zstd_frames(data: bytes | memoryview, path: str | None) -> bytes:
+    import zstandard
+
     out: list[bytes] = []
     rest = bytes(data)
     while len(rest) >= _ZSTD_FRAME_PREFIX:

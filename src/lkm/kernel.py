@@ -7,13 +7,19 @@ and only ``SyscallKernel`` needs a real kernel.
 
 How a file is loaded, as kmod 34 does it (seen with strace on kmod 34):
 
+- first six bytes are read, which tell the compression (xz's magic is the longest); a file that
+  ends sooner (empty, 1 to 5 bytes, ``/dev/null``, a magic cut short) is refused with EINVAL
+  before any system call, and one that cannot be read with that read's errno (EISDIR for a
+  directory, ESPIPE for a FIFO); what is not a regular file then goes to the kernel like one
+  (``/dev/zero``: the kernel answers EINVAL);
 - uncompressed, or compressed with the method the kernel names in ``/sys/module/compression``:
   ``finit_module(fd, params, flags)``, with ``MODULE_INIT_COMPRESSED_FILE`` for a compressed one;
 - compressed otherwise: decompressed here, then ``init_module(image, params)``;
 - with ``force``, the flags also ask the kernel to ignore vermagic and modversions;
 - when ``finit_module`` does not exist (ENOSYS), the file is read (and decompressed) here and
-  given to ``init_module``; with ``force`` the image is stripped first (the ``vermagic=`` string
-  blanked, ``__versions`` no longer allocated, so the kernel does not look at it).
+  given to ``init_module`` (uncompressed: as many bytes as ``fstat`` gives, EINVAL for none);
+  with ``force`` the image is stripped first (the ``vermagic=`` string blanked, ``__versions``
+  no longer allocated, so the kernel does not look at it).
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import stat
 import struct
 import sys
 from types import MappingProxyType
@@ -275,14 +280,7 @@ def load_file(
     except OSError as err:
         raise LoadError(path, err.errno or errno.EIO, opened=False) from err
     try:
-        try:
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                raise LoadError(path, errno.EISDIR)
-            head = os.pread(fd, 6, 0)
-        except OSError as err:
-            raise LoadError(path, err.errno or errno.EIO) from err
-        method = detect(head)
+        method = detect(_magic(fd, path))
         # True forces both checks; an InitFlag value picks (modprobe --force-vermagic alone).
         forced = FORCE if force is True else InitFlag(force or 0) & FORCE
         flags = forced
@@ -296,7 +294,7 @@ def load_file(
             except KernelCallError as err:
                 if err.errno != errno.ENOSYS:
                     raise
-        data = _read_all(fd, path)
+        data = _read_all(fd, path) if method is not Compression.NONE else _read_sized(fd, path)
     finally:
         os.close(fd)
     image = _decompressed(data, path, decompress_note)
@@ -308,6 +306,46 @@ def load_file(
             modversions=bool(forced & InitFlag.IGNORE_MODVERSIONS),
         )
     kernel.init_module(image, params)
+
+
+def _magic(fd: int, path: str) -> bytes:
+    """The file's first ``MAGIC_SIZE`` bytes, read as kmod reads them before any system call.
+
+    A file that ends sooner (empty, 1 to 5 bytes, ``/dev/null``) is refused with EINVAL, a
+    read that fails with its errno (EISDIR for a directory, ESPIPE for a FIFO).
+    """
+    from lkm.compress import MAGIC_SIZE
+
+    head = b""
+    try:
+        while len(head) < MAGIC_SIZE:
+            chunk = os.pread(fd, MAGIC_SIZE - len(head), len(head))
+            if not chunk:
+                raise LoadError(path, errno.EINVAL)
+            head += chunk
+    except OSError as err:
+        raise LoadError(path, err.errno or errno.EIO) from err
+    return head
+
+
+def _read_sized(fd: int, path: str) -> bytes:
+    """An uncompressed file for ``init_module``: as many bytes as ``fstat`` gives, as kmod maps
+    it; a size of 0 (a device such as ``/dev/zero``) is EINVAL, as kmod's mmap of it fails."""
+    try:
+        size = os.fstat(fd).st_size
+    except OSError as err:
+        raise LoadError(path, err.errno or errno.EIO) from err
+    if size <= 0:
+        raise LoadError(path, errno.EINVAL)
+    chunks = []
+    offset = 0
+    try:
+        while offset < size and (chunk := os.pread(fd, min(size - offset, 1 << 20), offset)):
+            chunks.append(chunk)
+            offset += len(chunk)
+    except OSError as err:
+        raise LoadError(path, err.errno or errno.EIO) from err
+    return b"".join(chunks)
 
 
 def _read_all(fd: int, path: str) -> bytes:

@@ -99,13 +99,15 @@ def insert(
     kernel_compression: str | None = None,
     run_command: CommandRunner = run_shell,
     on_action: Callable[[Action], None] | None = None,
+    decompress_note: Callable[[str], None] | None = None,
 ) -> int:
     """Load ``match`` with what it needs first; 0, or the blacklist flag that stopped it.
 
     ``on_action`` sees every action about to be taken (also with ``DRY_RUN``, which takes
-    none). Raises ProbeError: EEXIST for a target already there with ``FAIL_ON_LOADED``, the
-    kernel's errno when it refuses a file, the loader's when a file cannot be read, and
-    EINVAL when an install command fails (with ``command`` and ``status`` set).
+    none); ``decompress_note`` the decompressor's complaint about a file, before the error.
+    Raises ProbeError: EEXIST for a target already there with ``FAIL_ON_LOADED``, the kernel's
+    errno when it refuses a file, the loader's when a file cannot be read, and EINVAL when an
+    install command fails (with ``command`` and ``status`` set).
     """
     from lkm.kernel import InitFlag, KernelCallError, LoadError, load_file
     from lkm.resolve import ActionKind
@@ -159,6 +161,7 @@ def insert(
                 action.options,
                 force=force,
                 kernel_compression=kernel_compression,
+                decompress_note=decompress_note,
             )
         except KernelCallError as err:
             # Someone else loaded it meanwhile: fine, unless the caller wanted it new.

@@ -624,6 +624,7 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
                     extra_options=extra,
                     kernel_compression=compression,
                     on_action=show,
+                    decompress_note=None if settings.quiet else printer.error,
                 )
             except ProbeError as err:
                 if err.path is not None and _debug(settings):
