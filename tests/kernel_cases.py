@@ -261,6 +261,10 @@ def _build() -> None:
                 files=files,
             ),
         )  # type: ignore[arg-type]
+    for raw in (b"xz", b" xz\n", b"xz \n", b"xz\n\n", b"xz\0\n", b"xz\n\0junk", b"zstd\t\n",
+                b"zstdzstdzstdzstdzstd\n", b"zstd\n\n\n"):  # fmt: skip
+        _add(f"compression-{raw!r}", Case("insmod", ["{dir}/m.ko.xz"], files=files,
+                                           sys={"compression": raw}))  # fmt: skip
     empty = {**w["sys"], "compression": b""}  # type: ignore[dict-item]
     _add("compression-empty-rmmod", Case("rmmod", ["free"], w["proc"], empty, w["dirs"]))  # type: ignore[arg-type]
     for args in ([], ["help"], ["help", "x"], ["-h"], ["bogus"], ["lsmod"], ["-x"], ["--bogus"]):

@@ -235,17 +235,23 @@ def read_compression(sysfs: str = "/sys") -> str | None:
     """What the kernel decompresses itself (``/sys/module/compression``: xz, zstd, gzip).
 
     None when the kernel decompresses nothing (no such file); raises UnknownCompression for
-    a file naming something else, which kmod reports and then treats as "none".
+    a file naming something else, which kmod reports and then treats as "none". As kmod, only
+    the file's first 15 bytes up to a NUL count, and they must be a name and one newline, as
+    the kernel writes it ("xz\n"; "xz", " xz\n" or "xz\n\n" are unknown).
     """
     try:
         with open(f"{sysfs}/module/compression", "rb") as file:
-            raw = file.read().decode("utf-8", "surrogateescape")
+            data = file.read(_COMPRESSION_READ)
     except OSError:
         return None
-    text = raw.strip()
-    if text not in KERNEL_COMPRESSIONS:
+    raw = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    name, newline, rest = raw.partition("\n")
+    if name not in KERNEL_COMPRESSIONS or not newline or rest:
         raise UnknownCompression(raw)
-    return text
+    return name
+
+
+_COMPRESSION_READ = 15  # kmod's buffer for the file, less its NUL
 
 
 class UnknownCompression(LkmError):
