@@ -17,29 +17,12 @@ import re
 from pathlib import Path
 
 import pytest
+from harness import HIDE, UNHIDE, traced
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
-# The module system calls of one command, as strace shows them (flags with their names), with
-# what differs between two correct runs made alike: the fd number and the image's address.
-TRACE = (
-    "strace -qq -e signal=none -X verbose -y -e trace=finit_module,init_module -o /tmp/trace "
-    "{command}; rc=$?; sed -E 's/^finit_module\\([0-9]+</finit_module(FD</; "
-    "s/^init_module\\(0x[0-9a-f]+/init_module(ADDR/' "
-    "/tmp/trace; exit $rc"
-)
-# Hiding /sys/module/compression from both tools: $KMOD is "chroot <the chroot>".
-HIDE = (
-    "mount --bind /tmp/none /sys/module/compression && "
-    'mount --bind /tmp/none "${{KMOD#chroot }}/sys/module/compression"'
-)
-UNHIDE = 'umount /sys/module/compression "${{KMOD#chroot }}/sys/module/compression"'
 LOADED = "ls /sys/module | grep -E '^(fat|vfat|msdos|loop|lkm_params)$' || true"
 PARAMS = "cd /sys/module/lkm_params/parameters && grep -r . | sort"
-
-
-def traced(command: str) -> str:
-    return TRACE.format(command=command)
 
 
 # (label, command): {tool} runs lkm or kmod; {fat} is the tree's fs/fat directory, {loop} the
