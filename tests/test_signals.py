@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -60,9 +60,10 @@ def interrupt(process: subprocess.Popen[bytes], *, group: bool = False) -> Ended
     return Ended(process.returncode, stdout, stderr)
 
 
-def start(command: Sequence[str]) -> subprocess.Popen[bytes]:
+def start(command: Sequence[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=ENV,
@@ -100,6 +101,34 @@ def reader_blocked(fifo: Path, process: subprocess.Popen[bytes]) -> Iterator[Non
         os.close(writer)
 
 
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    """Until ``condition()`` holds; the process must not end meanwhile."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the command never got there"
+        time.sleep(0.02)
+
+
+def reading_under(pid: int, part: str) -> Callable[[], bool]:
+    """Whether process ``pid`` has a file open whose path contains ``part``."""
+
+    def check() -> bool:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                if part in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    return True
+            except OSError:
+                continue
+        return False
+
+    return check
+
+
 def no_traceback(ended: Ended) -> None:
     assert b"Traceback" not in ended.stderr, ended.stderr.decode(errors="replace")
 
@@ -117,8 +146,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (moddir.parent / name).write_bytes(b"")  # depmod's warnings for their absence aside
     (base / "good.ko").write_bytes(GOOD)
     (base / "conf").mkdir()
+    # The command says when it runs, so that the signal comes while it does.
     (base / "conf/lkm-test.conf").write_text(
-        "install lkmtestcmd sleep 2; echo after-sleep\noptions good answer=42\n"
+        f"install lkmtestcmd touch {base / 'started'}; sleep 2; echo after-sleep\n"
+        "options good answer=42\n"
     )
     subprocess.run([*LKM, "depmod", "-b", str(base), KVER], check=True, env=ENV)
     return base
@@ -226,16 +257,18 @@ def test_ctrl_c_stops_an_install_command_not_modprobe(tree: Path) -> None:
     """Ctrl-C reaches the whole foreground job: the command dies of it; modprobe, which keeps
     SIGINT away while the command runs, takes the command's death as success, as kmod does."""
     command = [*LKM, "modprobe", "-d", str(tree), "-S", KVER, "-C", str(tree / "conf")]
+    (tree / "started").unlink(missing_ok=True)
     process = start([*command, "lkmtestcmd"])
-    time.sleep(1)  # the command is in its sleep
+    wait_for((tree / "started").exists, process)
     ended = interrupt(process, group=True)
     assert ended == Ended(0, b"", b"")
 
 
 def test_sigint_to_modprobe_alone_waits_for_the_install_command(tree: Path) -> None:
     command = [*LKM, "modprobe", "-d", str(tree), "-S", KVER, "-C", str(tree / "conf")]
+    (tree / "started").unlink(missing_ok=True)
     process = start([*command, "lkmtestcmd"])
-    time.sleep(1)
+    wait_for((tree / "started").exists, process)
     ended = interrupt(process)
     assert ended == Ended(0, b"after-sleep\n", b"")
 
@@ -346,7 +379,7 @@ def test_interrupted_depmod_as_kmod(trixie: world.Tree) -> None:
     kmod_command, lkm_command = _both(["depmod", "-n", "-b", trixie.chroot_root, trixie.kver])
     for command in (kmod_command, lkm_command):
         process = start(command)
-        time.sleep(0.3)  # both take longer than this on a real tree
+        wait_for(reading_under(process.pid, f"/lib/modules/{trixie.kver}/"), process)
         ended = interrupt(process)
         assert (ended.status, ended.stderr) == (-signal.SIGINT, b""), command
 
@@ -367,7 +400,11 @@ def test_interrupted_install_command_as_kmod(group: bool) -> None:
     scratch = world.CHROOT / SCRATCH / "install"
     (scratch / "lib/modules" / KVER).mkdir(parents=True, exist_ok=True)
     (scratch / "conf").mkdir(exist_ok=True)
-    (scratch / "conf/x.conf").write_text("install lkmtestcmd sleep 2; echo after-sleep\n")
+    started = scratch / "started"
+    (scratch / "conf/x.conf").write_text(
+        # A relative path: kmod runs at the chroot's root, lkm is started there too.
+        f"install lkmtestcmd touch {SCRATCH}/install/started; sleep 2; echo after-sleep\n"
+    )
     subprocess.run([*LKM, "depmod", "-b", str(scratch), KVER], check=True, env=ENV)
     args = ["modprobe", "-d", f"/{SCRATCH}/install", "-S", KVER, "-C", f"/{SCRATCH}/install/conf"]
     kmod_command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _STATE]
@@ -375,8 +412,9 @@ def test_interrupted_install_command_as_kmod(group: bool) -> None:
     lkm_args = [str(world.CHROOT) + a if a.startswith(f"/{SCRATCH}") else a for a in args]
     results = []
     for command in (kmod_command, [*LKM, *lkm_args, "lkmtestcmd"]):
-        process = start(command)
-        time.sleep(1)
+        started.unlink(missing_ok=True)
+        process = start(command, cwd=world.CHROOT)
+        wait_for(started.exists, process)
         results.append(interrupt(process, group=group))
     assert results[0] == Ended(0, b"" if group else b"after-sleep\n", b"")
     assert results[1] == results[0]
