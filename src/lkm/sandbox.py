@@ -1,22 +1,33 @@
 """A throwaway virtual machine: boot a chosen Linux kernel in QEMU and run commands in it.
 
 The guest has no disk. A busybox initramfs (a newc cpio archive written here) loads the modules
-the kernel needs to reach the host over virtio 9p, mounts the host's root read-only at ``/host``
-and a writable host directory over ``/host/tmp``, mounts proc, sysfs, devtmpfs and a tmpfs in
-``/host`` (and in any extra roots below it, such as a chroot), runs a shell script there with
-``chroot /host``, and powers off. Whatever the script writes to ``/tmp`` comes back to the host.
+the kernel needs to reach the host over virtio 9p and mounts the host's root read-only at
+``/host``, mounts proc, sysfs, devtmpfs (and a tmpfs on ``/tmp``) there and in any extra roots
+below it (such as a chroot), mounts a writable host directory for the results, runs a shell
+script there with ``chroot /host``, and powers off.
 
-Software emulation only (TCG): nested KVM is not dependable. Needs ``qemu-system-x86_64`` and a
-static ``busybox`` on the host; a Debian kernel package is unpacked with ``dpkg-deb``.
+Two layouts: by default the results directory is the guest's ``/tmp``, over a read-only root.
+With ``overlay`` the host's root is writable in the guest (an overlay whose changes stay in the
+guest's memory), so the guest sees the host's own ``/tmp`` (a Python or a module under it) and
+can make any mount point (a module tree where the host has no ``/lib/modules``); the results
+directory is then ``/run/lkm-sandbox``.
+
+KVM when ``/dev/kvm`` works, software emulation (TCG) otherwise: a ``/dev/kvm`` that opens can
+still fail on the first instruction it must emulate (nested virtualization), so a KVM boot that
+fails is started again with TCG. Needs ``qemu-system-x86_64`` and a static ``busybox`` on the
+host; a Debian kernel package is unpacked with ``dpkg-deb``, and the distribution's current one
+is found and downloaded with ``apt-cache`` and ``apt-get``.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +36,29 @@ from lkm.errors import LkmError
 BUSYBOX = ("/bin/busybox", "/usr/bin/busybox")
 # What the initramfs needs to mount the host: the virtio PCI transport and 9p over virtio.
 SHARE_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+OVERLAY_MODULES = ("overlay",)  # the writable layer over the host's root
 # Kernel taint bits and their letters (the kernel's taint flags, in bit order).
 TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
 CMDLINE = "console=ttyS0 panic=-1 loglevel=4"  # the guest kernel's command line, before extras
+# Debian's metapackage depending on the current kernel image package of the distribution.
+KERNEL_METAPACKAGE = "linux-image-amd64"
+OVERLAY_OUT = "/run/lkm-sandbox"  # the results directory in the guest, with ``overlay``
+FAILED = "lkm-sandbox: "  # a console line the initramfs prints before it gives up
+CONSOLE_TAIL = 10  # console lines shown when the guest did not finish
+
+Progress = Callable[[str], None]  # told each stage ("unpacking ...") as it starts
+Tick = Callable[[float], None]  # told the seconds since the boot started, about once a second
 
 
 class SandboxError(LkmError):
-    """The virtual machine could not be prepared or did not finish."""
+    """The virtual machine could not be prepared or did not finish.
+
+    ``details`` are lines to show after the message (the console's last lines).
+    """
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = tuple(details)
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,109 @@ class GuestKernel:
         return self.moddir.name
 
 
+def _is_static(path: str) -> bool:
+    """Whether the ELF file at ``path`` has no program interpreter (is statically linked)."""
+    import struct
+
+    with open(path, "rb") as file:
+        head = file.read(64)
+        if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+            return False
+        order = "<" if head[5] == 1 else ">"
+        (phoff,) = struct.unpack_from(order + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+        file.seek(phoff)
+        table = file.read(phentsize * phnum)
+    pt_interp = 3
+    return all(
+        struct.unpack_from(order + "I", table, i * phentsize)[0] != pt_interp
+        for i in range(len(table) // phentsize if phentsize else 0)
+    )
+
+
+def static_busybox() -> str:
+    """The host's static busybox, which the initramfs runs as its only program."""
+    found = [path for path in BUSYBOX if os.path.exists(path)]
+    for path in found:
+        if _is_static(path):
+            return path
+    if found:
+        raise SandboxError(f"expected a static busybox, found {found[0]} dynamically linked "
+                           "(install busybox-static)")  # fmt: skip
+    raise SandboxError("expected busybox, found none (install busybox-static)")
+
+
+def check_tools(*, deb: bool = False, apt: bool = False) -> None:
+    """Fail before any work when a program the sandbox needs is missing.
+
+    ``deb``: a kernel package is to be unpacked (``dpkg-deb``); ``apt``: the distribution's
+    kernel is to be found and downloaded (``apt-cache``, ``apt-get``).
+    """
+    needed = ["qemu-system-x86_64"]
+    needed += ["dpkg-deb"] if deb or apt else []
+    needed += ["apt-cache", "apt-get"] if apt else []
+    missing = [name for name in needed if shutil.which(name) is None]
+    if missing:
+        hint = " (install qemu-system-x86)" if "qemu-system-x86_64" in missing else ""
+        raise SandboxError(f"expected {', '.join(missing)} on PATH, found none{hint}")
+    static_busybox()
+
+
+def cache_dir() -> Path:
+    """Where downloaded and unpacked kernels are kept between runs: ``$XDG_CACHE_HOME/lkm``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lkm"
+
+
+def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, errors="replace", check=False
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def distribution_kernel(cache: Path, progress: Progress | None = None) -> Path:
+    """The distribution's current kernel image package, downloaded with apt into ``cache``.
+
+    The current package is what ``linux-image-amd64`` depends on. A package already in the
+    cache is used again; older ones there are removed once a newer one is downloaded.
+    """
+    done = _run(["apt-cache", "depends", KERNEL_METAPACKAGE])
+    match = re.search(r"^\s*Depends: (linux-image-\S+)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        reason = _last_line(done.stderr) if done.returncode else "it depends on no kernel image"
+        raise SandboxError(f"could not find the distribution's kernel package with apt-cache "
+                           f"({KERNEL_METAPACKAGE}: {reason}); run apt-get update, or name a "
+                           "kernel with --deb or --kernel and --modules")  # fmt: skip
+    package = match.group(1)
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = sorted(cache.glob(f"{package}_*.deb"))
+    if cached:
+        return cached[-1]
+    if progress:
+        progress(f"downloading {package} with apt-get")
+    # apt-get writes the file where it runs: a fresh directory, so a broken download is no
+    # cached package.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
+        done = _run(["apt-get", "download", package], cwd=Path(tmp))
+        debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
+        if done.returncode != 0 or not debs:
+            raise SandboxError(f"could not download {package} with apt-get: "
+                               f"{_last_line(done.stderr)}")  # fmt: skip
+        target = cache / debs[-1].name
+        os.replace(debs[-1], target)
+    for old in cache.glob("linux-image-*.deb"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target
+
+
 def find_moddir(root: Path) -> Path:
     """The single ``[usr/]lib/modules/<release>`` below ``root``."""
     for base in (root / "lib/modules", root / "usr/lib/modules"):
@@ -56,25 +186,42 @@ def find_moddir(root: Path) -> Path:
     raise SandboxError(f"expected one lib/modules/<release> directory under {root}, found none")
 
 
-def kernel_from_deb(deb: Path, workdir: Path) -> GuestKernel:
-    """A Debian kernel image package (``linux-image-*.deb``), unpacked once into ``workdir``."""
+def kernel_from_deb(deb: Path, workdir: Path, progress: Progress | None = None) -> GuestKernel:
+    """A Debian kernel image package (``linux-image-*.deb``), unpacked once into ``workdir``.
+
+    It is unpacked and indexed in a temporary directory renamed into place when complete, so
+    an interrupted run leaves no half tree to be taken for a whole one.
+    """
+    import tempfile
+
     target = workdir / deb.name.removesuffix(".deb")
-    if not (target / ".unpacked").exists():
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        done = subprocess.run(
-            ["dpkg-deb", "-x", str(deb), str(target)], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SandboxError(f"could not unpack {deb}: {done.stderr.strip()}")
-        (target / ".unpacked").touch()
+    if not target.is_dir():
+        if not deb.is_file():
+            raise SandboxError(f"could not unpack {deb}: no such file")
+        workdir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=workdir, prefix=".unpack-"))
+        try:
+            if progress:
+                progress(f"unpacking {deb.name}")
+            done = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+            if done.returncode != 0:
+                raise SandboxError(f"could not unpack {deb}: {_last_line(done.stderr)}")
+            moddir = find_moddir(tmp)
+            if not (moddir / "modules.dep.bin").exists():
+                if progress:
+                    progress(f"indexing the modules of {moddir.name} (depmod)")
+                _depmod(tmp, moddir)
+            try:
+                tmp.rename(target)
+            except OSError:
+                if not target.is_dir():  # not another run that got there first
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     moddir = find_moddir(target)
     vmlinuz = target / "boot" / f"vmlinuz-{moddir.name}"
     if not vmlinuz.exists():
         raise SandboxError(f"expected a kernel image {vmlinuz.name} in {deb}, found none")
-    if not (moddir / "modules.dep.bin").exists():
-        _depmod(target, moddir)
     return GuestKernel(vmlinuz, moddir)
 
 
@@ -93,8 +240,8 @@ def _depmod(base: Path, moddir: Path) -> None:
         raise SandboxError(f"depmod failed for {moddir}: {said}") from err
 
 
-def share_modules(moddir: Path) -> list[Path]:
-    """The module files giving the guest 9p over virtio, dependencies first.
+def share_modules(moddir: Path, names: Sequence[str] = SHARE_MODULES) -> list[Path]:
+    """The module files giving the guest ``names`` (9p over virtio), dependencies first.
 
     Built-in modules are skipped; dependencies come from each module's ``depends=``, so the
     tree needs no depmod output.
@@ -103,8 +250,8 @@ def share_modules(moddir: Path) -> list[Path]:
     from lkm.module import ModuleFile
 
     files: dict[str, Path] = {}
-    for dirpath, _dirs, names in os.walk(moddir):
-        for name in names:
+    for dirpath, _dirs, filenames in os.walk(moddir):
+        for name in filenames:
             if ".ko" in name:
                 files.setdefault(module_name_from_path(name), Path(dirpath) / name)
     order: list[Path] = []
@@ -122,7 +269,7 @@ def share_modules(moddir: Path) -> list[Path]:
             visit(dependency)
         order.append(path)
 
-    for name in SHARE_MODULES:
+    for name in names:
         visit(name)
     return order
 
@@ -151,32 +298,123 @@ def initramfs(files: dict[str, tuple[int, bytes]]) -> bytes:
 # The host's root is mounted with cache=loose: it is read-only and does not change while the
 # guest runs, and caching its lookups in the guest makes each Python start there 2 to 3 times
 # faster (every import looks along sys.path over 9p). The results directory stays uncached.
+# A mount that fails stops the guest with a console line saying why (FAILED).
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
+fail() {{ echo "{failed}$*"; sync; echo o > /proc/sysrq-trigger; sleep 10; exit 1; }}
 for m in {modules}; do insmod /mods/$m.ko || echo "initramfs: insmod $m failed"; done
 mkdir -p /host
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose host /host
-for root in /host {roots}; do
-  mount -t proc proc $root/proc; mount -t sysfs sysfs $root/sys; mount -t devtmpfs dev $root/dev
-  mount -t tmpfs tmp $root/tmp
-done
-mount -t 9p -o trans=virtio,version=9p2000.L out /host/tmp
-chroot /host /bin/sh /tmp/script.sh > /host/tmp/console.log 2>&1
-echo $? > /host/tmp/status
+{root}
+{mounts}
+mkdir -p /host{out}
+err=$(mount -t 9p -o trans=virtio,version=9p2000.L out /host{out} 2>&1) \\
+  || fail "could not mount the results directory at {out}: $err"
+chroot /host /bin/sh {out}/script.sh > /host{out}/console.log 2>&1
+echo $? > /host{out}/status
 sync
 echo o > /proc/sysrq-trigger
 sleep 10
 """
+HOST_9P = "trans=virtio,version=9p2000.L,ro,cache=loose host"
+ROOT_PLAIN = f"""\
+err=$(mount -t 9p -o {HOST_9P} /host 2>&1) || fail "could not mount the host's root: $err"
+"""
+ROOT_OVERLAY = f"""\
+mkdir -p /lower /layer
+err=$(mount -t 9p -o {HOST_9P} /lower 2>&1) || fail "could not mount the host's root: $err"
+mount -t tmpfs layer /layer && mkdir /layer/upper /layer/work
+err=$(mount -t overlay -o lowerdir=/lower,upperdir=/layer/upper,workdir=/layer/work root /host \\
+  2>&1) || fail "could not mount a writable layer (overlay) over the host's root: $err"
+"""
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc")
+
+
+def console_tail(console: str, count: int = CONSOLE_TAIL) -> list[str]:
+    """The last ``count`` non-blank lines of a console log, without terminal escapes."""
+    lines = [ANSI.sub("", line).rstrip() for line in console.splitlines()]
+    return [line for line in lines if line.strip()][-count:]
 
 
 @dataclass(frozen=True)
 class Boot:
-    console: str  # what QEMU printed: the kernel's log on the serial console
-    out: Path  # the directory the guest wrote into (its /tmp)
+    console: str  # what QEMU printed: the kernel's log on the serial console, QEMU's errors
+    out: Path  # the directory the guest wrote into (its /tmp, or /run/lkm-sandbox)
     status: int | None  # the script's exit status; None if it never finished
+    accelerator: str = "TCG"  # how the guest ran: "KVM" or "TCG (...why not KVM)"
+    qemu_error: str = ""  # QEMU's own messages (its stderr)
+
+
+def kvm_unusable() -> str | None:
+    """Why KVM cannot be tried here, or None when ``/dev/kvm`` opens for reading and writing."""
+    if not os.path.exists("/dev/kvm"):
+        return "no /dev/kvm"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "/dev/kvm is not accessible"
+    return None
+
+
+@dataclass(frozen=True)
+class _Qemu:
+    stdout: str
+    stderr: str
+    kvm_failed: str | None  # what showed that KVM does not work, when it did not
+
+
+def _run_qemu(command: list[str], timeout: float, tick: Tick | None, kvm: bool) -> _Qemu:
+    """Run QEMU, collecting its console (stdout) and messages (stderr) as they come."""
+    import selectors
+    import time
+
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    kvm_failed: str | None = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            for stream in (proc.stdout, proc.stderr):
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                elapsed = time.monotonic() - start
+                if elapsed >= timeout:
+                    console = b"".join(chunks[proc.stdout.fileno()]).decode(errors="replace")
+                    raise SandboxError(
+                        f"the virtual machine did not power off within {timeout:g} s; "
+                        "the console's last lines:",
+                        console_tail(console),
+                    )
+                for key, _events in selector.select(min(1.0, timeout - elapsed)):
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fileobj)
+                if kvm and kvm_failed is None:
+                    # Nested KVM may start, then stop on an instruction it cannot emulate;
+                    # QEMU then waits forever.
+                    recent = b"".join(chunks[proc.stderr.fileno()][-4:])
+                    recent += b"".join(chunks[proc.stdout.fileno()][-4:])
+                    found = re.search(rb"KVM internal error[^\r\n]*", recent)
+                    if found:
+                        kvm_failed = found.group().decode(errors="replace")
+                        break
+                if tick:
+                    tick(time.monotonic() - start)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    stdout, stderr = (b"".join(chunks[fd]).decode(errors="replace") for fd in chunks)
+    if kvm and kvm_failed is None and proc.returncode != 0 and "kvm" in stderr.lower():
+        kvm_failed = _last_line(stderr)  # QEMU could not start KVM at all
+    return _Qemu(stdout, stderr, kvm_failed)
 
 
 def boot(
@@ -189,23 +427,38 @@ def boot(
     timeout: float = 300,
     memory_mb: int = 1024,
     append: str = "",
+    overlay: bool = False,
+    cwd: str | None = None,
+    accel: str = "tcg",
+    progress: Progress | None = None,
+    tick: Tick | None = None,
 ) -> Boot:
-    """Boot ``kernel``, run ``script`` (sh, in the host's root, cwd ``/tmp`` = ``out``).
+    """Boot ``kernel``, run ``script`` (sh, in the host's root) and power off.
 
+    The script runs in ``cwd`` (default: the results directory ``$OUT``, which is ``out`` on
+    the host: ``/tmp``, or ``/run/lkm-sandbox`` with ``overlay``, see the module's text).
     ``roots`` are host directories (such as a chroot) that get their own proc, sys, dev and
     tmp mounts too; ``shares`` are more host directories, read-only, that the script can mount
     by their tag (``mount -t 9p -o trans=virtio,version=9p2000.L,ro TAG DIR``); ``append`` adds
-    words to the kernel command line (``/proc/cmdline`` in the guest). Raises
-    SandboxError when QEMU or busybox is missing or the VM hangs.
+    words to the kernel command line (``/proc/cmdline`` in the guest). ``accel``: "tcg",
+    "kvm", or "auto" (KVM if it works here, else TCG). ``progress`` hears which machine
+    boots, ``tick`` the seconds since. Raises SandboxError when QEMU or busybox is missing, a
+    mount in the initramfs fails, or the VM hangs.
     """
     from lkm.compress import decompress
 
     qemu = shutil.which("qemu-system-x86_64")
-    busybox = next((path for path in BUSYBOX if os.path.exists(path)), None)
-    if qemu is None or busybox is None:
-        raise SandboxError("expected qemu-system-x86_64 and a static busybox, found none")
+    if qemu is None:
+        raise SandboxError("expected qemu-system-x86_64 on PATH, found none "
+                           "(install qemu-system-x86)")  # fmt: skip
+    busybox = static_busybox()
+    guest_out = OVERLAY_OUT if overlay else "/tmp"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "script.sh").write_text("export PATH=/usr/sbin:/usr/bin:/sbin:/bin\ncd /tmp\n" + script)
+    workdir = _shell_quote(cwd) if cwd else "$OUT"
+    (out / "script.sh").write_text(
+        f"export PATH=/usr/sbin:/usr/bin:/sbin:/bin OUT={guest_out}\n"
+        f"cd {workdir} 2>/dev/null || cd /\n" + script
+    )
     for stale in ("status", "console.log"):
         (out / stale).unlink(missing_ok=True)
     files: dict[str, tuple[int, bytes]] = {}
@@ -213,36 +466,61 @@ def boot(
         files[directory] = (0o40755, b"")
     files["bin/busybox"] = (0o100755, Path(busybox).read_bytes())
     names = []
-    for path in share_modules(kernel.moddir):
+    wanted = SHARE_MODULES + (OVERLAY_MODULES if overlay else ())
+    for path in share_modules(kernel.moddir, wanted):
         name = path.name.split(".ko")[0]
         # busybox's insmod takes the plain ELF file only.
         files[f"mods/{name}.ko"] = (0o100644, decompress(path.read_bytes(), path=str(path)))
         names.append(name)
-    init = INIT.format(modules=" ".join(names), roots=" ".join(f"/host{r}" for r in roots))
+    mounts = []
+    for root in ("/host", *(f"/host{r}" for r in roots)):
+        mounts.append(f"mount -t proc proc {root}/proc; mount -t sysfs sysfs {root}/sys; "
+                      f"mount -t devtmpfs dev {root}/dev")  # fmt: skip
+        if root != "/host" or not overlay:  # with overlay, the guest sees the host's /tmp
+            mounts.append(f"mount -t tmpfs tmp {root}/tmp")
+    init = INIT.format(
+        failed=FAILED,
+        modules=" ".join(names),
+        root=ROOT_OVERLAY if overlay else ROOT_PLAIN,
+        mounts="\n".join(mounts),
+        out=guest_out,
+    )
     files["init"] = (0o100755, init.encode())
     initrd = out / "initrd.gz"
     initrd.write_bytes(initramfs(files))
+    shared = {"host": Path("/"), **(shares or {})}
     command = [
-        qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
-        "-m", str(memory_mb), "-nographic", "-no-reboot", "-kernel", str(kernel.vmlinuz),
-        "-initrd", str(initrd), "-append", " ".join(filter(None, (CMDLINE, append))),
-        "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+        qemu, "-m", str(memory_mb), "-smp", "2", "-nographic", "-no-reboot",
+        "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
+        "-append", " ".join(filter(None, (CMDLINE, append))),
         "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap",
     ]  # fmt: skip
-    for tag, path in (shares or {}).items():
+    for tag, path in shared.items():
         command += [
             "-virtfs",
             f"local,path={path},mount_tag={tag},security_model=none,readonly=on,multidevs=remap",
         ]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as err:
-        raise SandboxError(f"the virtual machine did not power off within {timeout:g} s") from err
+    tcg = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    why_not_kvm = kvm_unusable() if accel == "auto" else "not asked for"
+    if accel == "kvm" or (accel == "auto" and why_not_kvm is None):
+        if progress:
+            progress(f"booting {kernel.release} with KVM")
+        run = _run_qemu([*command, "-accel", "kvm", "-cpu", "host"], timeout, tick, kvm=True)
+        accelerator = "KVM"
+        if run.kvm_failed is not None and accel == "auto":
+            why_not_kvm = f"KVM failed: {run.kvm_failed}"
+    if accel == "tcg" or (accel == "auto" and why_not_kvm is not None):
+        accelerator = f"TCG (software emulation: {why_not_kvm})"
+        if progress:
+            progress(f"booting {kernel.release} with {accelerator}")
+        run = _run_qemu([*command, *tcg], timeout, tick, kvm=False)
     status_file = out / "status"
     status = int(status_file.read_text()) if status_file.exists() else None
-    return Boot(done.stdout + done.stderr, out, status)
+    if status is None:
+        for line in run.stdout.splitlines():
+            if line.startswith(FAILED):
+                raise SandboxError(line.removeprefix(FAILED).strip(), console_tail(run.stdout))
+    return Boot(run.stdout + run.stderr, out, status, accelerator, run.stderr)
 
 
 def lkm_runner(python: str = sys.executable) -> str:
@@ -274,6 +552,7 @@ class Outcome:
     kernel_log: tuple[str, ...]  # the kernel's log lines printed while the command ran
     taint: int  # /proc/sys/kernel/tainted afterwards
     console: str
+    accelerator: str = "TCG"
 
     @property
     def taint_letters(self) -> str:
@@ -284,34 +563,75 @@ def _shell_quote(word: str) -> str:
     return "'" + word.replace("'", "'\\''") + "'"
 
 
-def run_lkm(kernel: GuestKernel, argv: list[str], out: Path, *, timeout: float = 300) -> Outcome:
-    """Run ``lkm ARGV...`` in a fresh VM of ``kernel``; ``out`` keeps the guest's files."""
+def run_lkm(
+    kernel: GuestKernel,
+    argv: list[str],
+    out: Path,
+    *,
+    timeout: float = 300,
+    accel: str = "auto",
+    progress: Progress | None = None,
+    tick: Tick | None = None,
+) -> Outcome:
+    """Run ``lkm ARGV...`` in a fresh VM of ``kernel``; ``out`` keeps the guest's files.
+
+    The guest sees the host's root as it is, writable (changes stay in the guest), and the
+    command runs in the current directory, so that paths on the command line, a Python
+    anywhere (a venv under /tmp) and this lkm mean the same there. Raises SandboxError when
+    the command did not finish, with QEMU's error and the console's last lines.
+    """
     command = " ".join(_shell_quote(word) for word in argv)
-    # The guest sees this machine's root, whose /lib/modules has no tree for the guest's
-    # kernel: put the kernel's own tree there, as an installed kernel would have it.
-    release = _shell_quote(kernel.release)
+    # The guest's kernel needs its own tree at /lib/modules/<release>, as an installed kernel
+    # would have it: a tmpfs there hides the host's trees, and the package's is mounted in it.
+    # Whether the host has a /lib/modules or not, the writable root can make the mount points.
+    modules = f"/lib/modules/{kernel.release}"
     script = (
-        f"mount -t tmpfs lkm-modules /lib/modules && mkdir /lib/modules/{release} && "
-        f"mount -t 9p -o trans=virtio,version=9p2000.L,ro modules /lib/modules/{release}\n"
-        "dmesg > /tmp/dmesg.before\n"
-        f"{lkm_runner()} {command} > /tmp/stdout 2> /tmp/stderr; echo $? > /tmp/rc\n"
-        "dmesg > /tmp/dmesg.after\ncat /proc/sys/kernel/tainted > /tmp/tainted\n"
+        'fail() { echo "$*" > "$OUT/failed"; exit 1; }\n'
+        "mkdir -p /lib/modules && mount -t tmpfs lkm-modules /lib/modules "
+        f"&& mkdir {_shell_quote(modules)} || fail 'could not make {modules} in the guest'\n"
+        f"err=$(mount -t 9p -o trans=virtio,version=9p2000.L,ro modules {_shell_quote(modules)} "
+        f'2>&1) || fail "could not mount the kernel\'s modules at {modules}: $err"\n'
+        'dmesg > "$OUT/dmesg.before"\n'
+        f'{lkm_runner()} {command} > "$OUT/stdout" 2> "$OUT/stderr"; echo $? > "$OUT/rc"\n'
+        'dmesg > "$OUT/dmesg.after"; cat /proc/sys/kernel/tainted > "$OUT/tainted"\n'
     )
-    result = boot(kernel, script, out, shares={"modules": kernel.moddir}, timeout=timeout)
+    for stale in ("failed", "rc", "stdout", "stderr", "dmesg.before", "dmesg.after", "tainted"):
+        (out / stale).unlink(missing_ok=True)
+    result = boot(
+        kernel, script, out, shares={"modules": kernel.moddir}, timeout=timeout,
+        overlay=True, cwd=os.getcwd(), accel=accel, progress=progress, tick=tick,
+    )  # fmt: skip
 
     def read(name: str) -> str:
         path = out / name
         return path.read_text(errors="replace") if path.exists() else ""
 
+    if read("failed"):
+        raise SandboxError(read("failed").strip())
+    rc = read("rc").strip()
+    if not rc.isdigit():
+        why = _last_line(result.qemu_error) if result.qemu_error.strip() else ""
+        message = "the command did not finish in the virtual machine"
+        message += f" (QEMU: {why})" if why else ""
+        details = read("console.log").splitlines()[-CONSOLE_TAIL:] or console_tail(result.console)
+        raise SandboxError(message + "; the console's last lines:", details)
     before = read("dmesg.before").splitlines()
     after = read("dmesg.after").splitlines()
-    rc = read("rc").strip()
     tainted = read("tainted").strip()
     return Outcome(
-        status=int(rc) if rc.isdigit() else None,
+        status=int(rc),
         stdout=read("stdout"),
-        stderr=read("stderr") or read("console.log"),
+        stderr=read("stderr"),
         kernel_log=tuple(after[len(before) :]),
         taint=int(tainted) if tainted.isdigit() else 0,
         console=result.console,
+        accelerator=result.accelerator,
     )
+
+
+def drop_other_kernels(kernels: Path, keep: Path) -> None:
+    """Remove the unpacked kernels in ``kernels`` other than the one of package ``keep``."""
+    if kernels.is_dir():
+        for tree in kernels.iterdir():
+            if tree.name != keep.name.removesuffix(".deb") and not tree.name.startswith("."):
+                shutil.rmtree(tree, ignore_errors=True)
