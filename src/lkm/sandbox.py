@@ -347,13 +347,60 @@ class Boot:
     qemu_error: str = ""  # QEMU's own messages (its stderr)
 
 
-def kvm_unusable() -> str | None:
-    """Why KVM cannot be tried here, or None when ``/dev/kvm`` opens for reading and writing."""
+KVM_PROBE_SECONDS = 30  # a kernel with KVM reaches its root-mount panic in a few seconds
+
+
+def kvm_unusable(qemu: str, vmlinuz: Path, progress: Progress | None = None) -> str | None:
+    """Why KVM does not work here, or None when it does.
+
+    A ``/dev/kvm`` that opens can still fail (nested virtualization): a KVM guest may stop on
+    the first instruction the host must emulate, or hang without a word. So ``vmlinuz`` is
+    booted with KVM and no root, and must reach its panic (where QEMU exits) in time. The
+    verdict holds until the host reboots and is kept in the cache directory.
+    """
     if not os.path.exists("/dev/kvm"):
         return "no /dev/kvm"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "/dev/kvm is not accessible"
-    return None
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot_id = ""
+    verdict_file = cache_dir() / "kvm-probe"
+    try:
+        kept_id, _, kept = verdict_file.read_text().partition("\n")
+        if boot_id and kept_id == boot_id:
+            return kept.strip() or None
+    except OSError:
+        pass
+    if progress:
+        progress("checking that KVM works")
+    command = [
+        qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nographic", "-no-reboot",
+        "-kernel", str(vmlinuz), "-append", "console=ttyS0 panic=-1 loglevel=1",
+    ]  # fmt: skip
+    try:
+        run = _run_qemu(command, KVM_PROBE_SECONDS, None, kvm=True)
+        verdict = None
+        if run.kvm_failed is not None:
+            verdict = f"KVM failed: {run.kvm_failed}"
+        elif "Kernel panic" not in run.stdout:
+            verdict = f"KVM failed: {_last_line(run.stderr)}"
+    except SandboxError:
+        verdict = f"a kernel did not start with KVM within {KVM_PROBE_SECONDS} s"
+    if boot_id:
+        _write_atomic(verdict_file, f"{boot_id}\n{verdict or ''}\n")
+    return verdict
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run the probe
 
 
 @dataclass(frozen=True)
@@ -501,7 +548,9 @@ def boot(
             f"local,path={path},mount_tag={tag},security_model=none,readonly=on,multidevs=remap",
         ]
     tcg = ["-accel", "tcg,thread=multi", "-cpu", "max"]
-    why_not_kvm = kvm_unusable() if accel == "auto" else "not asked for"
+    why_not_kvm: str | None = "not asked for"
+    if accel == "auto":
+        why_not_kvm = kvm_unusable(qemu, kernel.vmlinuz, progress)
     if accel == "kvm" or (accel == "auto" and why_not_kvm is None):
         if progress:
             progress(f"booting {kernel.release} with KVM")

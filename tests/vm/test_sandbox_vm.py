@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+# Runs its arguments in a private mount namespace whose /lib/modules does not exist, as on a
+# container or build host: the directory holding it is covered by a tmpfs into which each
+# other entry is bound again.
+HIDE_LIB_MODULES = r"""
+set -eu
+mount --make-rprivate /
+if [ -e /lib/modules ]; then
+  parent=$(dirname "$(realpath /lib/modules)")
+  shadow=$LKM_SHADOW
+  mount -t tmpfs lkm-shadow "$shadow"
+  for entry in "$parent"/* "$parent"/.[!.]*; do
+    name=${entry##*/}
+    if [ "$name" = modules ] || { [ ! -e "$entry" ] && [ ! -L "$entry" ]; }; then continue; fi
+    if [ -L "$entry" ]; then cp -P "$entry" "$shadow/$name"
+    elif [ -d "$entry" ]; then mkdir "$shadow/$name" && mount --rbind "$entry" "$shadow/$name"
+    else : > "$shadow/$name" && mount --bind "$entry" "$shadow/$name"; fi
+  done
+  mount --rbind "$shadow" "$parent"
+fi
+if [ -e /lib/modules ]; then echo "/lib/modules is still there" >&2; exit 99; fi
+exec "$@"
+"""
 
 
 def test_sandbox_loads_a_test_module_from_a_deb(
@@ -36,3 +67,75 @@ def test_sandbox_loads_a_test_module_from_a_deb(
     log = report[report.index("kernel log:") : report.index("taint:")]
     assert "lkm_params: loading out-of-tree module taints kernel." in log
     assert "module verification failed" in log
+    assert lines[-2].startswith(("machine: KVM", "machine: TCG (software emulation: "))
+    assert lines[-1] == f"files: {workdir / 'guest'}"  # a named work directory is kept
+
+
+def _newcomer_tree(target: Path) -> None:
+    """The repository's files as a fresh clone has them (with this checkout's changes)."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        ignore = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__")
+        shutil.copytree(REPO, target, ignore=ignore, dirs_exist_ok=True)
+        return
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / os.fsdecode(name)
+        if source.is_file():
+            (target / os.fsdecode(name)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / os.fsdecode(name))
+
+
+def test_readme_sandbox_command_as_a_newcomer() -> None:
+    """README's command for a host without module support, run as a newcomer would: a clean
+    install into a fresh venv under /tmp, /lib/modules absent, no kernel named (the
+    distribution's, downloaded with apt and cached), then a named trixie package."""
+    import world
+
+    if shutil.which("unshare") is None:
+        world.unavailable("needs unshare (util-linux)")
+    if os.geteuid() != 0:
+        world.unavailable("needs root for a private mount namespace")
+    deb = world.download(world.SPECS["trixie-amd64"])
+    python = shutil.which("python3") or sys.executable
+    home = Path(tempfile.mkdtemp(prefix="lkm-newcomer-", dir="/tmp"))
+    try:
+        for name in ("repo", "tmp", "shadow"):
+            (home / name).mkdir()
+        _newcomer_tree(home / "repo")
+        venv = home / "venv"
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [venv / "bin/python", "-m", "pip", "install", "-q", "."],
+            cwd=home / "repo", check=True,
+        )  # fmt: skip
+        env = {
+            "PATH": f"{venv}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            # The distribution's kernel is downloaded once for every run of the test suite.
+            "XDG_CACHE_HOME": str(world.CACHE / "xdg"),
+            "LKM_SHADOW": str(home / "shadow"),
+        }
+        for named in ([], ["--deb", str(deb)]):
+            done = subprocess.run(
+                ["unshare", "--mount", "sh", "-c", HIDE_LIB_MODULES, "hide", "lkm", "sandbox",
+                 *named, "modprobe", "-v", "vfat"],
+                cwd=home, env=env, capture_output=True, text=True, check=False, timeout=1800,
+            )  # fmt: skip
+            what = f"lkm sandbox {' '.join(named)} modprobe -v vfat"
+            assert done.returncode == 0, f"{what}:\n{done.stdout}{done.stderr}"
+            lines = done.stdout.splitlines()
+            assert lines[1:3] == ["command: lkm modprobe -v vfat", "status: 0"], done.stdout
+            # Both modules loaded: modprobe -v names each insmod before it, and exits 0 only
+            # when each went into the kernel.
+            stdout = lines[lines.index("stdout:") + 1 : lines.index("stderr:")]
+            assert [line.split("/")[-1].strip() for line in stdout] == [
+                "fat.ko.xz", "vfat.ko.xz"
+            ], done.stdout  # fmt: skip
+            assert lines[lines.index("stderr:") + 1] == "kernel log:", done.stdout
+            assert list((home / "tmp").iterdir()) == []  # no work directory left behind
+        assert any((world.CACHE / "xdg/lkm/debs").glob("linux-image-*.deb"))
+    finally:
+        shutil.rmtree(home)
