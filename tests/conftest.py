@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import world
+
+# Property tests check what a reader returns, not how fast: on a loaded two-core machine (CI runs
+# QEMU guests and kernel builds beside them) Hypothesis' per-example deadline only adds flakes.
+settings.register_profile("lkm", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lkm")
 
 
 def _prepared(name: str) -> world.Tree:
