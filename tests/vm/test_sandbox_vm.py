@@ -139,3 +139,46 @@ def test_readme_sandbox_command_as_a_newcomer() -> None:
         assert any((world.CACHE / "xdg/lkm/debs").glob("linux-image-*.deb"))
     finally:
         shutil.rmtree(home)
+
+
+def _sandbox(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    import world
+
+    env = {**os.environ, "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(world.CACHE / "xdg")}
+    return subprocess.run(
+        [sys.executable, "-m", "lkm", "sandbox", *args],
+        env=env, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+
+
+def test_guest_failures_are_said_with_their_reason(tmp_path: Path) -> None:
+    """A mount failing in the guest stops it with its reason; a guest that does not finish in
+    time is reported with the console's last lines; neither leaves a work directory."""
+    import harness
+
+    guest = harness.guest("trixie-amd64")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    # A module tree without the 9p modules: the guest cannot mount the host's root.
+    empty = tmp_path / guest.kver
+    empty.mkdir()
+    done = _sandbox(["-k", str(guest.vmlinuz), "-m", str(empty), "lsmod"], tmp)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "lkm sandbox: ERROR: could not mount the host's root: "
+        "mount: mounting host on /lower failed: No such device"
+    ), done.stderr
+    assert lines[1:] and all(line.startswith("  ") for line in lines[1:])
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert list(tmp.iterdir()) == []
+    # Too short a time for any boot.
+    done = _sandbox(["-k", str(guest.vmlinuz), "-m", str(guest.moddir), "-t", "3", "lsmod"], tmp)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "lkm sandbox: ERROR: the virtual machine did not power off within 3 s; "
+        "the console's last lines:"
+    ), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert list(tmp.iterdir()) == []
