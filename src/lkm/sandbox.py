@@ -304,7 +304,7 @@ INIT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
-fail() {{ echo "{failed}$*"; sync; echo o > /proc/sysrq-trigger; sleep 10; exit 1; }}
+fail() {{ echo; echo "{failed}$*"; sync; echo o > /proc/sysrq-trigger; sleep 10; exit 1; }}
 for m in {modules}; do insmod /mods/$m.ko || echo "initramfs: insmod $m failed"; done
 mkdir -p /host
 {root}
@@ -385,7 +385,8 @@ def kvm_unusable(qemu: str, vmlinuz: Path, progress: Progress | None = None) -> 
         if run.kvm_failed is not None:
             verdict = f"KVM failed: {run.kvm_failed}"
         elif "Kernel panic" not in run.stdout:
-            verdict = f"KVM failed: {_last_line(run.stderr)}"
+            # Not a verdict on KVM (a kernel QEMU cannot load, say): the boot will tell.
+            return f"KVM failed: {_last_line(run.stderr)}"
     except SandboxError:
         verdict = f"a kernel did not start with KVM within {KVM_PROBE_SECONDS} s"
     if boot_id:
@@ -566,9 +567,11 @@ def boot(
     status_file = out / "status"
     status = int(status_file.read_text()) if status_file.exists() else None
     if status is None:
+        # The line may follow the boot loader's last words without a line break.
         for line in run.stdout.splitlines():
-            if line.startswith(FAILED):
-                raise SandboxError(line.removeprefix(FAILED).strip(), console_tail(run.stdout))
+            if FAILED in line:
+                reason = line[line.index(FAILED) + len(FAILED) :].strip()
+                raise SandboxError(reason, console_tail(run.stdout))
     return Boot(run.stdout + run.stderr, out, status, accelerator, run.stderr)
 
 
