@@ -116,3 +116,87 @@ def duplicates_tree() -> dict[str, bytes]:
         "extra/twice2.ko": module_elf(exports=["shared_sym"]),
         "kernel/user.ko": module_elf(imports=["shared_sym"]),
     }
+
+
+def graph_tree(graph: dict[str, list[str]], order: Sequence[str]) -> dict[str, bytes]:
+    """``kernel/NAME.ko`` for each module of ``graph``, each exporting ``NAME_fn`` and using the
+    symbol of each of its dependencies in the order given, with a ``modules.order`` listing
+    ``order`` (which fixes depmod's order of the modules)."""
+    files = {
+        f"kernel/{name}.ko": module_elf(exports=[f"{name}_fn"], imports=[f"{d}_fn" for d in deps])
+        for name, deps in graph.items()
+    }
+    files["modules.order"] = "".join(f"kernel/{name}.ko\n" for name in order).encode()
+    return files
+
+
+# Dependency cycles and what kmod 34 reports for them (its ``Cycle detected:`` lines, in order,
+# and the count of ``Found N modules in dependency cycles!``), recorded from kmod 34's depmod.
+# A line of one name is kmod's report of a module on no cycle that an earlier walk reached.
+CYCLE_CASES: dict[str, tuple[dict[str, list[str]], list[str], list[str], int]] = {
+    "two cycles sharing their first module": (
+        {"a": ["b", "c"], "b": ["a"], "c": ["a"]}, ["a", "b", "c"],
+        ["a -> c -> a", "a -> b -> a"], 3,
+    ),
+    "the same, first use first": (
+        {"a": ["c", "b"], "b": ["a"], "c": ["a"]}, ["a", "b", "c"],
+        ["a -> b -> a", "a -> c -> a"], 3,
+    ),
+    "a cycle the longer way round": (
+        {"a": ["b", "c"], "b": ["d"], "d": ["a"], "c": ["a"]}, ["a", "b", "c", "d"],
+        ["a -> c -> a", "a -> b -> d -> a"], 4,
+    ),
+    "a diamond back to the start": (
+        {"a": ["b", "c"], "b": ["d"], "c": ["d"], "d": ["a"]}, ["a", "b", "c", "d"],
+        ["a -> c -> d -> a", "a -> b -> d -> a"], 4,
+    ),
+    "a figure eight": (
+        {"a": ["n"], "n": ["a", "m"], "m": ["a"]}, ["a", "n", "m"],
+        ["a -> n -> m -> a", "a -> n -> a"], 3,
+    ),
+    "separate cycles in depmod's order": (
+        {"a": ["b"], "b": ["a"], "c": ["d"], "d": ["c"]}, ["c", "a", "b", "d"],
+        ["c -> d -> c", "a -> b -> a"], 4,
+    ),
+    "a chain behind a cycle": (
+        {"a": ["b"], "b": ["a", "r"], "r": ["x"], "x": ["y"], "y": ["d"], "d": []},
+        ["a", "b", "r", "x", "y", "d"],
+        ["a -> b -> a", "r", "x", "y"], 2,
+    ),
+    "the chain first in depmod's order": (
+        {"a": ["b"], "b": ["a", "r"], "r": ["x"], "x": ["y"], "y": ["d"], "d": []},
+        ["r", "x", "y", "d", "a", "b"],
+        ["a -> b -> a", "x", "y"], 2,
+    ),
+    "a walk that skips ahead": (
+        {"r": ["d1", "d2"], "a": ["b"], "b": ["c"], "c": ["a", "r"], "d1": [], "d2": []},
+        ["r", "a", "d1", "b", "d2", "c"],
+        ["b -> c -> a -> b"], 3,
+    ),
+    "a walk that goes round the end": (
+        {"q0": ["q3"], "q2": ["q1", "q3"], "q1": ["q0", "q2"], "q3": []}, ["q0", "q2", "q1", "q3"],
+        ["q2 -> q1 -> q2"], 2,
+    ),
+    "a long chain into a cycle": (
+        {"s": ["u"], "u": ["v"], "v": ["w"], "w": ["x"], "x": ["y"], "y": ["z"], "z": ["y"]},
+        ["s", "u", "v", "w", "x", "y", "z"],
+        ["y -> z -> y"], 2,
+    ),
+}  # fmt: skip
+
+# Where kmod 34 never ends (its walk goes round a cycle that does not pass through where it
+# started, printing ever longer cycles or exhausting memory), lkm reports every cycle once.
+ENDLESS_CYCLE_CASES: dict[str, tuple[dict[str, list[str]], list[str], list[str], int]] = {
+    "a cycle behind another": (
+        {"x": ["y"], "y": ["x", "z"], "z": ["w"], "w": ["z"]}, ["x", "y", "z", "w"],
+        ["x -> y -> x", "z -> w -> z"], 4,
+    ),
+    "two cycles sharing a module that is not first": (
+        {"a": ["b", "c"], "b": ["a"], "c": ["a"]}, ["b", "c", "a"],
+        ["b -> a -> b", "c -> a -> c"], 3,
+    ),
+    "a cycle inside a cycle": (
+        {"a": ["b"], "b": ["c"], "c": ["a", "b"]}, ["a", "b", "c"],
+        ["a -> b -> c -> a", "b -> c -> b"], 3,
+    ),
+}  # fmt: skip

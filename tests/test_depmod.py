@@ -13,7 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depmod_trees import cycle_tree, duplicates_tree, module_elf, write_tree
+from depmod_trees import (
+    CYCLE_CASES,
+    ENDLESS_CYCLE_CASES,
+    cycle_tree,
+    duplicates_tree,
+    graph_tree,
+    module_elf,
+    write_tree,
+)
 from lkm.depmod import (
     DependencyCycleError,
     ModuleArgumentError,
@@ -405,3 +413,16 @@ def test_run_depmod_dry_run_and_verbose(tmp_path: Path) -> None:
                              verbose=True), reporter)  # fmt: skip
     assert lines == [f'{moddir}/kernel/b.ko needs "a_fn": {moddir}/kernel/a.ko\n']
     assert reporter.records == []
+
+
+@pytest.mark.parametrize("case", [*CYCLE_CASES, *ENDLESS_CYCLE_CASES])
+def test_cycle_report(case: str, tmp_path: Path) -> None:
+    """kmod 34's lines for dependency cycles, recorded from it (the slow differential test
+    compares them live); where kmod never ends, every cycle once."""
+    graph, order, lines, count = {**CYCLE_CASES, **ENDLESS_CYCLE_CASES}[case]
+    moddir = str(write_tree(tmp_path, "1.0", graph_tree(graph, order)))
+    reporter = Reporter()
+    with pytest.raises(DependencyCycleError) as caught:
+        build(moddir, DepmodConfig(), reporter, jobs=1, builtin=False)
+    assert reporter.records == [("ERROR", f"Cycle detected: {line}") for line in lines]
+    assert caught.value.count == count

@@ -23,7 +23,7 @@ import errno
 import gc
 import os
 import stat
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
@@ -475,35 +475,128 @@ def _rank(modules: list[Module], reporter: Reporter) -> None:
 
 
 def _report_cycles(modules: list[Module], remaining: list[int], reporter: Reporter) -> None:
-    """Report each cycle among the modules Kahn's algorithm could not rank, and raise."""
+    """Report the cycles among the modules Kahn's algorithm could not rank, and raise."""
     stuck = {m.index for m in modules if remaining[m.index] > 0}
-    cycles: list[list[str]] = []
-    reported: set[int] = set()
-    for start in sorted(stuck):
-        if start in reported:
-            continue
-        # Follow dependencies that stay among stuck modules until one repeats.
-        path = [start]
-        seen = {start: 0}
-        current = start
-        while True:
-            nxt = next((d for d in modules[current].deps if d in stuck), None)
-            if nxt is None:
-                break
-            if nxt in seen:
-                cycle = [*path[seen[nxt] :], nxt]
-                if not reported.intersection(cycle[:-1]):
-                    cycles.append([modules[i].name for i in cycle])
-                reported.update(cycle)
-                break
-            seen[nxt] = len(path)
-            path.append(nxt)
-            current = nxt
-        reported.add(start)
+    found = kmod_cycle_report(modules, stuck)
+    if found is None:
+        found = find_cycles(modules, stuck)
+    cycles = [[modules[i].name for i in cycle] for cycle in found]
     for names in cycles:
         reporter.error("Cycle detected: " + " -> ".join(names))
-    count = sum(len(cycle) - 1 for cycle in cycles)
+    count = len({i for cycle in found if len(cycle) > 1 for i in cycle})
     raise DependencyCycleError(cycles, count)
+
+
+# How many steps the walk of kmod's cycle report may take before lkm gives up copying it
+# (a knot of many modules has more paths than anyone would read).
+_WALK_LIMIT = 200_000
+
+
+def kmod_cycle_report(modules: Sequence[Module], stuck: Collection[int]) -> list[list[int]] | None:
+    """The lines of kmod 34's cycle report, as module indexes, or None where kmod never ends.
+
+    Found by running kmod 34 on many small trees. Its report walks from one stuck module (one
+    that Kahn's algorithm could not rank) at a time, following dependencies depth first (a
+    module's dependencies in the order of their first use, the last one first) along every
+    path, and reports each path that comes back to the module it started from, from that
+    module round to it again. Which modules it starts from is a scan of depmod's order,
+    starting at the first and going round past the end, over the stuck modules that have
+    dependencies, skipping those already started from or in a reported cycle, until none is
+    left. After a walk the scan goes on from the module that closed the last cycle it reported
+    or, if it reported none, from the last module it came to that no earlier walk had reached
+    (that module itself is looked at again), or else from the next one. A module reached by an
+    earlier walk is not walked again: as a start it is reported alone (``Cycle detected:
+    NAME``, though it is on no cycle), and within a walk it is not followed. The count kmod
+    prints is the number of distinct modules in the cycles.
+
+    Where a path comes back to a module on it other than the start, kmod's walk goes round for
+    ever (printing ever longer cycles, or overflowing and aborting): None then, and the caller
+    reports every cycle once instead (``find_cycles``).
+    """
+    count = len(modules)
+    pending = {i for i in stuck if modules[i].deps}
+    walked: set[int] = set()
+    in_cycles: set[int] = set()
+    found: list[list[int]] = []
+    steps = 0
+    position = 0
+    while pending:
+        start = position % count
+        if start not in pending:
+            position += 1
+            continue
+        pending.discard(start)
+        if start in walked:
+            found.append([start])
+            position += 1
+            continue
+        seen = {start}
+        path = [start]
+        stack = [(dep, 1) for dep in modules[start].deps]
+        last = closing = None
+        while stack:
+            steps += 1
+            if steps > _WALK_LIMIT:
+                return None
+            index, depth = stack.pop()
+            del path[depth:]
+            if index == start:
+                found.append([*path, start])
+                in_cycles.update(path)
+                pending.difference_update(path)
+                closing = path[-1]
+                continue
+            if index in walked:
+                continue
+            last = index
+            if index in path:
+                return None
+            seen.add(index)
+            path.append(index)
+            stack.extend((dep, depth + 1) for dep in modules[index].deps)
+        walked |= seen
+        after = closing if closing is not None else last
+        position = after if after is not None else position + 1
+    return found
+
+
+def find_cycles(modules: Sequence[Module], stuck: Iterable[int]) -> list[list[int]]:
+    """Every simple cycle among the ``stuck`` modules, each once, from its first module in
+    depmod's order: lkm's report where kmod's never ends.
+
+    From each stuck module in turn, the walk of kmod's report (see ``kmod_cycle_report``),
+    through modules after it in depmod's order only and never twice through one module on a
+    path. Where every cycle of a knot of modules passes through its first module, these are
+    the cycles kmod reports, in its order.
+    """
+    order = sorted(stuck)
+    members = set(order)
+    users: dict[int, list[int]] = {i: [] for i in order}
+    for i in order:
+        for dep in modules[i].deps:
+            if dep in members:
+                users[dep].append(i)
+    cycles: list[list[int]] = []
+    for root in order:
+        # Only modules after the root that lead back to it can be on a cycle from it.
+        back = {root}
+        todo = [root]
+        while todo:
+            for user in users[todo.pop()]:
+                if user > root and user not in back:
+                    back.add(user)
+                    todo.append(user)
+        path = [root]
+        stack = [(dep, 1) for dep in modules[root].deps if dep in back]
+        while stack:
+            index, depth = stack.pop()
+            del path[depth:]
+            if index == root:
+                cycles.append([*path, root])
+            elif index not in path:
+                path.append(index)
+                stack.extend((dep, depth + 1) for dep in modules[index].deps if dep in back)
+    return cycles
 
 
 def read_lines(path: str) -> list[str] | OSError:
