@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -182,3 +183,38 @@ def test_guest_failures_are_said_with_their_reason(tmp_path: Path) -> None:
     ), done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert list(tmp.iterdir()) == []
+
+
+def test_interrupted_sandbox_leaves_no_machine_and_no_files(tmp_path: Path) -> None:
+    """Ctrl-C while the guest boots: lkm dies of SIGINT, as kmod's tools do, without a
+    traceback, after stopping QEMU and removing its work directory."""
+    import signal
+    import time
+
+    import harness
+
+    import world
+
+    guest = harness.guest("trixie-amd64")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(world.CACHE / "xdg")}
+    args = ["-k", str(guest.vmlinuz), "-m", str(guest.moddir), "lsmod"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lkm", "sandbox", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(tmp.glob("*/guest/initrd.gz")):  # the machine is being started
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    workdir = next(tmp.iterdir())
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, stderr
+    assert stdout == b"" and b"Traceback" not in stderr
+    assert list(tmp.iterdir()) == []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            assert str(workdir).encode() not in cmdline.read_bytes()
