@@ -14,6 +14,23 @@ from pathlib import Path
 
 SHN_ABS = 0xFFF1
 
+# depmod.d contents tried on duplicates_tree.
+CONFIGS = {
+    "default": "",
+    "search": "search extra updates built-in\n",
+    "override": "override dup * extra\n",
+    "override-other-release": "override dup 2.* extra\nexclude skipme\n",
+    "bad-line": "search extra\nbogus line\n",
+    "override-subdir": "search updates\noverride dup 1.0.* kernel/drivers\n",
+}
+
+# Options tried on a small tree (``{base}``: its base directory); the last names a module file.
+MESSAGE_OPTIONS = [
+    ["-n"], ["-n", "-v"], ["-n", "-e"], ["-n", "-e", "-F", "{base}/System.map"],
+    ["-n", "-e", "-E", "{base}/Module.symvers"], ["-n", "-F", "{base}/nonexistent"],
+    ["-n", "-w"], ["-n", "-P", "_"], ["-h"], ["--bogus"], ["-n", "{base}/x"],
+]  # fmt: skip
+
 
 def module_elf(
     *,

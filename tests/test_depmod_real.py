@@ -11,8 +11,10 @@ import pytest
 
 import world
 from depmod_trees import (
+    CONFIGS,
     CYCLE_CASES,
     ENDLESS_CYCLE_CASES,
+    MESSAGE_OPTIONS,
     cycle_tree,
     duplicates_tree,
     graph_tree,
@@ -67,16 +69,6 @@ def _both(args: list[str], chroot_paths: list[str]) -> None:
     COMPARED["depmod: command lines"] += 1
 
 
-CONFIGS = {
-    "default": "",
-    "search": "search extra updates built-in\n",
-    "override": "override dup * extra\n",
-    "override-other-release": "override dup 2.* extra\nexclude skipme\n",
-    "bad-line": "search extra\nbogus line\n",
-    "override-subdir": "search updates\noverride dup 1.0.* kernel/drivers\n",
-}
-
-
 @pytest.mark.parametrize("config", CONFIGS)
 def test_depmod_d_with_duplicate_names(config: str, scratch: Path) -> None:
     base = _scenario(scratch, "dup", duplicates_tree())
@@ -129,13 +121,7 @@ def small(scratch: Path) -> str:
     return "/" + str(root.relative_to(world.CHROOT))
 
 
-@pytest.mark.parametrize(
-    "options",
-    [["-n"], ["-n", "-v"], ["-n", "-e"], ["-n", "-e", "-F", "{base}/System.map"],
-     ["-n", "-e", "-E", "{base}/Module.symvers"], ["-n", "-F", "{base}/nonexistent"],
-     ["-n", "-w"], ["-n", "-P", "_"], ["-h"], ["--bogus"],
-     ["-n", "{base}/x"]],
-)  # fmt: skip
+@pytest.mark.parametrize("options", MESSAGE_OPTIONS)
 def test_messages_on_a_small_tree(options: list[str], small: str) -> None:
     args = [o.format(base=small) for o in options]
     paths = [a for a in args if a.startswith(small)]

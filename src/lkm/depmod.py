@@ -307,6 +307,9 @@ class KernelSymbols:
     """Symbols the kernel image provides (System.map or Module.symvers), with CRCs if known."""
 
     crcs: dict[bytes, int | None]
+    # From Module.symvers: only then does kmod 34 compare symbol versions at all (with -F
+    # alone it reports no disagreement, not even between two modules).
+    versions: bool = False
 
 
 @dataclass
@@ -351,7 +354,7 @@ def load_kernel_symbols(
                 except ValueError:
                     continue
                 crcs[_unprefix(parts[1], prefix)] = crc
-        return KernelSymbols(crcs)
+        return KernelSymbols(crcs, versions=True)
     if system_map is not None:
         with open(system_map, "rb") as stream:
             lines = stream.read().split(b"\n")
@@ -417,6 +420,7 @@ def resolve(
             export_crcs[name] = crc
     kernel_crcs = kernel.crcs if kernel is not None else {}
     check = errsyms and kernel is not None
+    versions = check and kernel is not None and kernel.versions
     for module in modules:
         readable = module.scan
         if readable is None:
@@ -440,7 +444,7 @@ def resolve(
                 # One line per dependency: the first symbol that makes it.
                 reporter.verbose(f'{path} needs "{_text(name)}": {modules[owner].found.path}\n')
             known = export_crcs.get(name)
-            if check and crc is not None and known is not None and crc != known:
+            if versions and crc is not None and known is not None and crc != known:
                 reporter.warning(f"{path} disagrees about version of symbol {_text(name)}")
             deps[owner] = None
         module.deps = list(deps)

@@ -125,8 +125,8 @@ def parse_config(
             elif command == "external" and len(args) >= 2:
                 if _release_matches(args[0], release):
                     externals.extend(External(d) for d in args[1:])
-            elif command == "exclude" and args:
-                excludes.extend(args)
+            elif command == "exclude":
+                excludes.extend(args)  # kmod 34 takes a bare ``exclude`` silently
             else:
                 error(f"{path}:{number}: ignoring bad line starting with '{command}'")
     if not search:
