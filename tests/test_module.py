@@ -205,7 +205,19 @@ def _error(data: bytes, read: Callable[[ModuleFile], object]) -> LkmError:
             errno.ENOEXEC,
             "m.ko: not an ELF file: expected magic 7f454c46, found 6e6f7420 (at byte 0x0)",
         ),
-        (b"abc", ElfError, errno.EINVAL, "m.ko: file of 3 bytes is too short for an ELF file"),
+        (
+            b"\x7fELF\x02",
+            ElfError,
+            errno.EINVAL,
+            "m.ko: file of 5 bytes is too short to tell its format (6 bytes)",
+        ),
+        (  # decompressed, as short a module is "not an ELF file" to kmod 34
+            COMPRESSORS[Compression.XZ](b"\x7fELF\x02"),
+            NotElfError,
+            errno.ENOEXEC,
+            "m.ko: file of 5 bytes is too short for an ELF file (more than the 16-byte "
+            "identification)",
+        ),
         (
             _object("elf64-le")[:100],
             ElfError,

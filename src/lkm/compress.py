@@ -139,6 +139,10 @@ def _zstd_frames(data: bytes | memoryview, path: str | None) -> bytes:
         except zstandard.ZstdError as err:
             # zstandard prefixes libzstd's error name with its own context.
             reason = str(err).rpartition(": ")[2]
+            if not out and size > 0:
+                # kmod decodes in one call into a buffer of the stated size, and libzstd's
+                # one-call decoder meets some damage with another reason than streaming does.
+                reason = _one_call_reason(rest, reason)
             if out and reason == "Unknown frame descriptor":
                 reason = "Src size is incorrect"
             raise _zstd_error(f"zstd stream is corrupt: {err}", path, reason) from None
@@ -148,6 +152,16 @@ def _zstd_frames(data: bytes | memoryview, path: str | None) -> bytes:
     if rest:
         raise _zstd_error("zstd stream is followed by stray bytes", path, "Src size is incorrect")
     return b"".join(out)
+
+
+def _one_call_reason(data: bytes, streaming: str) -> str:
+    import zstandard
+
+    try:
+        zstandard.ZstdDecompressor().decompress(data)
+    except zstandard.ZstdError as err:
+        return str(err).rpartition(": ")[2]
+    return streaming
 
 
 _ZSTD_FRAME_PREFIX = 5  # the bytes libzstd needs to tell what a frame is

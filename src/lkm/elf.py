@@ -228,18 +228,17 @@ class ElfFile:
     def _parse_header(self) -> tuple[ElfHeader, _Layout]:
         data = self._data
         # kmod tells "not an ELF file" (ENOEXEC) from "broken ELF file" (EINVAL); so do we.
-        if len(data) < _IDENT_SIZE or bytes(data[:4]) != _MAGIC:
-            if len(data) < 6:
-                # Too short even to tell; kmod reports EINVAL here, hence not NotElfError.
-                raise self._error(f"file of {len(data)} bytes is too short for an ELF file", None)
-            if bytes(data[:4]) != _MAGIC:
-                raise NotElfError(
-                    f"not an ELF file: expected magic 7f454c46, found {data[:4].hex()}",
-                    path=self.path,
-                    offset=0,
-                )
+        # Up to the 16 bytes of the identification, it is "not an ELF file" whatever they say.
+        if len(data) >= 4 and bytes(data[:4]) != _MAGIC:
             raise NotElfError(
-                f"file of {len(data)} bytes is truncated within the ELF identification (16 bytes)",
+                f"not an ELF file: expected magic 7f454c46, found {data[:4].hex()}",
+                path=self.path,
+                offset=0,
+            )
+        if len(data) <= _IDENT_SIZE:
+            raise NotElfError(
+                f"file of {len(data)} bytes is too short for an ELF file (more than the "
+                f"{_IDENT_SIZE}-byte identification)",
                 path=self.path,
                 offset=None,
             )
@@ -285,8 +284,8 @@ class ElfFile:
         # Field positions inside the ELF header, for error offsets.
         shoff_at = 40 if layout.is64 else 32
         shentsize_at = shoff_at + (18 if layout.is64 else 14)
-        if header.shoff == 0:
-            return [], b""
+        # An e_shoff of 0 is no "no table" to kmod 34: it reads the table at offset 0 (and
+        # finds a broken file there), so it is not special here either.
         # The kernel refuses any other entry size, so a different one means a broken file.
         if header.shentsize != layout.shdr.size:
             raise self._error(
@@ -324,11 +323,30 @@ class ElfFile:
             )
         strtab = shdrs[shstrndx]
         names = bytes(self._range(strtab[4], strtab[5], self._shdr_at(shstrndx)))
+        # kmod 34 refuses a name table whose last byte is not a NUL (an empty one too), which
+        # makes every name offset inside the table a terminated string.
+        if not names.endswith(b"\0"):
+            raise self._error(
+                f"section name table of {len(names)} bytes has no terminating NUL at its end",
+                self._shdr_at(shstrndx),
+            )
+        # kmod 34 also refuses a name table whose own name lies beyond it (other sections'
+        # names may: they just match nothing).
+        if strtab[0] >= len(names):
+            raise self._error(
+                f"section name table's own name offset {strtab[0]} is beyond its "
+                f"{len(names)} bytes",
+                self._shdr_at(shstrndx),
+            )
         return shdrs, names
 
     def _shdr_at(self, index: int) -> int:
         """Where section header ``index`` sits in the file."""
         return self.header.shoff + index * self._layout.shdr.size
+
+    def _in_file(self, fields: tuple[int, ...]) -> bool:
+        """Whether a section's bytes lie inside the file (its type does not matter)."""
+        return fields[4] + fields[5] <= len(self._data)
 
     @cached_property
     def _index_by_name(self) -> dict[bytes, int]:
@@ -338,13 +356,12 @@ class ElfFile:
         size, find = len(names), names.find
         for i, fields in enumerate(self._shdrs):
             offset = fields[0]
-            end = find(b"\0", offset)
-            if end < 0 or offset >= size:
-                # Out of range or unterminated: raises (or is the empty name of offset 0).
-                name = _cbytes(names, offset, "section name", self.path, self._shdr_at(i))
-            else:
-                name = names[offset:end]
-            # The first of equally named sections wins, as a linear search would find it.
+            # Like kmod 34's lookup, a name beyond the name table matches nothing and a section
+            # whose bytes run past the end of the file is passed over; the first of equally
+            # named sections left wins, as a linear search finds it.
+            if offset >= size or not self._in_file(fields):
+                continue
+            name = names[offset : find(b"\0", offset)]
             if name not in index:
                 index[name] = i
         return index
@@ -392,14 +409,21 @@ class ElfFile:
             return None if index is None else self._section(index)
         # One lookup needs no name index: find the name's spots in the name table (several
         # when names share tails, ".rela.text" and ".text") and the first header using one.
-        offsets = [fields[0] for fields in self._shdrs]
+        shdrs = self._shdrs
+        offsets = [fields[0] for fields in shdrs]
         needle, names, found = key + b"\0", self._names, len(offsets)
         start = names.find(needle, 1)  # offset 0 is always the empty name
         while start > 0:
-            if start in offsets:
-                found = min(found, offsets.index(start))
+            for at, offset in enumerate(offsets[:found]):
+                if offset == start and self._in_file(shdrs[at]):
+                    found = at
+                    break
             start = names.find(needle, start + 1)
         return None if found == len(offsets) else self._section(found)
+
+    def file_bytes(self, section: Section) -> memoryview:
+        """A section's bytes in the file whatever its type, as kmod 34 reads ``.modinfo``."""
+        return self._range(section.offset, section.size, self._shdr_at(section.number))
 
     def section_data(self, section: Section) -> memoryview:
         """Return a section's bytes (empty for SHT_NOBITS, which occupy no file space)."""

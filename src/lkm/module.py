@@ -26,6 +26,7 @@ __all__ = ["ExportedSymbol", "ImportedSymbol", "ModuleFile", "ModuleVersion", "k
 _CRC_PREFIX = "__crc_"
 _ET_REL = 1
 _VERSION_ENTRY = 64  # sizeof(struct modversion_info) on both classes
+_FORMAT_PROBE = 6  # the longest compression magic (xz's)
 
 
 class ModuleVersion(NamedTuple):
@@ -92,6 +93,14 @@ class ModuleFile:
     @cached_property
     def raw(self) -> bytes:
         """The decompressed module (the file's bytes when it is not compressed)."""
+        if len(self.data) < _FORMAT_PROBE:
+            # kmod 34 reads this many bytes to tell the format and fails with EINVAL when it
+            # cannot (a shorter decompressed module is "not an ELF file" instead).
+            raise ElfError(
+                f"file of {len(self.data)} bytes is too short to tell its format "
+                f"({_FORMAT_PROBE} bytes)",
+                path=self.path,
+            )
         return decompress(self.data, path=self.path)
 
     @cached_property
@@ -116,7 +125,7 @@ class ModuleFile:
         if section is None:
             return ()
         pairs = []
-        for item in bytes(elf.section_data(section)).split(b"\0"):
+        for item in bytes(elf.file_bytes(section)).split(b"\0"):
             if item:
                 key, _, value = item.partition(b"=")
                 pairs.append((_text(key), _text(value)))

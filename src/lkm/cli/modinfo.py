@@ -120,7 +120,9 @@ class ModinfoPrinter:
         if self.settings.field is not None:
             self.printer.out(value + sep)
         elif sep == "\n" or padded:
-            self.printer.out(f"{key + ':':<16}{value}{sep}")
+            # Padded to 16 bytes, not characters: a key with UTF-8 in it gets fewer spaces.
+            pad = " " * (15 - len(key.encode("utf-8", "surrogateescape")))
+            self.printer.out(f"{key}:{pad}{value}{sep}")
         else:
             self.printer.out(f"{key}={value}{sep}")
 
