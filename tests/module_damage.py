@@ -141,7 +141,7 @@ def _field(data: bytearray, rng: random.Random, start: int, end: int) -> str:
     """Overwrite a 1, 2 or 4-byte field inside [start, end) with a telling value."""
     width = rng.choice((1, 2, 4))
     at = rng.randrange(start, max(start + 1, end - width + 1))
-    value = rng.choice(_SPECIAL + (rng.randrange(1 << (8 * width)),)) & ((1 << (8 * width)) - 1)
+    value = rng.choice((*_SPECIAL, rng.randrange(1 << (8 * width)))) & ((1 << (8 * width)) - 1)
     data[at : at + width] = value.to_bytes(width, rng.choice(("little", "big")))
     return f"{width}-byte field at {at} set to {value:#x}"
 

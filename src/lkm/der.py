@@ -18,6 +18,7 @@ CLASS_UNIVERSAL = 0x00
 CLASS_CONTEXT = 0x80
 CONSTRUCTED = 0x20
 
+TAG_EOC = 0
 TAG_BOOLEAN = 1
 TAG_INTEGER = 2
 TAG_BIT_STRING = 3
@@ -120,6 +121,11 @@ class DerReader(NamedTuple):
         """The values inside a constructed value, in order."""
         if not tlv.constructed:
             raise self.error("expected a constructed value, found a primitive one", tlv.start)
+        return self.members(tlv)
+
+    def members(self, tlv: Tlv) -> tuple[Tlv, ...]:
+        """The values inside ``tlv`` even when its identifier says primitive: kmod's decoder
+        reads a SET OF or SEQUENCE OF that way."""
         items = []
         offset = tlv.content_start
         while offset < tlv.content_end:
@@ -129,18 +135,19 @@ class DerReader(NamedTuple):
         return tuple(items)
 
     def content(self, tlv: Tlv, *, depth: int = 0) -> bytes:
-        """The content octets; a constructed (BER) string is the concatenation of its pieces."""
+        """The content octets; a constructed (BER) string is the concatenation of its pieces.
+
+        Like kmod's decoder, the pieces' own tags are not checked, but an end-of-contents
+        value among them (outside an indefinite length) is an error.
+        """
         if not tlv.constructed:
             return self.data[tlv.content_start : tlv.content_end]
         if depth > _MAX_DEPTH:
             raise self.error(f"expected at most {_MAX_DEPTH} nested strings", tlv.start)
         pieces = []
         for child in self.children(tlv):
-            if child.cls != tlv.cls or child.number != tlv.number:
-                raise self.error(
-                    f"expected string pieces with tag {tlv.number}, found tag {child.number}",
-                    child.start,
-                )
+            if child.cls == CLASS_UNIVERSAL and child.number == TAG_EOC:
+                raise self.error("expected a string piece, found end-of-contents", child.start)
             pieces.append(self.content(child, depth=depth + 1))
         return b"".join(pieces)
 

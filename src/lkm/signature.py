@@ -19,7 +19,11 @@ from typing import NamedTuple
 from lkm.der import (
     CLASS_UNIVERSAL,
     TAG_BIT_STRING,
+    TAG_BOOLEAN,
+    TAG_EOC,
+    TAG_INTEGER,
     TAG_OCTET_STRING,
+    TAG_OID,
     TAG_SEQUENCE,
     TAG_SET,
     DerReader,
@@ -35,6 +39,7 @@ TRAILER_SIZE = _TRAILER.size + len(MAGIC)
 _ALGO_COUNT = 2
 _RAW_HASH_NAMES = ("md4", "md5", "sha1", "rmd160", "sha256", "sha384", "sha512", "sha224", "sm3")
 
+_OID_DATA = "1.2.840.113549.1.7.1"
 _OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _OID_COMMON_NAME = "2.5.4.3"
 
@@ -298,18 +303,19 @@ def parse_pkcs7(
     if len(fields) < 4:
         raise der.error("expected at least 4 SignedData fields, found fewer", signed_data.start)
     der.integer(fields[0])
-    der.expect(fields[1], TAG_SET, "a digestAlgorithms SET", constructed=True)
-    for item in der.children(fields[1]):
+    # SET OF and SEQUENCE OF values are read even when marked primitive (SEQUENCEs are not).
+    der.expect(fields[1], TAG_SET, "a digestAlgorithms SET")
+    for item in der.members(fields[1]):
         _algorithm(der, item)
-    der.expect(fields[2], TAG_SEQUENCE, "an encapContentInfo SEQUENCE", constructed=True)
+    _content_info(der, fields[2])
     rest = fields[3:]
     for number in (0, 1):  # optional certificates [0] and crls [1]
         if rest and rest[0].is_context(number) and rest[0].constructed:
             rest = rest[1:]
     if len(rest) != 1:
         raise der.error("expected the signerInfos SET to close SignedData", signed_data.start)
-    der.expect(rest[0], TAG_SET, "a signerInfos SET", constructed=True)
-    signers = [_signer_info(der, item, algo, hash) for item in der.children(rest[0])]
+    der.expect(rest[0], TAG_SET, "a signerInfos SET")
+    signers = [_signer_info(der, item, algo, hash) for item in der.members(rest[0])]
     if not signers:
         raise der.error("expected at least one signer info, found none", rest[0].start)
     return signers[0]
@@ -320,7 +326,66 @@ def _algorithm(der: DerReader, tlv: Tlv) -> str:
     parts = der.children(tlv)
     if not parts or len(parts) > 2:
         raise der.error(f"expected an OID and optional parameters, found {len(parts)}", tlv.start)
-    return der.oid(parts[0])
+    oid = der.oid(parts[0])
+    if len(parts) == 2:
+        _any(der, parts[1])
+    return oid
+
+
+def _content_info(der: DerReader, tlv: Tlv) -> None:
+    """The inner ContentInfo: a type and optional [0] content (absent in module signatures)."""
+    der.expect(tlv, TAG_SEQUENCE, "an encapContentInfo SEQUENCE", constructed=True)
+    parts = der.children(tlv)
+    if not parts or len(parts) > 2:
+        raise der.error(f"expected a content type and optional content, found {len(parts)}",
+                        tlv.start)  # fmt: skip
+    content_type = der.oid(parts[0])
+    if len(parts) == 2:
+        if not parts[1].is_context(0) or not parts[1].constructed:
+            raise der.error("expected [0] EXPLICIT content", parts[1].start)
+        inner = der.children(parts[1])
+        if len(inner) != 1:
+            raise der.error(f"expected one value in [0], found {len(inner)}", parts[1].start)
+        if content_type == _OID_DATA:
+            der.expect(inner[0], TAG_OCTET_STRING, "data content OCTET STRING")
+        _any(der, inner[0])
+
+
+# Universal types whose content kmod's decoder checks when they stand for ANY, and the strings
+# whose length it checks (minimum or multiple).
+_TAG_NULL, _TAG_ENUMERATED, _TAG_UTC_TIME, _TAG_GENERALIZED_TIME = 5, 10, 23, 24
+_PRIMITIVE_ONLY = frozenset({TAG_BOOLEAN, TAG_INTEGER, _TAG_NULL, TAG_OID, _TAG_ENUMERATED})
+_MIN_LENGTH = {TAG_BIT_STRING: 1, _TAG_UTC_TIME: 13, _TAG_GENERALIZED_TIME: 15}
+_LENGTH_UNIT = {_TAG_BMP_STRING: 2, _TAG_UNIVERSAL_STRING: 4}
+
+
+def _any(der: DerReader, tlv: Tlv) -> None:
+    """Check a value of type ANY as kmod's decoder does: other classes and unknown universal
+    types are taken as they are, the basic types must be well formed."""
+    if tlv.cls != CLASS_UNIVERSAL or tlv.number > _TAG_BMP_STRING:
+        return
+    number = tlv.number
+    if number == TAG_EOC:
+        raise der.error("expected a value, found end-of-contents", tlv.start)
+    if number in (TAG_SEQUENCE, TAG_SET):
+        if not tlv.constructed:
+            raise der.error("expected a constructed SEQUENCE or SET", tlv.start)
+        return
+    if number in _PRIMITIVE_ONLY:
+        if tlv.constructed:
+            raise der.error(f"expected a primitive value of tag {number}", tlv.start)
+        if number in (TAG_INTEGER, _TAG_ENUMERATED):
+            der.integer(tlv._replace(number=TAG_INTEGER))
+        elif number == TAG_OID:
+            der.oid(tlv)
+        elif tlv.content_end - tlv.content_start != (1 if number == TAG_BOOLEAN else 0):
+            raise der.error("expected a BOOLEAN of 1 byte or an empty NULL", tlv.start)
+        return
+    value = der.content(tlv)
+    if len(value) < _MIN_LENGTH.get(number, 0) or len(value) % _LENGTH_UNIT.get(number, 1):
+        raise der.error(f"expected a longer or whole value of tag {number}", tlv.start)
+    if number == TAG_BIT_STRING and value[0] > 7:
+        raise der.error(f"expected at most 7 unused bits, found {value[0]}", tlv.start)
 
 
 def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSignature:
@@ -371,11 +436,11 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
 
 def _signer_name(der: DerReader, name: Tlv) -> str:
     """The first common name of ``name``, else its last attribute of any type (kmod's choice)."""
-    der.expect(name, TAG_SEQUENCE, "a Name SEQUENCE", constructed=True)
+    der.expect(name, TAG_SEQUENCE, "a Name SEQUENCE")
     values: list[tuple[str, bytes]] = []
-    for rdn in der.children(name):
-        der.expect(rdn, TAG_SET, "a RelativeDistinguishedName SET", constructed=True)
-        for attribute in der.children(rdn):
+    for rdn in der.members(name):
+        der.expect(rdn, TAG_SET, "a RelativeDistinguishedName SET")
+        for attribute in der.members(rdn):
             der.expect(attribute, TAG_SEQUENCE, "an AttributeTypeAndValue", constructed=True)
             parts = der.children(attribute)
             if len(parts) != 2:
@@ -408,4 +473,28 @@ def _name_value(der: DerReader, tlv: Tlv) -> bytes:
         raise der.error(f"expected an even BMPString length, found {len(value)}", tlv.start)
     elif tlv.number == _TAG_UNIVERSAL_STRING and len(value) % 4:
         raise der.error(f"expected a UniversalString length in 4s, found {len(value)}", tlv.start)
+    if tlv.number in _UNICODE_STRINGS and not _valid_unicode(tlv.number, value):
+        # kmod's decoder converts these names to UTF-8, which fails on invalid characters.
+        raise der.error(f"expected valid characters in a string of tag {tlv.number}", tlv.start)
     return value
+
+
+_TAG_UTF8_STRING = 12
+_UNICODE_STRINGS = frozenset({_TAG_UTF8_STRING, _TAG_BMP_STRING, _TAG_UNIVERSAL_STRING})
+
+
+def _valid_unicode(number: int, value: bytes) -> bool:
+    """Whether a UTF8String (strict UTF-8), BMPString or UniversalString holds only Unicode
+    scalar values (no surrogates, nothing beyond U+10FFFF)."""
+    if number == _TAG_UTF8_STRING:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    width = 2 if number == _TAG_BMP_STRING else 4
+    for at in range(0, len(value), width):
+        code = int.from_bytes(value[at : at + width], "big")
+        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            return False
+    return True
