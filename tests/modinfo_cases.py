@@ -56,6 +56,63 @@ def _bad_signature(sig_len: int) -> bytes:
     return GOOD + b"\x30\x03\x02\x01\x00" + trailer + b"~Module signature appended~\n"
 
 
+def _flip_bit(data: bytes, at: int, bit: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 1 << bit
+    return bytes(out)
+
+
+# Section headers of elfbuild's files: [null, *sections, .shstrtab], 64 bytes each at e_shoff.
+_SH_NAME, _SH_TYPE, _SH_OFFSET, _SH_SIZE = (0, "<I"), (4, "<I"), (24, "<Q"), (32, "<Q")
+
+
+def _patched(data: bytes, index: int, field: tuple[int, str], value: int) -> bytes:
+    """``data`` with one field of section header ``index`` (-1: the ELF header) set."""
+    out = bytearray(data)
+    at, fmt = field
+    base = 0 if index < 0 else struct.unpack_from("<Q", data, 40)[0] + 64 * index
+    struct.pack_into(fmt, out, base + at, value)
+    return bytes(out)
+
+
+def _field(data: bytes, index: int, field: tuple[int, str]) -> int:
+    at, fmt = field
+    return int(
+        struct.unpack_from(fmt, data, struct.unpack_from("<Q", data, 40)[0] + 64 * index + at)[0]
+    )
+
+
+# .text then .modinfo: section 1's name can be damaged while .modinfo stays readable.
+TWO = elfbuild.elf64({".text": b"\xc3", ".modinfo": elfbuild.modinfo_section(b"license=GPL")})
+_NAMES = _field(GOOD, 2, _SH_SIZE)  # size of GOOD's .shstrtab
+_E_SHOFF = (40, "<Q")
+_MODINFO_NAME = _field(TWO, 2, _SH_NAME)
+
+
+def _damaged_elf() -> dict[str, bytes]:
+    """Modules broken in one place each, for the rules of kmod 34's ELF reader."""
+    return {
+        "elf-16-bytes": GOOD[:16],  # ENOEXEC up to the identification's 16 bytes
+        "elf-17-bytes": GOOD[:17],  # EINVAL after
+        "shoff-zero": _patched(GOOD, -1, _E_SHOFF, 0),  # read at offset 0, no "no table"
+        "names-empty": _patched(GOOD, 2, _SH_SIZE, 0),
+        "names-unterminated": _patched(GOOD, 2, _SH_SIZE, _NAMES - 1),
+        "names-own-name-beyond": _patched(GOOD, 2, _SH_NAME, _NAMES),
+        "names-own-name-last": _patched(GOOD, 2, _SH_NAME, _NAMES - 1),
+        "other-name-beyond": _patched(TWO, 1, _SH_NAME, 1000),
+        "modinfo-name-beyond": _patched(GOOD, 1, _SH_NAME, 1000),
+        "modinfo-beyond-file": _patched(GOOD, 1, _SH_SIZE, 1 << 20),
+        "modinfo-at-end-empty": _patched(_patched(GOOD, 1, _SH_OFFSET, len(GOOD)), 1, _SH_SIZE, 0),
+        "modinfo-nobits": _patched(GOOD, 1, _SH_TYPE, 8),
+        "modinfo-one-byte-after-nuls": elfbuild.elf64({".modinfo": b"\0\0x"}),
+        "modinfo-two-bytes-after-nuls": elfbuild.elf64({".modinfo": b"\0\0xy"}),
+        "modinfo-first-copy": _patched(TWO, 1, _SH_NAME, _MODINFO_NAME),
+        "modinfo-first-copy-beyond-file": _patched(
+            _patched(TWO, 1, _SH_NAME, _MODINFO_NAME), 1, _SH_OFFSET, 1 << 20
+        ),
+    }
+
+
 NO_MODINFO = elfbuild.elf64({".text": b"\xc3"})
 PARAMS = module(
     b"parm=a:desc a",
@@ -139,6 +196,12 @@ def _cases() -> list[Case]:
         Case("truncated-zstd", [f"{d}/trunc.ko.zst"], {"trunc.ko.zst": zst[: len(zst) // 2]}),
         Case("zstd-magic-only", [f"{d}/z5.ko.zst"], {"z5.ko.zst": zst[:5]}),
         Case("xz-inside-ko", ["-F", "license", f"{d}/packed-module.ko"], {"packed-module.ko": xz}),
+        *(Case(name, [f"{d}/{name}.ko"], {f"{name}.ko": data})
+          for name, data in _damaged_elf().items()),
+        Case("xz-of-5-bytes", [f"{d}/x5.ko.xz"], {"x5.ko.xz": lzma.compress(GOOD[:5])}),
+        Case("xz-of-16-bytes", [f"{d}/x16.ko.xz"], {"x16.ko.xz": lzma.compress(GOOD[:16])}),
+        Case("zstd-one-call-reason", [f"{d}/z.ko.zst"], {"z.ko.zst": _flip_bit(zst, 120, 3)}),
+        Case("key-with-utf8", [f"{d}/u.ko"], {"u.ko": module(b"cl\xc3\xa9=v", b"\xc3\xa9\xff=w")}),
         Case("directory", [f"{d}/dir.ko"], dirs=("dir.ko",)),
         Case("missing", [f"{d}/missing.ko"]),
         Case("no-module-suffix", [f"{d}/good.o"], {"good.o": GOOD}),

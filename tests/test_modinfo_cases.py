@@ -72,3 +72,31 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_recorded_outputs_are_kmods() -> None:
     """The recorded expectations are what kmod 34 prints today."""
     assert modinfo_cases.record_with_kmod() == RECORDED
+
+
+# Headers on which kmod 34 aborts (SIGABRT after a failed assertion, nothing else printed): no
+# extended section numbering, a name table index of 0 or out of range. lkm keeps its one-line
+# error instead.
+KMOD_ABORTS = {
+    "shnum-zero": (60, 0, "No data available"),  # e_shnum 0: section 0's size, here 0
+    "shstrndx-zero": (62, 0, "Invalid argument"),  # section 0 as name table: empty
+    "shstrndx-beyond": (62, 3, "Invalid argument"),
+    "shstrndx-xindex": (62, 0xFFFF, "Invalid argument"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KMOD_ABORTS))
+def test_where_kmod_aborts_lkm_reports(case: str, tmp_path: Path) -> None:
+    import struct
+
+    at, value, reason = KMOD_ABORTS[case]
+    data = bytearray(modinfo_cases.GOOD)
+    struct.pack_into("<H", data, at, value)
+    path = tmp_path / "m.ko"
+    path.write_bytes(bytes(data))
+    out = placeholder(modinfo_cases.run_lkm_inprocess([str(path)]), str(tmp_path))
+    assert out == Output(
+        b"filename:       {dir}/m.ko\n",
+        f"modinfo: ERROR: could not get modinfo from 'm': {reason}\n".encode(),
+        1,
+    )

@@ -318,6 +318,104 @@ PKCS7_CASES: dict[str, tuple[bytes, str]] = {
 }
 
 
+def _with_params(params: bytes) -> bytes:
+    """A signature whose signer's digestEncryptionAlgorithm has ``params`` (ANY)."""
+    info = seq(
+        integer(1),
+        seq(name((CN, 0x0C, b"crafted")), integer(0x42)),
+        seq(oid(SHA256)),
+        seq(oid(RSA), params),
+        tlv(4, b"\x11" * 8),
+    )
+    return cms(signers=[info])
+
+
+def _with_content_info(content_info: bytes) -> bytes:
+    inner = seq(integer(1), set_(seq(oid(SHA256))), content_info, set_(signer_info()))
+    return seq(oid(SIGNED_DATA), tlv(0xA0, inner))
+
+
+SIGNED = lines("crafted", "42", "sha256")
+# What kmod's PKCS#7 decoder checks beyond the structure lkm reads (found by damaging real
+# signatures): values of type ANY, the inner content type, SET OF marked primitive, the pieces
+# of constructed strings, and the characters of names it converts to UTF-8.
+PKCS7_CASES |= {
+    "SET OF marked primitive": (
+        seq(
+            oid(SIGNED_DATA),
+            tlv(
+                0xA0,
+                seq(
+                    integer(1),
+                    tlv(0x11, seq(oid(SHA256))),
+                    seq(oid("1.2.840.113549.1.7.1")),
+                    tlv(0x11, signer_info()),
+                ),
+            ),
+        ),
+        SIGNED,
+    ),
+    "name SEQUENCE OF and SET marked primitive": (
+        cms(issuer=tlv(0x10, tlv(0x11, seq(oid(CN), tlv(0x0C, b"prim"))))),
+        lines("prim", "42", "sha256"),
+    ),
+    "SEQUENCE marked primitive": (
+        cms(sid=tlv(0x10, name((CN, 0x0C, b"crafted")) + integer(0x42))),
+        "",
+    ),
+    "parameters NULL": (_with_params(b"\x05\x00"), SIGNED),
+    "parameters NULL of 1 byte": (_with_params(b"\x05\x01\x00"), ""),
+    "parameters constructed NULL": (_with_params(b"\x25\x00"), ""),
+    "parameters BOOLEAN of 1 byte": (_with_params(b"\x01\x01\x05"), SIGNED),
+    "parameters BOOLEAN of 0 bytes": (_with_params(b"\x01\x00"), ""),
+    "parameters padded INTEGER": (_with_params(b"\x02\x02\x00\x01"), ""),
+    "parameters padded ENUMERATED": (_with_params(b"\x0a\x02\x00\x01"), ""),
+    "parameters constructed INTEGER": (_with_params(b"\x22\x03\x02\x01\x00"), ""),
+    "parameters cut OID": (_with_params(b"\x06\x01\x81"), ""),
+    "parameters empty BIT STRING": (_with_params(b"\x03\x00"), ""),
+    "parameters BIT STRING of 8 unused bits": (_with_params(b"\x03\x02\x08\x00"), ""),
+    "parameters lone BIT STRING unused bits": (_with_params(b"\x03\x01\x01"), SIGNED),
+    "parameters odd BMPString": (_with_params(b"\x1e\x01\x41"), ""),
+    "parameters UniversalString of 3 bytes": (_with_params(b"\x1c\x03\x00\x00\x41"), ""),
+    "parameters UTCTime of 12 bytes": (_with_params(tlv(0x17, b"1" * 12)), ""),
+    "parameters UTCTime of 13 bytes": (_with_params(tlv(0x17, b"1" * 13)), SIGNED),
+    "parameters GeneralizedTime of 14 bytes": (_with_params(tlv(0x18, b"1" * 14)), ""),
+    "parameters GeneralizedTime of 15 bytes": (_with_params(tlv(0x18, b"1" * 15)), SIGNED),
+    "parameters SEQUENCE marked primitive": (_with_params(b"\x10\x00"), ""),
+    "parameters SEQUENCE content unread": (_with_params(b"\x30\x01\xff"), SIGNED),
+    "parameters end-of-contents": (_with_params(b"\x00\x00"), ""),
+    "parameters of context class": (_with_params(b"\x80\x00"), SIGNED),
+    "parameters invalid UTF-8 unchecked": (_with_params(b"\x0c\x01\xff"), SIGNED),
+    "parameters string pieces of any tag": (_with_params(b"\x24\x03\x02\x01\x00"), SIGNED),
+    "parameters end-of-contents among pieces": (_with_params(b"\x24\x02\x00\x00"), ""),
+    "parameters two values": (_with_params(b"\x05\x00\x05\x00"), ""),
+    "inner content type of any OID": (_with_content_info(seq(oid("1.2.3.4"))), SIGNED),
+    "inner content type cut": (_with_content_info(seq(tlv(6, b"\x2a\x86"))), ""),
+    "inner content type missing": (_with_content_info(seq()), ""),
+    "name UTF8String invalid": (cms(issuer=name((CN, 0x0C, b"A\xff"))), ""),
+    "name UTF8String surrogate": (cms(issuer=name((CN, 0x0C, b"A\xed\xa0\x80"))), ""),
+    "name UTF8String overlong": (cms(issuer=name((CN, 0x0C, b"A\xc0\x80"))), ""),
+    "name UTF8String beyond U+10FFFF": (cms(issuer=name((CN, 0x0C, b"A\xf4\x90\x80\x80"))), ""),
+    "name UTF8String U+10FFFF": (
+        cms(issuer=name((CN, 0x0C, b"A\xf4\x8f\xbf\xbf"))),
+        lines("A\U0010ffff", "42", "sha256"),
+    ),
+    "name BMPString surrogate pair": (cms(issuer=name((CN, 0x1E, b"\xd8\x3d\xde\x00"))), ""),
+    "name UniversalString beyond U+10FFFF": (
+        cms(issuer=name((CN, 0x1C, b"\x00\x11\x00\x00"))),
+        "",
+    ),
+    "name T61String high byte": (
+        cms(issuer=name((CN, 0x14, b"A\xff"))),
+        lines("A\udcff", "42", "sha256"),
+    ),
+    "name UTF8String from OCTET STRING pieces": (
+        cms(issuer=name((CN, 0x2C, tlv(4, b"AB")))),
+        lines("AB", "42", "sha256"),
+    ),
+}
+
+
 @pytest.mark.parametrize("case", PKCS7_CASES)
 def test_pkcs7_cases(case: str) -> None:
     blob, expected = PKCS7_CASES[case]

@@ -139,7 +139,7 @@ def _zstd_frames(data: bytes | memoryview, path: str | None) -> bytes:
         except zstandard.ZstdError as err:
             # zstandard prefixes libzstd's error name with its own context.
             reason = str(err).rpartition(": ")[2]
-            if not out and size > 0:
+            if not out and 0 < size <= _ONE_CALL_LIMIT:
                 # kmod decodes in one call into a buffer of the stated size, and libzstd's
                 # one-call decoder meets some damage with another reason than streaming does.
                 reason = _one_call_reason(rest, reason)
@@ -160,8 +160,16 @@ def _one_call_reason(data: bytes, streaming: str) -> str:
     try:
         zstandard.ZstdDecompressor().decompress(data)
     except zstandard.ZstdError as err:
-        return str(err).rpartition(": ")[2]
+        reason = str(err).rpartition(": ")[2]
+        # zstandard's own words are no libzstd reason: keep the streaming one then.
+        return streaming if reason == "did not decompress full frame" else reason
+    except MemoryError:
+        pass
     return streaming
+
+
+# Beyond this stated size lkm does not allocate a whole buffer just to learn a reason.
+_ONE_CALL_LIMIT = 1 << 28
 
 
 _ZSTD_FRAME_PREFIX = 5  # the bytes libzstd needs to tell what a frame is

@@ -117,7 +117,8 @@ class ModuleFile:
         """The ``.modinfo`` strings as (key, value) pairs in file order, as kmod shows them.
 
         The section is split at NULs; empty strings (padding) are skipped; a string without
-        '=' is a key with an empty value; an unterminated last string counts.  Empty when
+        '=' is a key with an empty value; an unterminated last string counts, unless it is all
+        that follows the leading NULs and one byte long.  Empty when
         there is no ``.modinfo`` (see ``has_modinfo``).
         """
         elf = self.elf
@@ -125,7 +126,11 @@ class ModuleFile:
         if section is None:
             return ()
         pairs = []
-        for item in bytes(elf.file_bytes(section)).split(b"\0"):
+        strings = bytes(elf.file_bytes(section)).lstrip(b"\0")
+        if len(strings) < 2:
+            # kmod 34 finds no string in a single byte left after the leading NULs.
+            return ()
+        for item in strings.split(b"\0"):
             if item:
                 key, _, value = item.partition(b"=")
                 pairs.append((_text(key), _text(value)))

@@ -337,8 +337,9 @@ def _content_info(der: DerReader, tlv: Tlv) -> None:
     der.expect(tlv, TAG_SEQUENCE, "an encapContentInfo SEQUENCE", constructed=True)
     parts = der.children(tlv)
     if not parts or len(parts) > 2:
-        raise der.error(f"expected a content type and optional content, found {len(parts)}",
-                        tlv.start)  # fmt: skip
+        raise der.error(
+            f"expected a content type and optional content, found {len(parts)}", tlv.start
+        )
     content_type = der.oid(parts[0])
     if len(parts) == 2:
         if not parts[1].is_context(0) or not parts[1].constructed:
