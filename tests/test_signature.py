@@ -392,6 +392,23 @@ PKCS7_CASES |= {
     "inner content type of any OID": (_with_content_info(seq(oid("1.2.3.4"))), SIGNED),
     "inner content type cut": (_with_content_info(seq(tlv(6, b"\x2a\x86"))), ""),
     "inner content type missing": (_with_content_info(seq()), ""),
+    "inner data content": (
+        _with_content_info(seq(oid("1.2.840.113549.1.7.1"), tlv(0xA0, tlv(4, b"x")))),
+        SIGNED,
+    ),
+    "inner data content not an OCTET STRING": (
+        _with_content_info(seq(oid("1.2.840.113549.1.7.1"), tlv(0xA0, integer(5)))),
+        "",
+    ),
+    "inner content of another type": (
+        _with_content_info(seq(oid("1.2.3.4"), tlv(0xA0, integer(5)))),
+        SIGNED,
+    ),
+    "inner content of another type, a padded INTEGER": (
+        _with_content_info(seq(oid("1.2.3.4"), tlv(0xA0, tlv(2, b"\x00\x05")))),
+        "",
+    ),
+    "inner content not [0]": (_with_content_info(seq(oid("1.2.3.4"), tlv(0xA1, b""))), ""),
     "name UTF8String invalid": (cms(issuer=name((CN, 0x0C, b"A\xff"))), ""),
     "name UTF8String surrogate": (cms(issuer=name((CN, 0x0C, b"A\xed\xa0\x80"))), ""),
     "name UTF8String overlong": (cms(issuer=name((CN, 0x0C, b"A\xc0\x80"))), ""),
