@@ -80,6 +80,8 @@ def test_modinfo_strings_read_back(
         (text(key), text(value))
         for key, _, value in (entry.partition(b"=") for entry in entries if entry)
     )
+    if len(section.lstrip(b"\0")) < 2:
+        expected = ()  # kmod 34 finds no string in one byte left after the leading NULs
     assert module.modinfo == expected
     names = [value for key, value in expected if key == "name"]
     assert module.name == (names[0] if names else "gen_mod")
