@@ -111,7 +111,7 @@ def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
     if size == 0:
         raise _zstd_error("zstd stream is empty", path, _NO_SIZE)
     try:
-        return _zstd_frames(data, path)
+        return _zstd_frames(data, path, size)
     except DecompressionError:
         if size < 0:
             raise _zstd_error("zstd stream without a size is corrupt", path, _NO_SIZE) from None
@@ -121,7 +121,7 @@ def _zstd(data: bytes | memoryview, path: str | None) -> bytes:
 _NO_SIZE = "Failed to determine decompression size"
 
 
-def _zstd_frames(data: bytes | memoryview, path: str | None) -> bytes:
+def _zstd_frames(data: bytes | memoryview, path: str | None, size: int) -> bytes:
     import zstandard
 
     out: list[bytes] = []
