@@ -426,3 +426,21 @@ def test_cycle_report(case: str, tmp_path: Path) -> None:
         build(moddir, DepmodConfig(), reporter, jobs=1, builtin=False)
     assert reporter.records == [("ERROR", f"Cycle detected: {line}") for line in lines]
     assert caught.value.count == count
+
+
+def test_external_directory_that_cannot_be_opened(tmp_path: Path) -> None:
+    """Reported as kmod 34 reports it, and the run goes on with the other modules."""
+    from lkm.depmod_config import External
+
+    moddir = str(write_tree(tmp_path / "a", "1.0", {"kernel/m.ko": module_elf()}))
+    (tmp_path / "file").write_bytes(b"")
+    externals = (External(str(tmp_path / "missing")), External(str(tmp_path / "file")))
+    reporter = Reporter()
+    found = find_modules(
+        moddir, DepmodConfig(("external", "built-in"), externals=externals), reporter
+    )
+    assert [m.relpath for m in found] == ["kernel/m.ko"]
+    assert reporter.records == [
+        ("ERROR", f"could not open directory {tmp_path}/missing: No such file or directory"),
+        ("ERROR", f"could not open directory {tmp_path}/file: Not a directory"),
+    ]

@@ -641,3 +641,95 @@ def test_quick_counts_which_modules(case: str, extra: str) -> None:
             if theirs.exists():
                 assert ours_file.read_bytes() == theirs.read_bytes(), output
         COMPARED["depmod: bad-input command lines"] += 1
+
+
+# -- directories that cannot be walked -----------------------------------------------------------
+
+
+def _make(path: Path, kind: str) -> None:
+    """At ``path``: nothing, or something that cannot be opened as a directory, or a directory
+    with one module and a symlink loop inside."""
+    if kind == "file":
+        path.write_bytes(b"x")
+    elif kind == "dangling symlink":
+        path.symlink_to("nowhere")
+    elif kind == "symlink loop":
+        path.symlink_to(path.name)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory with a loop":
+        path.mkdir()
+        (path / "ext.ko").write_bytes(module_elf(imports=["mii_link_ok"]))
+        (path / "sub").symlink_to("sub")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["missing", "file", "dangling symlink", "symlink loop", "fifo", "name too long",
+     "directory with a loop"],
+)  # fmt: skip
+def test_external_directory_that_cannot_be_opened(kind: str) -> None:
+    """kmod reports an ``external`` directory it cannot open and goes on (exit 0). The same
+    thing is made at the same absolute path on the host and in the chroot, so both tools read
+    the configuration as it is and print the same paths."""
+    root = _copy_small("external-bad")
+    name = "x" * 300 if kind == "name too long" else "external"
+    host = Path(tempfile.mkdtemp(prefix="lkm-depmod-external-"))
+    inside = world.CHROOT / str(host).lstrip("/")
+    inside.mkdir(parents=True)
+    try:
+        for top in (host, inside):
+            _make(top / name, kind)
+        conf = SCRATCH / "external-bad-conf"
+        shutil.rmtree(conf, ignore_errors=True)
+        conf.mkdir()
+        (conf / "a.conf").write_text(
+            f"search external built-in\nexternal {RELEASE} {host / name}\n"
+        )
+        result = _both(["-C", _chroot_path(conf), "-b", _chroot_path(root), "-n", RELEASE])
+        assert result.status == 0
+        if kind == "directory with a loop":
+            assert b"fstatat(" in result.stderr and b"/external/ext.ko:" in result.stdout
+        else:
+            assert b"ERROR: could not open directory " in result.stderr
+    finally:
+        shutil.rmtree(host)
+        shutil.rmtree(inside)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "dangling symlink", "symlink loop"])
+def test_module_directory_that_cannot_be_opened(kind: str) -> None:
+    """The module directory itself: kmod's ERROR and FATAL lines, exit 1, whatever stands in
+    its place."""
+    root = SCRATCH / "moddir-bad"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "lib/modules").mkdir(parents=True)
+    _make(root / "lib/modules" / RELEASE, kind)
+    result = _both(["-C", "/nonexistent", "-b", _chroot_path(root), RELEASE])
+    assert result.status == 1 and b"FATAL: could not search modules: " in result.stderr
+
+
+def test_module_paths_too_long_to_open() -> None:
+    """kmod walks directories of any depth, each relative to its parent, and reports a module
+    whose whole path is PATH_MAX bytes or more (it opens modules by that path), going on with
+    the others; a module at a shorter path is read."""
+    root = _copy_small("deep")
+    for levels in (25, 12):
+        fd = os.open(_moddir(root) / "kernel", os.O_RDONLY)
+        try:
+            for level in range(levels):
+                part = f"{level}".rjust(240, "d")
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=fd)
+                inner = os.open(part, os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            module = os.open(f"deep{levels}.ko", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(module, module_elf(imports=["mii_link_ok"]))
+            os.close(module)
+        finally:
+            os.close(fd)
+    result = _both(["-C", "/nonexistent", "-b", _chroot_path(root), "-n", RELEASE])
+    assert result.status == 0
+    assert b"/deep25.ko: File name too long\n" in result.stderr
+    assert b"/deep12.ko: kernel/drivers/net/mii.ko\n" in result.stdout

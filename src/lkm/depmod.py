@@ -147,6 +147,10 @@ def _strip_compression(relpath: str) -> str:
 ALWAYS_EXCLUDED = frozenset(("build", "source"))
 
 
+# Paths of this many bytes or more cannot be opened (PATH_MAX, with the terminating NUL).
+PATH_MAX = 4096
+
+
 def walk_modules(
     top: str,
     excludes: frozenset[str] = frozenset(),
@@ -154,14 +158,29 @@ def walk_modules(
 ) -> Generator[str, None, None]:
     """Module files below ``top`` as kmod 34 walks them: directory-reading order, descending
     into a directory (or a symlink to one) as soon as it is met, skipping entries named in
-    ``excludes`` or ``ALWAYS_EXCLUDED``. A symlink that cannot be followed is reported with
-    kmod's words, which carry the number of the descriptor the directory is open on: each
-    directory is opened for real while it is walked, so the number is the lowest one free, as
-    it is for kmod (3 at the top, one more per level, unless the caller holds others)."""
+    ``excludes`` or ``ALWAYS_EXCLUDED``.
+
+    What cannot be walked is reported with kmod's words: a directory that cannot be opened
+    (``top`` itself included: a missing ``external`` directory is reported and the run goes
+    on); a symlink that cannot be followed, with the number of the descriptor its directory is
+    open on (each directory is opened for real, relative to its parent's descriptor, so the
+    number is the lowest one free, as it is for kmod: 3 at the top, one more per level, unless
+    the caller holds others); and a module file whose path is too long to be opened (kmod
+    walks any depth, relative to each directory, but opens a module by its whole path, and
+    says so in two lines).
+    """
     try:
         fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
+    except OSError as err:
+        if report is not None:
+            report(f"could not open directory {top}: {os.strerror(err.errno or 0)}")
         return
+    yield from _walk_open(fd, top, excludes, report)
+
+
+def _walk_open(
+    fd: int, top: str, excludes: frozenset[str], report: Callable[[str], None] | None
+) -> Generator[str, None, None]:
     try:
         # scandir works on a copy of the descriptor: close it before descending.
         with os.scandir(fd) as listing:
@@ -181,10 +200,23 @@ def walk_modules(
                 continue
             # Joined as kmod joins them: an external directory written with a trailing slash
             # gives paths with two.
+            path = f"{top}/{name}"
             if is_dir:
-                yield from walk_modules(f"{top}/{name}", excludes, report)
+                try:
+                    child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as err:
+                    if report is not None:
+                        report(f"could not open directory {path}: {os.strerror(err.errno or 0)}")
+                    continue
+                yield from _walk_open(child, path, excludes, report)
             elif name.endswith(MODULE_SUFFIXES):
-                yield f"{top}/{name}"
+                if len(os.fsencode(path)) >= PATH_MAX:
+                    if report is not None:
+                        reason = os.strerror(errno.ENAMETOOLONG)
+                        report(f"could not create module {path}: {reason}")
+                        report(f"failed {path}: {reason}")
+                    continue
+                yield path
     finally:
         os.close(fd)
 
