@@ -444,3 +444,23 @@ def test_external_directory_that_cannot_be_opened(tmp_path: Path) -> None:
         ("ERROR", f"could not open directory {tmp_path}/missing: No such file or directory"),
         ("ERROR", f"could not open directory {tmp_path}/file: Not a directory"),
     ]
+
+
+def test_compressed_modules_by_name_and_magic(tmp_path: Path) -> None:
+    """``.ko.gz`` is a module file like ``.ko.xz`` (lkm is kmod built with zlib too); the
+    compression is read from the bytes: an xz stream named ``.ko.gz`` is read all the same."""
+    import gzip
+    import lzma
+
+    moddir = str(write_tree(tmp_path, "1.0", {
+        "kernel/a.ko.gz": gzip.compress(module_elf(exports=["a_fn"]), mtime=0),
+        "kernel/b.ko.gz": lzma.compress(module_elf(exports=["b_fn"], imports=["a_fn"])),
+        "kernel/c.ko.xz": lzma.compress(module_elf(imports=["b_fn"])),
+        "kernel/d.ko.bz2": b"not a module name",
+    }))  # fmt: skip
+    result = build(moddir, DepmodConfig(), Reporter(), jobs=1, builtin=False)
+    assert sorted(dict(render(result))["modules.dep"].splitlines()) == [
+        b"kernel/a.ko.gz:",
+        b"kernel/b.ko.gz: kernel/a.ko.gz",
+        b"kernel/c.ko.xz: kernel/b.ko.gz kernel/a.ko.gz",
+    ]

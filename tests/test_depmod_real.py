@@ -40,8 +40,13 @@ def scratch() -> Path:
 
 @pytest.mark.parametrize("name", world.ALL_TREES)
 def test_every_file_of_a_real_tree(name: str, scratch: Path) -> None:
-    """lkm reads the shared tree and writes elsewhere (-o); kmod 34's files are in the tree."""
+    """lkm reads the shared tree and writes elsewhere (-o); kmod 34's files are in the tree.
+
+    Debian's kmod 34 has no zlib and passes over ``.ko.gz`` files; lkm reads them as kmod built
+    with zlib does: its files for the tree with some modules gzipped are kmod's for the
+    original tree, paths aside (``.ko.gz`` for ``.ko``, which the dependency index keeps)."""
     tree = world.tree(name)
+    reference = world.tree(world.DERIVED[name]) if name.endswith("-gzip") else tree
     out = scratch / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
     relative = tree.moddir.relative_to(tree.root)
@@ -50,9 +55,29 @@ def test_every_file_of_a_real_tree(name: str, scratch: Path) -> None:
     result = lkm("depmod", "-b", str(tree.root), "-o", str(out), tree.kver)
     assert result.status == 0, result.stderr
     for output in OUTPUTS:
-        expected = (tree.moddir / output).read_bytes()
-        assert (out / relative / output).read_bytes() == expected, f"{name}: {output} differs"
+        expected = (reference.moddir / output).read_bytes()
+        actual = (out / relative / output).read_bytes()
+        if reference is not tree and output == "modules.dep":
+            assert actual.count(b".ko.gz") > 100
+            actual = actual.replace(b".ko.gz", b".ko")
+        elif reference is not tree and output == "modules.dep.bin":
+            actual = _dep_index_unzipped(actual)
+            expected = _dep_index_unzipped(expected)
+        assert actual == expected, f"{name}: {output} differs"
     COMPARED["depmod: modules of real trees"] += len(tree.modules())
+
+
+def _dep_index_unzipped(data: bytes) -> bytes:
+    """The entries of a modules.dep.bin as text, ``.ko.gz`` written ``.ko``."""
+    from lkm.index import Index
+
+    with Index.from_bytes(data) as index:
+        lines = [
+            f"{key} {value.priority} {value.value}\n"
+            for key, values in index.items()
+            for value in values
+        ]
+    return "".join(lines).replace(".ko.gz", ".ko").encode()
 
 
 def _scenario(scratch: Path, name: str, files: dict[str, bytes]) -> str:

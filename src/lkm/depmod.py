@@ -30,6 +30,7 @@ from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
 from lkm.depmod_order import MODULE_BUCKETS, hash_order, listed_first
 from lkm.depmod_scan import ModuleFailure, ModuleScan, scan_file, scan_files
 from lkm.errors import LkmError
+from lkm.moddir import MODULE_SUFFIXES as _MODULE_SUFFIXES
 
 __all__ = [
     "DependencyCycleError",
@@ -54,8 +55,9 @@ __all__ = [
     "walk_modules",
 ]
 
-# What kmod 34 (as Debian builds it, without zlib) takes for a module file.
-MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst")
+# Module files: lkm is kmod 34 built with xz, zstd and zlib, as ``-V`` says (Debian's kmod 34,
+# built without zlib, passes over ``.ko.gz`` files without a word).
+MODULE_SUFFIXES = _MODULE_SUFFIXES
 _DECOMPRESSOR = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
 
 
