@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import elfbuild
+from support.kernel import FakeKernel
 
 RECORDED = Path(__file__).parent / "data" / "kernel-cases.json"
 RELEASE_MARK = "{release}"
@@ -384,38 +385,30 @@ def _flag_names(flags: int, names: dict[int, str]) -> str:
     return "|".join(found) if found else "0"
 
 
-class FakeKernel:
+def _kernel(inject: str | None) -> FakeKernel:
     """This machine's kernel: no module support (ENOSYS), except the errno a case injects."""
+    calls = {}
+    if inject:
+        call, name = inject.split(":")
+        calls[call] = getattr(errno, name)
+    return FakeKernel(every=errno.ENOSYS, fail_calls=calls)
 
-    def __init__(self, inject: str | None = None) -> None:
-        self.calls: list[str] = []
-        self.images: list[bytes] = []
-        self.inject = inject.split(":") if inject else None
 
-    def _fail(self, call: str, target: str) -> None:
-        from lkm.kernel import KernelCallError
-
-        code = errno.ENOSYS
-        if self.inject is not None and self.inject[0] == call:
-            code = getattr(errno, self.inject[1])
-        raise KernelCallError(call, target, code)
-
-    def finit_module(self, fd: int, params: str, flags: int) -> None:
-        os.fstat(fd)
-        self.calls.append(
-            f"finit_module(FD, {strace_string(params)}, {_flag_names(flags, _INIT_FLAGS)})"
-        )
-        self._fail("finit_module", str(fd))
-
-    def init_module(self, image: bytes, params: str) -> None:
-        self.images.append(image)
-        self.calls.append(f"init_module(PTR, {len(image)}, {strace_string(params)})")
-        self._fail("init_module", "image")
-
-    def delete_module(self, name: str, flags: int) -> None:
-        names = {os.O_NONBLOCK: "O_NONBLOCK", os.O_TRUNC: "O_TRUNC"}
-        self.calls.append(f"delete_module({strace_string(name)}, {_flag_names(flags, names)})")
-        self._fail("delete_module", name)
+def strace_lines(kernel: FakeKernel) -> list[str]:
+    """The fake kernel's calls as strace shows kmod's."""
+    images = iter(kernel.images)
+    names = {os.O_NONBLOCK: "O_NONBLOCK", os.O_TRUNC: "O_TRUNC"}
+    lines = []
+    for call in kernel.calls:
+        params = strace_string(call.params)
+        if call.call == "finit_module":
+            lines.append(f"finit_module(FD, {params}, {_flag_names(call.flags, _INIT_FLAGS)})")
+        elif call.call == "init_module":
+            lines.append(f"init_module(PTR, {len(next(images))}, {params})")
+        else:
+            flags = _flag_names(call.flags, names)
+            lines.append(f"delete_module({strace_string(call.module)}, {flags})")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -442,7 +435,7 @@ def _captured() -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
 def run_lkm(case: Case, where: Path) -> Outcome:
     from lkm.cli import insmod, kmodcmd, lsmod, rmmod
 
-    kernel = FakeKernel(case.inject)
+    kernel = _kernel(case.inject)
     root = str(where)
     procfs, sysfs, moddir = f"{root}/proc", f"{root}/sys", f"{root}/lm"
     args = fill(case.args, root)
@@ -464,7 +457,7 @@ def run_lkm(case: Case, where: Path) -> Outcome:
         text = text.replace(moddir, f"/lib/modules/{RELEASE_MARK}")
         return text.replace(root, "{dir}").replace(release, RELEASE_MARK)
 
-    return Outcome(normal(stdout), normal(stderr), status, kernel.calls)
+    return Outcome(normal(stdout), normal(stderr), status, strace_lines(kernel))
 
 
 # ------------------------------------------------------------------------------ kmod side

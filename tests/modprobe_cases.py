@@ -12,6 +12,7 @@ them against kmod again).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -363,13 +364,13 @@ def run_lkm_inprocess(args: list[str], state: Path) -> Output:
     from unittest import mock
 
     import lkm.config
-    from kernel_cases import FakeKernel
     from lkm.cli import modprobe
     from recorded import run_captured
+    from support.kernel import FakeKernel
 
     read_config = partial(lkm.config.load_config, cmdline=str(state / "cmdline"))
     environ = {k: v for k, v in os.environ.items() if k != "MODPROBE_OPTIONS"}
-    main = partial(modprobe.main, kernel=FakeKernel(), sysfs=str(state))
+    main = partial(modprobe.main, kernel=FakeKernel(every=errno.ENOSYS), sysfs=str(state))
     with (
         mock.patch("lkm.config.load_config", read_config),
         mock.patch.dict(os.environ, environ, clear=True),

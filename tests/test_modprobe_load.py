@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from lkm.cli import modprobe
 from lkm.index import write_index
-from lkm.kernel import KernelCallError
+from support.kernel import FakeKernel
 
 # name: (path, dependencies) as in modules.dep
 DEP = {
@@ -38,60 +37,13 @@ softdep top pre: params
 """
 
 
-class FakeKernel:
-    """Loads and removes in a fake /sys; ``fail`` maps a module name to an errno."""
-
-    def __init__(self, sysfs: Path, fail: dict[str, int] | None = None) -> None:
-        self.sysfs = sysfs
-        self.calls: list[tuple[str, str, str]] = []
-        self.fail = fail or {}
-
-    def _module(self, fd: int) -> str:
-        return os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).removesuffix(".ko")
-
-    def finit_module(self, fd: int, params: str, flags: int) -> None:
-        name = self._module(fd)
-        self.calls.append(("finit_module", name, params))
-        if name in self.fail:
-            raise KernelCallError("finit_module", name, self.fail[name])
-        if (self.sysfs / name).exists():
-            raise KernelCallError("finit_module", name, errno.EEXIST)
-        (self.sysfs / name / "holders").mkdir(parents=True)
-        (self.sysfs / name / "initstate").write_text("live\n")
-        (self.sysfs / name / "refcnt").write_text("0\n")
-        for dep in DEP[name][1]:
-            used = Path(dep).stem
-            (self.sysfs / used / "holders" / name).mkdir()
-            self.add_ref(used, 1)
-
-    def init_module(self, image: bytes, params: str) -> None:
-        raise AssertionError("the test modules are uncompressed: finit_module only")
-
-    def add_ref(self, name: str, count: int) -> None:
-        refcnt = self.sysfs / name / "refcnt"
-        refcnt.write_text(f"{int(refcnt.read_text()) + count}\n")
-
-    def delete_module(self, name: str, flags: int) -> None:
-        self.calls.append(("delete_module", name, str(flags)))
-        if name in self.fail:
-            raise KernelCallError("delete_module", name, self.fail[name])
-        if not (self.sysfs / name).exists():
-            raise KernelCallError("delete_module", name, errno.ENOENT)
-        if int((self.sysfs / name / "refcnt").read_text()):
-            raise KernelCallError("delete_module", name, errno.EWOULDBLOCK)
-        shutil.rmtree(self.sysfs / name)
-        for dep in DEP.get(name, ("", ()))[1]:
-            used = Path(dep).stem
-            (self.sysfs / used / "holders" / name).rmdir()
-            self.add_ref(used, -1)
-
-
 class System:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.moddir = root / "lib/modules/1.0"
         self.sysfs = root / "sys"
-        self.kernel = FakeKernel(self.sysfs / "module")
+        uses = {name: [Path(dep).stem for dep in deps] for name, (_, deps) in DEP.items()}
+        self.kernel = FakeKernel(sysfs=self.sysfs / "module", uses=uses)
 
     def run(self, *args: str, capfdbinary: pytest.CaptureFixture[bytes]) -> tuple[str, str, int]:
         base = ["-d", str(self.root), "-S", "1.0", "-C", str(self.root / "t.conf")]
@@ -170,7 +122,7 @@ def test_options_from_config_alias_and_command_line(
     system.run("params", "level=2", "word=a b", capfdbinary=capfdbinary)
     system.run("-r", "params", capfdbinary=capfdbinary)
     system.run("ptest", capfdbinary=capfdbinary)
-    loads = [c for c in system.kernel.calls if c[0] == "finit_module"]
+    loads = [c[:3] for c in system.kernel.calls if c[0] == "finit_module"]
     assert loads == [
         ("finit_module", "params", 'count=3 level=2 word="a b"'),
         ("finit_module", "params", "count=3 "),

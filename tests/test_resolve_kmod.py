@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from elfbuild import elf64, modinfo_section
 from lkm import kmod
 from lkm.index import write_index
-from lkm.kernel import KernelCallError
 from lkm.kmod.error import KmodError
+from support.kernel import FakeKernel
 
 
 def _versions(*entries: tuple[int, str]) -> bytes:
@@ -35,28 +35,6 @@ MODULES = {
     "c": (b"license=GPL",),
     "d": (b"license=GPL", b"alias=pci:v1*"),
 }
-
-
-class FakeKernel:
-    """Records the module system calls; ``fail`` maps a module path's base name to an errno."""
-
-    def __init__(self, fail: dict[str, int] | None = None) -> None:
-        self.calls: list[tuple[str, str, str]] = []
-        self.fail = fail or {}
-
-    def finit_module(self, fd: int, params: str, flags: int) -> None:
-        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
-        self.calls.append(("finit_module", name, params))
-        if name in self.fail:
-            raise KernelCallError("finit_module", name, self.fail[name])
-
-    def init_module(self, image: bytes, params: str) -> None:
-        self.calls.append(("init_module", str(len(image)), params))
-
-    def delete_module(self, name: str, flags: int) -> None:
-        self.calls.append(("delete_module", name, str(flags)))
-        if name in self.fail:
-            raise KernelCallError("delete_module", name, self.fail[name])
 
 
 class System:
@@ -205,18 +183,18 @@ def test_modprobe_loads_dependencies_then_the_module(system: System) -> None:
     km.modprobe("a", extra_options="w=4")
     # b is loaded already; c has an install command; a gets config, cmdline and extra options.
     assert system.commands == [("echo C ", "c")]
-    assert system.kernel.calls == [("finit_module", "a.ko", "x=1 z=3 w=4")]
+    assert system.kernel.calls == [("finit_module", "a", "x=1 z=3 w=4", 0)]
 
 
 def test_modprobe_through_an_alias_applies_flags(system: System) -> None:
     km = system.kmod()
     km.modprobe("pci:v1", False, kmod.KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY)
     loaded = [call[1] for call in system.kernel.calls]
-    assert loaded == ["a.ko"]  # d is blacklisted and was found through an alias
+    assert loaded == ["a"]  # d is blacklisted and was found through an alias
     system.kernel.calls.clear()
     system.commands.clear()
     km.modprobe("d", flags=kmod.KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY)
-    assert [call[1] for call in system.kernel.calls] == ["d.ko"]
+    assert [call[1] for call in system.kernel.calls] == ["d"]
     system.kernel.calls.clear()
     km.modprobe("d", flags=kmod.KMOD_PROBE_APPLY_BLACKLIST)
     km.modprobe("a", flags=kmod.KMOD_PROBE_DRY_RUN | kmod.KMOD_PROBE_IGNORE_COMMAND)
@@ -231,10 +209,10 @@ def test_modprobe_errors(system: System) -> None:
     km.modprobe("b")  # already loaded: nothing to do
     with pytest.raises(KmodError, match=r"^Module already loaded$"):
         km.modprobe("b", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
-    system.kernel.fail["d.ko"] = errno.ENOEXEC
+    system.kernel.fail["d"] = errno.ENOEXEC
     with pytest.raises(KmodError, match=r"^Could not load module$"):
         km.modprobe("d")
-    system.kernel.fail["d.ko"] = errno.EEXIST  # loaded meanwhile by someone else: fine
+    system.kernel.fail["d"] = errno.EEXIST  # loaded meanwhile by someone else: fine
     km.modprobe("d")
     with pytest.raises(KmodError, match=r"^Module already loaded$"):
         km.modprobe("d", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
@@ -245,8 +223,8 @@ def test_rmmod(system: System) -> None:
     km.rmmod("b")
     km.rmmod(b"zz", os.O_TRUNC)
     assert system.kernel.calls == [
-        ("delete_module", "b", str(os.O_NONBLOCK)),
-        ("delete_module", "zz", str(os.O_NONBLOCK | os.O_TRUNC)),
+        ("delete_module", "b", str(os.O_NONBLOCK), os.O_NONBLOCK),
+        ("delete_module", "zz", str(os.O_NONBLOCK | os.O_TRUNC), os.O_NONBLOCK | os.O_TRUNC),
     ]
     system.kernel.fail["b"] = errno.EBUSY
     with pytest.raises(KmodError, match=r"^Could not remove module$"):
@@ -342,7 +320,7 @@ def test_insert_takes_only_a_live_module_as_loaded(
     km = system.kmod()
     if loads:
         km.modprobe("d", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
-        assert system.kernel.calls == [("finit_module", "d.ko", "")]
+        assert system.kernel.calls == [("finit_module", "d", "", 0)]
     else:
         with pytest.raises(KmodError, match=r"^Module already loaded$"):
             km.modprobe("d", flags=kmod.KMOD_PROBE_FAIL_ON_LOADED)
