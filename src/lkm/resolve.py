@@ -22,6 +22,10 @@ by black-box comparison:
   space that is written even when those are empty and configuration options exist.
 - Blacklist: applied to the lookup's results only, to those found through an alias (or to all
   with ``use_blacklist``); dependencies and softdeps are never filtered.
+- A modules.dep line naming a dependency whose file cannot be found (``stat`` fails): kmod
+  takes the module to have no dependencies at all, and reports the first such file each time
+  it reads the line, which is when a name is found in modules.dep and again when a probe
+  needs the module's dependencies (:class:`MissingDependency`, to ``on_missing``).
 """
 
 from __future__ import annotations
@@ -124,6 +128,14 @@ class ModuleInfo(NamedTuple):
     remove_command: str | None
 
 
+class MissingDependency(NamedTuple):
+    """A file named on ``module``'s modules.dep line that ``stat`` cannot find."""
+
+    module: str
+    path: str  # absolute
+    errno: int
+
+
 class PathError(LkmError):
     """A module given as a file path that cannot be used; kmod's wording."""
 
@@ -217,7 +229,13 @@ class Resolver:
     ``config`` defaults to an empty configuration; :meth:`open` reads the system's.
     """
 
-    def __init__(self, moddir: ModuleDirectory, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        moddir: ModuleDirectory,
+        config: Config | None = None,
+        *,
+        on_missing: Callable[[MissingDependency], None] | None = None,
+    ) -> None:
         if config is None:
             from lkm.config import Config
 
@@ -231,6 +249,7 @@ class Resolver:
         self._options = options
         self._blacklist = frozenset(config.blacklist)
         self._commands = {c.module for c in config.install} | {c.module for c in config.remove}
+        self._on_missing = on_missing
 
     @classmethod
     def open(
@@ -286,7 +305,8 @@ class Resolver:
         moddir = self.moddir
         if ":" not in name:
             module = normalize_name(name)
-            if moddir.dependency_line(module) is not None:
+            # kmod reads the module's whole line here (its dependencies included).
+            if self.dependencies(module) is not None:
                 return (Match(module, None, Stage.MODULE),)
         if name.startswith("symbol:"):
             owners = moddir.symbol_owners(name)
@@ -307,6 +327,23 @@ class Resolver:
     def resolve(self, name: str) -> tuple[str, ...]:
         """Module names ``name`` stands for, as ``modprobe -R`` prints them."""
         return tuple(match.name for match in self.lookup(name))
+
+    def dependencies(self, name: str) -> tuple[str, ...] | None:
+        """The absolute paths on ``name``'s modules.dep line, as kmod reads the line: None
+        without one; none at all when a file is missing (reported to ``on_missing``)."""
+        moddir = self.moddir
+        line = moddir.dependency_line(name)
+        if line is None:
+            return None
+        paths = tuple(moddir.absolute_module_path(dep) for dep in line[1])
+        for path in paths:
+            try:
+                os.stat(path)
+            except OSError as err:
+                if self._on_missing is not None:
+                    self._on_missing(MissingDependency(name, path, err.errno or 0))
+                return ()
+        return paths
 
     def _path_match(self, path: str) -> Match:
         import errno
@@ -437,12 +474,9 @@ class Resolver:
         if key in visited:
             return
         visited.add(key)
-        line = self.moddir.dependency_line(entry.name)
-        if line is not None:
-            for dep in reversed(line[1]):
-                path = self.moddir.absolute_module_path(dep)
-                dep_entry = _Entry(module_name_from_path(dep), None, path)
-                self._fill_softdeps(dep_entry, listed, visited, ignore)
+        for path in reversed(self.dependencies(entry.name) or ()):
+            dep_entry = _Entry(module_name_from_path(path), None, path)
+            self._fill_softdeps(dep_entry, listed, visited, ignore)
         if ignore_commands:
             listed.append(entry)
             ignore[key] = True
@@ -596,8 +630,7 @@ class Resolver:
             )
         else:
             steps.append(Action(ActionKind.RMMOD, name, None, ""))
-            line = self.moddir.dependency_line(name)
-            for dep in reversed(line[1] if line else []):
+            for dep in reversed(self.dependencies(name) or ()):
                 dep_name = module_name_from_path(dep)
                 # kmod reads only the refcount of a dependency: readable and 0, it goes.
                 if state.refcount(dep_name) == 0:
@@ -633,6 +666,7 @@ __all__ = [
     "ActionKind",
     "LoadedState",
     "Match",
+    "MissingDependency",
     "ModuleInfo",
     "PathError",
     "Refusal",

@@ -300,10 +300,17 @@ def show_config(settings: Settings, printer: _Output) -> int:
 
 
 def _resolver(settings: Settings, printer: _Output) -> Resolver:
-    from lkm.resolve import Resolver
+    from lkm.resolve import MissingDependency, Resolver
+
+    def missing(problem: MissingDependency) -> None:
+        # libkmod's error through modprobe's logging, which -q silences; the context's
+        # address is lkm's own, the one its INFO line shows.
+        if not settings.quiet:
+            reason = os.strerror(problem.errno)
+            printer.message("ERROR", f"ctx={id(settings):#x} path={problem.path} error={reason}")
 
     moddir, config = _context(settings, printer)
-    return Resolver(moddir, config)
+    return Resolver(moddir, config, on_missing=missing)
 
 
 # The indexes modprobe opens before its first lookup, in its order. An index that cannot be
