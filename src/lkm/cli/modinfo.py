@@ -205,6 +205,7 @@ def show(name: str, moddir: ModuleDirectory, out: ModinfoPrinter) -> bool:
     if not settings.by_name and is_module_filename(name) and _is_regular_file(name):
         return out.module_file(absolute(name), None)
     targets = lookup_by_name(moddir, name) if settings.by_name else lookup(moddir, name)
+    _report_missing_dependencies(moddir, targets, out.printer)
     if not targets:
         what = "Module name" if settings.by_name else "Module"
         out.printer.error(f"{what} {name} not found.")
@@ -219,6 +220,26 @@ def show(name: str, moddir: ModuleDirectory, out: ModinfoPrinter) -> bool:
 
 
 Target = tuple[str, str] | BuiltinModule
+
+
+def _report_missing_dependencies(
+    moddir: ModuleDirectory, targets: Sequence[Target], printer: Printer
+) -> None:
+    """kmod reads the modules.dep line of each module it finds, and reports the first file on
+    it that is missing (see lkm.resolve), once per module; what it shows is unchanged."""
+    from lkm.resolve import MissingDependency, Resolver
+
+    def missing(problem: MissingDependency) -> None:
+        # The context's address is lkm's own: kmod's can never be matched.
+        printer.raw_error(
+            f"libkmod: ERROR: kmod_module_parse_depline: ctx={id(moddir):#x} "
+            f"path={problem.path} error={os.strerror(problem.errno)}"
+        )
+
+    resolver = Resolver(moddir, on_missing=missing)
+    for target in targets:
+        if not isinstance(target, BuiltinModule):
+            resolver.dependencies(target[0])
 
 
 def lookup(moddir: ModuleDirectory, name: str) -> list[Target]:
