@@ -28,6 +28,10 @@ def build(tmp_path: Path) -> ModuleDirectory:
         (n, f"{p}: {' '.join(d)}".rstrip(" ") if d else f"{p}:", 0) for n, (p, d) in DEP.items()
     ]
     (tmp_path / "modules.dep.bin").write_bytes(write_index(deps))
+    # The module files exist (kmod drops the dependencies of a line naming a missing one).
+    for path, _ in DEP.values():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
     aliases = [("pci:v1*", "a", 0), ("pci:v1*", "d", 1), ("fs-b", "b", 2)]
     (tmp_path / "modules.alias.bin").write_bytes(write_index(aliases))
     (tmp_path / "modules.symbols.bin").write_bytes(write_index([("symbol:c_fn", "c", 0)]))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lkm.config import parse_config
 from lkm.errors import LkmError
 from lkm.resolve import PathError, Resolver
-from test_resolve import FakeState, build
+from test_resolve import DEP, FakeState, build
 
 NAMES = [
     "../../../../etc/passwd",
@@ -58,6 +58,12 @@ class Recorder:
         monkeypatch.setattr(os, "stat", stater)
 
 
+def _index_or_listed(path: str, inside: str) -> bool:
+    relative = path.removeprefix(inside)
+    listed = {p for p, _ in DEP.values()}
+    return path.startswith(inside) and (relative.startswith("modules.") or relative in listed)
+
+
 def _exercise(resolver: Resolver, name: str) -> None:
     try:
         matches = resolver.lookup(name)
@@ -79,7 +85,8 @@ def test_odd_names_stay_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert recorder.paths, "the indexes are read through open()"
     inside = str(tmp_path / "m") + "/"
     assert [p for p in recorder.paths if not p.startswith(inside)] == []
-    assert all(os.path.basename(p).startswith("modules.") for p in recorder.paths)
+    # The indexes, and the module files of modules.dep lines (kmod checks they exist).
+    assert all(_index_or_listed(p, inside) for p in recorder.paths)
 
 
 def test_explicit_paths_are_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,4 +107,4 @@ def test_any_name_stays_inside(tmp_path_factory: pytest.TempPathFactory, name: s
     with pytest.MonkeyPatch.context() as monkeypatch:
         recorder = Recorder(monkeypatch)
         _exercise(resolver, name)
-    assert all(p.startswith(f"{root}/modules.") for p in recorder.paths)
+    assert all(_index_or_listed(p, f"{root}/") for p in recorder.paths)
