@@ -12,7 +12,8 @@ import pytest
 
 import elfbuild
 from lkm.cli import main
-from lkm.sandbox import find_moddir, initramfs, share_modules, taint_letters
+from lkm.sandbox import initramfs, share_modules, taint_letters
+from lkm.sandbox_kernel import find_moddir
 
 
 def test_taint_letters() -> None:
@@ -160,7 +161,7 @@ def _elf(program_types: tuple[int, ...]) -> bytes:
 
 
 def test_static_busybox_is_told_from_a_dynamic_one(tmp_path: Path) -> None:
-    from lkm.sandbox import _is_static
+    from lkm.sandbox_kernel import _is_static
 
     static, dynamic, text = tmp_path / "static", tmp_path / "dynamic", tmp_path / "text"
     static.write_bytes(_elf((1, 1, 4)))  # PT_LOAD, PT_LOAD, PT_NOTE
@@ -202,7 +203,7 @@ def test_progress_rewrites_one_line() -> None:
 
 
 def test_cache_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lkm.sandbox import cache_dir
+    from lkm.sandbox_kernel import cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")
     assert cache_dir() == Path("/x/cache/lkm")

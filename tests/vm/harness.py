@@ -18,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import world
-from lkm.sandbox import Boot, GuestKernel, lkm_runner
+from lkm.sandbox import Boot, lkm_runner
 from lkm.sandbox import boot as sandbox_boot
+from lkm.sandbox_kernel import GuestKernel
 
 VM_CACHE = world.CACHE / "vm"
 

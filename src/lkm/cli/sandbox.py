@@ -95,7 +95,7 @@ def _run(printer: Printer, values: dict[str, str | None], command: list[str]) ->
     import tempfile
     from pathlib import Path
 
-    from lkm import sandbox
+    from lkm import sandbox, sandbox_kernel
     from lkm.errors import LkmError
 
     try:
@@ -111,23 +111,23 @@ def _run(printer: Printer, values: dict[str, str | None], command: list[str]) ->
     named = values.get("w")
     workdir = Path(named) if named else None
     try:
-        sandbox.check_tools(deb=bool(deb), apt=not (deb or vmlinuz))
+        sandbox_kernel.check_tools(deb=bool(deb), apt=not (deb or vmlinuz))
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="lkm-sandbox-"))
         step = progress.step if progress else None
         if deb:
-            kernel = sandbox.kernel_from_deb(Path(deb), workdir / "kernel", step)
+            kernel = sandbox_kernel.kernel_from_deb(Path(deb), workdir / "kernel", step)
         elif vmlinuz and moddir:
-            kernel = sandbox.GuestKernel(Path(vmlinuz), Path(moddir))
+            kernel = sandbox_kernel.GuestKernel(Path(vmlinuz), Path(moddir))
             if not kernel.vmlinuz.is_file() or not kernel.moddir.is_dir():
-                raise sandbox.SandboxError(
+                raise sandbox_kernel.SandboxError(
                     f"expected a kernel image {vmlinuz} and a module directory {moddir}"
                 )
         else:
-            cache = sandbox.cache_dir()
-            package = sandbox.distribution_kernel(cache / "debs", step)
-            kernel = sandbox.kernel_from_deb(package, cache / "kernels", step)
-            sandbox.drop_other_kernels(cache / "kernels", package)
+            cache = sandbox_kernel.cache_dir()
+            package = sandbox_kernel.distribution_kernel(cache / "debs", step)
+            kernel = sandbox_kernel.kernel_from_deb(package, cache / "kernels", step)
+            sandbox_kernel.drop_other_kernels(cache / "kernels", package)
         tick = progress.tick if progress else None
         outcome = sandbox.run_lkm(
             kernel, command, workdir / "guest", timeout=timeout, progress=step, tick=tick
