@@ -193,6 +193,50 @@ def test_queries() -> None:
     assert weak.names == ("a", "b")
 
 
+def test_install_remove_softdep_weakdep_take_the_first_matching_pattern() -> None:
+    text = (
+        "install d?m* glob\ninstall dummy literal\nremove dumm[x-z] r\nsoftdep d*y pre: a\n"
+        "softdep dummy pre: b\nweakdep dummy w\nweakdep d* v\ninstall esc\\\\ape e\n"
+        "options dumm? o=1\nblacklist dumm?\ninstall n-* n\n"
+    )
+    config = parse_config(text, "g")
+    assert config.install_command("dummy") == "glob"
+    assert config.install_command("dxy") is None
+    assert config.install_command("escape") == "e"  # a backslash escapes in the pattern
+    assert config.install_command("n-x") is None  # patterns are normalised, names must be too
+    assert config.install_command("n_x") == "n"
+    assert config.remove_command("dummy") == "r"
+    assert config.remove_command("dummw") is None
+    soft = config.softdep("dummy")
+    assert soft is not None and soft.pre == ("a",)
+    weak = config.weakdep("dummy")
+    assert weak is not None and weak.names == ("w",)
+    # options and blacklist name modules literally
+    assert config.options_for("dummy") == ()
+    assert config.options_for("dumm?") == ("o=1",)
+    assert not config.is_blacklisted("dummy")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("softdep m pre: a\tpost: b", "softdep m pre: apost: b\n"),
+        ("softdep m  pre: a post: b", "softdep m post: b\n"),  # " pre:" is no marker
+        ("softdep m   pre: a", "softdep m pre: a\n"),
+        ("softdep m \tpre: a", "softdep m \n"),
+        ("softdep m\t\tpre: a", "softdep m \n"),
+        ("softdep m pre: a\rb\vc\fd", "softdep m pre: a b c d\n"),
+        ("weakdep w  a b", "weakdep w  a b\n"),
+        ("weakdep w \ta  b", "weakdep w \ta b\n"),
+        ("weakdep w   a b", "weakdep w a b\n"),
+        ("weakdep w  ", "weakdep w \n"),
+        ("weakdep w a\x1cb\xa0c", "weakdep w a\x1cb\xa0c\n"),  # only C's isspace separates
+    ],
+)
+def test_dependency_lists_keep_kmods_first_blank(line: str, expected: str) -> None:
+    assert shown(parse_config(line + "\n", "d")) == expected
+
+
 # -- the kernel command line ------------------------------------------------------------------
 
 
@@ -224,6 +268,8 @@ def test_queries() -> None:
         ("modprobe.blacklist", "options modprobe blacklist\n"),
         ("Modprobe.blacklist=x", "options Modprobe blacklist=x\n"),
         ('"a.b=1"" c.d=2', ""),
+        ('dummy.c_d=1 " modprobe.blacklist=nlmon, " quiet', "options dummy c_d=1\n"),
+        ('" a.b=1" "a .b=1" "a.b c=1" "a.b\tc=1" "a.b=1 2"', 'options a b="1 2"\n'),
     ],
 )
 def test_kernel_cmdline(cmdline: str, expected: str) -> None:

@@ -40,7 +40,8 @@ MODULE_DIR_FILES = ("modules.softdep", "modules.weakdep")
 DUMPED_INDEXES = ("modules.alias.bin", "modules.symbols.bin")
 
 _SEPARATORS = " \t"
-# C's isspace() in the C locale: what separates words on the kernel command line.
+# C's isspace() in the C locale: what separates words on the kernel command line and in
+# dependency lists.
 _CMDLINE_SPACE = frozenset(" \t\n\v\f\r")
 
 
@@ -140,7 +141,9 @@ class Config(NamedTuple):
             self.problems + other.problems,
         )
 
-    # -- queries by exact (normalised) module name ------------------------------------------
+    # -- queries by (normalised) module name ---------------------------------------------
+    # ``options`` and ``blacklist`` name modules literally; ``install``, ``remove``, ``softdep``
+    # and ``weakdep`` give fnmatch patterns, and the first line whose pattern matches counts.
 
     def is_blacklisted(self, module: str) -> bool:
         return module in self.blacklist
@@ -150,18 +153,18 @@ class Config(NamedTuple):
         return tuple(entry.options for entry in self.options if entry.module == name)
 
     def install_command(self, module: str) -> str | None:
-        """The first ``install`` command for ``module``; later ones are never used."""
-        return next((c.command for c in self.install if c.module == module), None)
+        """The first ``install`` command whose pattern matches ``module``."""
+        return next((c.command for c in self.install if matches(c.module, module)), None)
 
     def remove_command(self, module: str) -> str | None:
-        return next((c.command for c in self.remove if c.module == module), None)
+        return next((c.command for c in self.remove if matches(c.module, module)), None)
 
     def softdep(self, module: str) -> SoftDep | None:
-        """The first ``softdep`` line for ``module``; only that one counts."""
-        return next((s for s in self.softdeps if s.module == module), None)
+        """The first ``softdep`` line whose pattern matches ``module``; only that one counts."""
+        return next((s for s in self.softdeps if matches(s.module, module)), None)
 
     def weakdep(self, module: str) -> WeakDep | None:
-        return next((w for w in self.weakdeps if w.module == module), None)
+        return next((w for w in self.weakdeps if matches(w.module, module)), None)
 
     def alias_targets(self, name: str) -> tuple[str, ...]:
         """Modules of every ``alias`` whose pattern matches ``name`` (C fnmatch), in order."""
@@ -176,6 +179,21 @@ class Config(NamedTuple):
             if re.match(regex, raw, re.DOTALL):
                 found.append(alias.module)
         return tuple(found)
+
+
+_GLOB = frozenset("*?[\\")
+
+
+def matches(pattern: str, name: str) -> bool:
+    """Whether the fnmatch ``pattern`` of a configuration line (C's rules: ``\\`` escapes, no
+    special ``/`` or ``.``) matches ``name``; a pattern without wildcards only itself."""
+    if _GLOB.isdisjoint(pattern):
+        return pattern == name
+    import re
+
+    from lkm.index import fnmatch_regex
+
+    return re.match(fnmatch_regex(os.fsencode(pattern)), os.fsencode(name), re.DOTALL) is not None
 
 
 def normalize(name: str) -> str | None:
@@ -238,8 +256,21 @@ def _token(line: str, pos: int) -> tuple[str | None, int]:
     return line[pos:end], min(end + 1, len(line))
 
 
-def _words(text: str) -> list[str]:
-    return text.replace("\t", " ").split()
+def _dependency_words(rest: str) -> list[str]:
+    """The words of a ``softdep``/``weakdep`` line's rest, split on C's isspace.
+
+    kmod never takes the rest's first character for a separator: a rest that starts with one
+    blank (two after the module name) keeps it at the front of its first word (``" pre:"`` is
+    then no marker), while a run of two or more is skipped as usual.
+    """
+    words = []
+    start = 0
+    for i in range(1, len(rest) + 1):
+        if i == len(rest) or rest[i] in _CMDLINE_SPACE:
+            if rest[i - 1] not in _CMDLINE_SPACE:
+                words.append(rest[start:i])
+            start = i + 1
+    return words
 
 
 class _Builder:
@@ -293,9 +324,9 @@ class _Builder:
             target_list = self.install if command == "install" else self.remove
             target_list.append(Command(module, rest))
         elif command == "softdep":
-            self.softdeps.append(_softdep(module, _words(rest)))
+            self.softdeps.append(_softdep(module, _dependency_words(rest)))
         elif command == "weakdep":
-            self.weakdeps.append(WeakDep(module, tuple(_words(rest))))
+            self.weakdeps.append(WeakDep(module, tuple(_dependency_words(rest))))
         else:
             return False
         return True
@@ -374,8 +405,9 @@ def cmdline_words(text: str) -> list[str]:
 def parse_kernel_cmdline(text: str | bytes, path: str = DEFAULT_CMDLINE) -> Config:
     """``module.param[=value]`` words as ``options``; ``modprobe.blacklist=a,b`` as blacklist.
 
-    kmod takes a word only if its part before ``=`` has exactly one dot and no quote. A word
-    opening with a quote has that quote moved after the ``=`` (``"m.p=a b"`` is ``p="a b"``).
+    kmod takes a word only if its part before ``=`` has exactly one dot, no quote and no blank
+    (one can be there only inside quotes: ``" m.p=1 "`` is no option). A word opening with a
+    quote has that quote moved after the ``=`` (``"m.p=a b"`` is ``p="a b"``).
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
@@ -383,7 +415,7 @@ def parse_kernel_cmdline(text: str | bytes, path: str = DEFAULT_CMDLINE) -> Conf
     for word in cmdline_words(text):
         moved = word.startswith('"')
         key, eq, value = word[1:].partition("=") if moved else word.partition("=")
-        if '"' in key or key.count(".") != 1:
+        if '"' in key or key.count(".") != 1 or not _CMDLINE_SPACE.isdisjoint(key):
             continue
         raw_module, _, param = key.partition(".")
         module = normalize(raw_module)
