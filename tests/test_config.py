@@ -270,6 +270,7 @@ def test_dependency_lists_keep_kmods_first_blank(line: str, expected: str) -> No
         ('"a.b=1"" c.d=2', ""),
         ('dummy.c_d=1 " modprobe.blacklist=nlmon, " quiet', "options dummy c_d=1\n"),
         ('" a.b=1" "a .b=1" "a.b c=1" "a.b\tc=1" "a.b=1 2"', 'options a b="1 2"\n'),
+        ('a.b="x\ty\vz"', 'options a b="x y\vz"\n'),  # tabs become spaces, as in files
     ],
 )
 def test_kernel_cmdline(cmdline: str, expected: str) -> None:

@@ -434,7 +434,9 @@ def parse_kernel_cmdline(text: str | bytes, path: str = DEFAULT_CMDLINE) -> Conf
         if eq and module == "modprobe" and param == "blacklist":
             builder.blacklist.extend(value.split(","))
         else:
-            builder.options.append(Options(module, f"{param}={value}" if eq else param))
+            # Tabs become spaces, as in configuration files.
+            option = f"{param}={value}" if eq else param
+            builder.options.append(Options(module, option.replace("\t", " ")))
     return builder.build()
 
 

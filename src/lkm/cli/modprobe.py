@@ -380,12 +380,15 @@ class _Lookups(Generic[T]):
         find: Callable[[str], Sequence[T]],
         *,
         missing: Callable[[str], str] | None = None,
+        unnoticed: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings, self.printer, self.resolver = settings, printer, resolver
         self.names, self.find = names, find
         self.missing = missing or (
             lambda name: f"Module {name} not found in directory {resolver.moddir.path}"
         )
+        # Names that fail without a word and without stopping the run.
+        self.unnoticed = unnoticed
         self.failed = False
         self.stopped = False
 
@@ -394,6 +397,9 @@ class _Lookups(Generic[T]):
 
         settings = self.settings
         for name in self.names:
+            if self.unnoticed is not None and self.unnoticed(name):
+                self.failed = True
+                continue
             try:
                 found = self.find(name)
             except PathError as err:
@@ -485,7 +491,16 @@ def _removal_lookups(settings: Settings, printer: Printer, resolver: Resolver) -
     def missing(name: str) -> str:
         return f"Module {name} not found."
 
-    return _Lookups(settings, printer, resolver, settings.operands, find, missing=missing)
+    def unnoticed(name: str) -> bool:
+        # kmod 34 fails on a name that is no valid alias pattern (a ``[`` never closed, a stray
+        # ``]``) without a message, and goes on with the next name.
+        from lkm.config import normalize
+
+        return normalize(name) is None
+
+    return _Lookups(
+        settings, printer, resolver, settings.operands, find, missing=missing, unnoticed=unnoticed
+    )
 
 
 def _report(settings: Settings, printer: Printer, refusal: Refusal) -> bool:
