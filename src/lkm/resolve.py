@@ -308,14 +308,15 @@ class Resolver:
             # kmod reads the module's whole line here (its dependencies included).
             if self.dependencies(module) is not None:
                 return (Match(module, None, Stage.MODULE),)
+        alias = normalize_alias(name)
         if name.startswith("symbol:"):
-            owners = moddir.symbol_owners(name)
+            # kmod normalises the symbol like any alias (``symbol:a-b`` finds ``a_b``).
+            owners = moddir.symbol_owners(alias)
             if owners:
-                return tuple(Match(owner, name, Stage.SYMBOL) for owner in owners)
+                return tuple(Match(owner, alias, Stage.SYMBOL) for owner in owners)
         module = normalize_name(name)
         if module in self._commands:
             return (Match(module, None, Stage.COMMAND),)
-        alias = normalize_alias(name)
         owners = moddir.alias_owners(name)
         if owners:
             return tuple(Match(owner, alias, Stage.ALIAS) for owner in owners)
