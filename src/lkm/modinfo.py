@@ -20,12 +20,11 @@ How kmod classifies a query (black-box, kmod 34):
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 import stat
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.errors import LkmError
@@ -65,12 +64,10 @@ class ModuleRecord(NamedTuple):
         return self.signature.modinfo_fields() if self.signature is not None else ()
 
 
-class LookupKind(enum.Enum):
-    """What a query that found nothing was taken for; the value is kmod's word for it."""
-
-    MODULE = "Module"  # a name or alias looked up and not found
-    ALIAS = "Module alias"  # no valid alias pattern: not looked up
-    MODULE_NAME = "Module name"  # -m: a module name only
+# What a query that found nothing was taken for: a name or alias looked up ("module"), no valid
+# alias pattern and so not looked up ("alias"), a module name only with -m ("name").
+LookupKind = Literal["module", "alias", "name"]
+_KIND_WORDS = {"module": "Module", "alias": "Module alias", "name": "Module name"}
 
 
 class NotFound(NamedTuple):
@@ -79,7 +76,7 @@ class NotFound(NamedTuple):
 
     @property
     def message(self) -> str:
-        return f"{self.kind.value} {self.query} not found."
+        return f"{_KIND_WORDS[self.kind]} {self.query} not found."
 
 
 class Unreadable(NamedTuple):
@@ -118,10 +115,10 @@ def find(
         from lkm.config import normalize
 
         if normalize(query) is None:
-            return [NotFound(query, LookupKind.ALIAS)]
+            return [NotFound(query, "alias")]
         targets = _lookup(moddir, query)
     if not targets:
-        return [NotFound(query, LookupKind.MODULE_NAME if by_name else LookupKind.MODULE)]
+        return [NotFound(query, "name" if by_name else "module")]
     records: list[Record] = []
     for name, path in targets:
         if path is None:
