@@ -9,7 +9,7 @@ handful of names, ``-a -n -v``, ``-a -D``, ``-a -R`` and (with some modules load
 
 The module directory is a small real one: a few trixie modules with their dependencies, indexed
 by kmod's depmod, so ``-c`` dumps short indexes. ``LKM_CONFIG_FUZZ_CASES`` runs more cases than
-the default.
+the default, ``LKM_CONFIG_FUZZ_SEED`` other ones.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from differential import COMPARED, diff
 
 pytestmark = pytest.mark.slow
 
-SEED = 20261202
+SEED = int(os.environ.get("LKM_CONFIG_FUZZ_SEED", "20261202"))
 CASES = int(os.environ.get("LKM_CONFIG_FUZZ_CASES", "100"))
 SCRATCH = "scratch-config-fuzz"
 TREE = "trixie-amd64"
