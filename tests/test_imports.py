@@ -45,6 +45,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.resolve",  # plans from the tree, the configuration and the kernel's state
         "lkm.probe",  # carries plans out through the kernel
         "lkm.bulk",
+        "lkm.modinfo",  # what modinfo shows, as records
         "lkm.sandbox_kernel",  # the kernel a sandbox boots: a package, unpacked and indexed
         "lkm.sandbox",
         "lkm.links",  # links named after the tools, to try lkm first on PATH
