@@ -280,11 +280,14 @@ def test_kernel_cmdline(cmdline: str, expected: str) -> None:
 
 
 def test_kernel_cmdline_bad_module_name() -> None:
-    config = parse_kernel_cmdline("a[b.c=1 d[[]e.f=3", "/proc/cmdline")
+    config = parse_kernel_cmdline("a[b.c=1 d[[]e.f=3 a-b]-c.x d-[e-]f-]g-h.y", "/proc/cmdline")
     assert shown(config) == "options d[[]e f=3\n"
+    # The name is shown normalised up to the bracket kmod stops at, the rest as written.
+    prefix = "kcmdline_parse_result: Ignoring bad option on kernel command line while parsing "
     assert problems(config) == [
-        "kcmdline_parse_result: Ignoring bad option on kernel command line while parsing "
-        "module name: 'a[b'"
+        prefix + "module name: 'a[b'",
+        prefix + "module name: 'a_b]-c'",
+        prefix + "module name: 'd_[e-]f_]g-h'",
     ]
 
 

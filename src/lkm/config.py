@@ -198,6 +198,13 @@ def matches(pattern: str, name: str) -> bool:
 
 def normalize(name: str) -> str | None:
     """``name`` with ``-`` as ``_`` outside ``[...]``, or None where kmod rejects it."""
+    text, ok = _normalize(name)
+    return text if ok else None
+
+
+def _normalize(name: str) -> tuple[str, bool]:
+    """``name`` normalised and True; or, where kmod rejects it (a ``[`` never closed, a stray
+    ``]``), False and what kmod shows of it: normalised up to that bracket, the rest as is."""
     out = []
     i = 0
     while i < len(name):
@@ -205,15 +212,15 @@ def normalize(name: str) -> str | None:
         if char == "[":
             end = name.find("]", i + 1)
             if end < 0:
-                return None
+                return "".join(out) + name[i:], False
             out.append(name[i : end + 1])
             i = end + 1
             continue
         if char == "]":
-            return None
+            return "".join(out) + name[i:], False
         out.append("_" if char == "-" else char)
         i += 1
-    return "".join(out)
+    return "".join(out), True
 
 
 # -- modprobe.d files -------------------------------------------------------------------------
@@ -418,14 +425,14 @@ def parse_kernel_cmdline(text: str | bytes, path: str = DEFAULT_CMDLINE) -> Conf
         if '"' in key or key.count(".") != 1 or not _CMDLINE_SPACE.isdisjoint(key):
             continue
         raw_module, _, param = key.partition(".")
-        module = normalize(raw_module)
-        if module is None:
+        module, ok = _normalize(raw_module)
+        if not ok:
             builder.problems.append(
                 ConfigProblem(
                     path,
                     None,
                     "kcmdline_parse_result: Ignoring bad option on kernel command line while "
-                    f"parsing module name: '{raw_module}'",
+                    f"parsing module name: '{module}'",
                 )
             )
             continue
