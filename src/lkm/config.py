@@ -205,7 +205,7 @@ def normalize(name: str) -> str | None:
 def _normalize(name: str) -> tuple[str, bool]:
     """``name`` normalised and True; or, where kmod rejects it (a ``[`` never closed, a stray
     ``]``), False and what kmod shows of it: normalised up to that bracket, the rest as is."""
-    out = []
+    out: list[str] = []
     i = 0
     while i < len(name):
         char = name[i]
