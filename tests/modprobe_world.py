@@ -173,7 +173,7 @@ def concrete(pattern: str) -> str | None:
     as its first member (or, negated, the first of ``0aA_`` it lacks); None if unsure."""
     import re
 
-    from lkm.index import fnmatch_regex
+    from lkm.wildcard import fnmatch_regex
 
     out = []
     i = 0

@@ -32,11 +32,11 @@ from lkm.depmod import (
     order_modules,
     walk_modules,
 )
-from lkm.depmod_config import DepmodConfig, Override, parse_config
-from lkm.depmod_order import hash_order, superfasthash
-from lkm.depmod_output import OutputError, render, write_outputs
-from lkm.depmod_parallel import Background, run_chunks
-from lkm.depmod_scan import ModuleScan, scan_bytes
+from lkm.depmod.config import DepmodConfig, Override, parse_config
+from lkm.depmod.order import hash_order, superfasthash
+from lkm.depmod.output import OutputError, render, write_outputs
+from lkm.depmod.parallel import Background, run_chunks
+from lkm.depmod.scan import ModuleScan, scan_bytes
 from lkm.errors import LkmError
 
 
@@ -112,7 +112,7 @@ def test_duplicates_rank_and_override(tmp_path: Path) -> None:
 
 
 def test_external_directory(tmp_path: Path) -> None:
-    from lkm.depmod_config import External
+    from lkm.depmod.config import External
 
     moddir = str(write_tree(tmp_path / "a", "1.0", {"kernel/m.ko": module_elf()}))
     external = write_tree(tmp_path / "b", "1.0", {"m.ko": module_elf(exports=["x"])})
@@ -150,7 +150,7 @@ def test_library_builds_and_renders(tmp_path: Path) -> None:
 
 _WRITE = """\
 import sys
-from lkm.depmod_output import OutputError, write_outputs
+from lkm.depmod.output import OutputError, write_outputs
 try:
     write_outputs(sys.argv[1], [("modules.dep", b"newer\\n")])
 except OutputError as err:
@@ -430,7 +430,7 @@ def test_cycle_report(case: str, tmp_path: Path) -> None:
 
 def test_external_directory_that_cannot_be_opened(tmp_path: Path) -> None:
     """Reported as kmod 34 reports it, and the run goes on with the other modules."""
-    from lkm.depmod_config import External
+    from lkm.depmod.config import External
 
     moddir = str(write_tree(tmp_path / "a", "1.0", {"kernel/m.ko": module_elf()}))
     (tmp_path / "file").write_bytes(b"")

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lkm.errors import IndexFormatError, IndexMapError, LkmError
-from lkm.index import Index, IndexBuilder, IndexValue, fnmatch_regex, index_bytes, write_index
+from lkm.index import Index, IndexBuilder, IndexValue, index_bytes, write_index
+from lkm.wildcard import fnmatch_regex
 
 HEADER = bytes.fromhex("b007f457 00020001")
 PREFIX, VALUES, CHILDS = 0x80000000, 0x40000000, 0x20000000

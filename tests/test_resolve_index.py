@@ -13,7 +13,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lkm.index import Index, IndexValue, _Patterns, _pieces_match, fnmatch_regex, write_index
+from lkm.index import Index, IndexValue, write_index
+from lkm.wildcard import Patterns, fnmatch_regex, pieces_match
 
 _STAR_ONLY = st.text(alphabet="ab*", max_size=12).map(str.encode)
 _PATTERNS = st.text(alphabet="abcd*?[]!\\", max_size=12).map(str.encode)
@@ -30,14 +31,14 @@ def _fnmatch(pattern: bytes, key: bytes) -> bool:
 @settings(max_examples=500, deadline=None)
 @given(_STAR_ONLY, _KEYS)
 def test_pieces_match_is_fnmatch(pattern: bytes, key: bytes) -> None:
-    assert _pieces_match(pattern.split(b"*"), key) == _fnmatch(pattern, key)
+    assert pieces_match(pattern.split(b"*"), key) == _fnmatch(pattern, key)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PATTERNS, min_size=0, max_size=40), _KEYS)
 def test_group_tries_every_pattern_that_can_match(patterns: list[bytes], key: bytes) -> None:
     values: list[tuple[IndexValue, ...]] = [(IndexValue(n, str(n)),) for n in range(len(patterns))]
-    got = list(_Patterns(list(patterns), values).matching(key))
+    got = list(Patterns(list(patterns), values).matching(key))
     assert got == [v for p, v in zip(patterns, values, strict=True) if _fnmatch(p, key)]
 
 

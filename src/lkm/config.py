@@ -170,7 +170,7 @@ class Config(NamedTuple):
         """Modules of every ``alias`` whose pattern matches ``name`` (C fnmatch), in order."""
         import re
 
-        from lkm.index import fnmatch_regex
+        from lkm.wildcard import fnmatch_regex
 
         raw = os.fsencode(name)
         found = []

@@ -19,12 +19,14 @@ import bisect
 import mmap
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from enum import IntFlag
 from types import TracebackType
 from typing import NamedTuple
 
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
+from lkm.text import decode as _decode
+from lkm.wildcard import Patterns
 
 MAGIC = 0xB007F457
 VERSION = 0x00020001
@@ -69,12 +71,6 @@ class _Node(NamedTuple):
         return 0
 
 
-def _decode(raw: bytes) -> str:
-    # Keys are 7-bit; values are module names and paths. surrogateescape keeps any other byte,
-    # so whatever a file holds reads back and writes out unchanged.
-    return raw.decode("utf-8", "surrogateescape")
-
-
 def _encode(text: str) -> bytes | None:
     try:
         return text.encode("utf-8", "surrogateescape")
@@ -108,7 +104,7 @@ class Index:
         self._path = path
         self._closer = closer
         self._nodes: dict[int, _Node] = {}
-        self._subtrees: dict[tuple[int, int], _Patterns] = {}
+        self._subtrees: dict[tuple[int, int], Patterns[tuple[IndexValue, ...]]] = {}
         if self._size < HEADER_SIZE:
             raise self._error(
                 f"truncated header: expected {HEADER_SIZE} bytes, found {self._size}", 0
@@ -287,7 +283,9 @@ class Index:
         for values in self._subtree(ref, at, seen, start).matching(key[start:]):
             _merge(hits, values)
 
-    def _subtree(self, ref: int, at: int, seen: bytes, start: int) -> _Patterns:
+    def _subtree(
+        self, ref: int, at: int, seen: bytes, start: int
+    ) -> Patterns[tuple[IndexValue, ...]]:
         """The patterns below ``ref`` with their values, in merge order; cached.
 
         Keyed by ``start`` too: in a well-formed trie a node has one depth, but a crafted file
@@ -300,7 +298,7 @@ class Index:
                 for pattern, node in self._walk(ref, at, seen, postorder=True)
                 if node.values
             ]
-            cached = _Patterns([rest for rest, _ in found], [values for _, values in found])
+            cached = Patterns([rest for rest, _ in found], [values for _, values in found])
             self._subtrees[ref, start] = cached
         return cached
 
@@ -437,234 +435,6 @@ def _merge(hits: list[IndexValue], values: Iterable[IndexValue]) -> None:
 
 
 # -- the patterns below a wildcard ---------------------------------------------------------
-
-_GRAM = 4  # length of the literal pieces a large group is indexed by
-_SMALL_GROUP = 12  # below this many patterns, trying each one is cheaper than the index
-_SPECIAL = frozenset(b"?[\\")
-
-
-class _Patterns:
-    """The fnmatch patterns (their unmatched rests) below one wildcard branch, with values.
-
-    A search of a fresh index reaches thousands of such patterns once each, so building this
-    must cost little: patterns made of literals and ``*`` only (all but a few hundred of a
-    real tree's) are matched by searching their pieces in order and never compiled; the rest
-    become regular expressions the first time they are tried. A large group is also indexed
-    by one rare 4-byte piece of literal text per pattern, which any key it matches contains;
-    a search tries only the patterns whose piece occurs in the key (and those without one),
-    still in the group's order, so the values merge exactly as if all had been tried.
-    """
-
-    __slots__ = ("_always", "_buckets", "_pieces", "_regexes", "_rests", "values")
-
-    def __init__(self, rests: list[bytes], values: list[tuple[IndexValue, ...]]) -> None:
-        self._rests = rests
-        self.values = values
-        self._pieces: list[list[bytes] | None] = [
-            None if _SPECIAL.intersection(rest) else rest.split(b"*") for rest in rests
-        ]
-        self._regexes: dict[int, Callable[[bytes], object]] = {}
-        self._buckets: dict[bytes, list[int]] | None = None
-        self._always: list[int] = []
-        if len(rests) >= _SMALL_GROUP:
-            self._index()
-
-    def _index(self) -> None:
-        grams: list[set[bytes]] = []
-        counts: dict[bytes, int] = {}
-        for pieces in self._pieces:
-            own: set[bytes] = set()
-            for piece in pieces or ():
-                own.update(piece[i : i + _GRAM] for i in range(len(piece) - _GRAM + 1))
-            grams.append(own)
-            for gram in own:
-                counts[gram] = counts.get(gram, 0) + 1
-        buckets: dict[bytes, list[int]] = {}
-        for number, own in enumerate(grams):
-            if own:
-                rarest = min(sorted(own), key=counts.__getitem__)
-                buckets.setdefault(rarest, []).append(number)
-            else:
-                self._always.append(number)
-        self._buckets = buckets
-
-    def matching(self, key: bytes) -> Iterator[tuple[IndexValue, ...]]:
-        """The values of the patterns ``key`` matches, in the group's order."""
-        buckets = self._buckets
-        candidates: Iterable[int]
-        if buckets is None:
-            candidates = range(len(self._rests))
-        else:
-            found = set(self._always)
-            for i in range(len(key) - _GRAM + 1):
-                hit = buckets.get(key[i : i + _GRAM])
-                if hit is not None:
-                    found.update(hit)
-            candidates = sorted(found)
-        pieces = self._pieces
-        for number in candidates:
-            mine = pieces[number]
-            if mine is None:
-                if self._regex(number)(key) is not None:
-                    yield self.values[number]
-            elif _pieces_match(mine, key):
-                yield self.values[number]
-
-    def _regex(self, number: int) -> Callable[[bytes], object]:
-        found = self._regexes.get(number)
-        if found is None:
-            import re  # only patterns with ?, [ or a backslash need it
-
-            found = re.compile(fnmatch_regex(self._rests[number]), re.DOTALL).match
-            self._regexes[number] = found
-        return found
-
-
-def _pieces_match(pieces: list[bytes], key: bytes) -> bool:
-    """fnmatch of the pattern ``b"*".join(pieces)`` (literals and ``*`` only) against ``key``.
-
-    The first piece must start the key and the last end it; the ones between are taken
-    leftmost, which finds a match whenever there is one.
-    """
-    first = pieces[0]
-    if len(pieces) == 1:
-        return key == first
-    last = pieces[-1]
-    end = len(key) - len(last)
-    if end < len(first) or not key.startswith(first) or not key.endswith(last):
-        return False
-    pos = len(first)
-    for piece in pieces[1:-1]:
-        pos = key.find(piece, pos, end)
-        if pos < 0:
-            return False
-        pos += len(piece)
-    return True
-
-
-# -- fnmatch(3) with flags 0 ---------------------------------------------------------------
-
-# POSIX character classes in the C locale, as byte ranges.
-_CLASSES: dict[bytes, str] = {
-    b"alnum": r"0-9A-Za-z",
-    b"alpha": r"A-Za-z",
-    b"blank": r" \t",
-    b"cntrl": r"\x00-\x1f\x7f",
-    b"digit": r"0-9",
-    b"graph": r"\x21-\x7e",
-    b"lower": r"a-z",
-    b"print": r"\x20-\x7e",
-    b"punct": r"\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e",
-    b"space": r"\t\n\v\f\r ",
-    b"upper": r"A-Z",
-    b"xdigit": r"0-9A-Fa-f",
-}
-
-
-def fnmatch_regex(pattern: bytes) -> bytes:
-    """A regular expression (for re.DOTALL) accepting what C's fnmatch(pattern, name, 0) does.
-
-    Python's fnmatch differs from C's: it has no backslash escapes, reads ``[^...]`` as a
-    literal caret and knows no ``[:class:]``; so the translation is done here.
-    """
-    import re
-
-    out = []
-    i, n = 0, len(pattern)
-    while i < n:
-        char = pattern[i]
-        i += 1
-        if char == 0x2A:  # *
-            out.append(b".*")
-        elif char == 0x3F:  # ?
-            out.append(b".")
-        elif char == 0x5C:  # backslash: the next byte is literal; a trailing one is itself
-            if i < n:
-                out.append(re.escape(pattern[i : i + 1]))
-                i += 1
-            else:  # glibc: a pattern ending in a lone backslash matches nothing
-                out.append(b"(?!)")
-        elif char == 0x5B:  # [
-            try:
-                bracket = _bracket(pattern, i)
-            except _InvalidPattern:
-                return b"(?!)"
-            if bracket is None:
-                out.append(rb"\[")
-            else:
-                regex, i = bracket
-                out.append(regex)
-        else:
-            out.append(re.escape(bytes((char,))))
-    return b"(?:" + b"".join(out) + rb")\Z"
-
-
-class _InvalidPattern(Exception):
-    """Internal: glibc's fnmatch rejects the pattern, so it matches nothing."""
-
-
-def _bracket(pattern: bytes, i: int) -> tuple[bytes, int] | None:
-    """Translate the bracket expression after a ``[`` at ``i``; None if it is not closed."""
-    n = len(pattern)
-    negate = i < n and pattern[i] in b"!^"
-    if negate:
-        i += 1
-    parts: list[str] = []
-    first = True
-    # glibc tries the members in order and gives up at an unknown [:class:]: members after
-    # it never match, and a negated set containing one matches nothing.
-    cut = False
-    while True:
-        if i >= n:
-            return None
-        if pattern[i] == 0x5D and not first:  # ]
-            i += 1
-            break
-        first = False
-        kind, value, i = _member(pattern, i)
-        if kind == "class":
-            if value in _CLASSES and not cut:
-                parts.append(_CLASSES[value])
-            cut = cut or value not in _CLASSES
-            continue
-        low = high = value[0]
-        if i + 1 < n and pattern[i] == 0x2D and pattern[i + 1] != 0x5D:  # a-z
-            if pattern.startswith(b"[:", i + 1):  # a range ends at a literal [, never a class
-                high, i = 0x5B, i + 2
-            else:
-                _, value, i = _member(pattern, i + 1)
-                high = value[0]
-        if low <= high and not cut:
-            parts.append(f"\\x{low:02x}-\\x{high:02x}")
-    body = "".join(parts)
-    if negate and cut:
-        return b"(?!)", i
-    if not body:
-        return (b"." if negate else b"(?!)"), i
-    return ("[" + ("^" if negate else "") + body + "]").encode(), i
-
-
-def _member(pattern: bytes, i: int) -> tuple[str, bytes, int]:
-    """One bracket member at ``i``: ("class", name, next) or ("char", byte, next)."""
-    n = len(pattern)
-    char = pattern[i]
-    if char == 0x5B and i + 1 < n and pattern[i + 1] in b":.=":
-        delimiter = pattern[i + 1 : i + 2]
-        close = pattern.find(delimiter + b"]", i + 2)
-        name = pattern[i + 2 : close]
-        if delimiter == b":":
-            if close >= 0 and (name.isalpha() or not name):
-                return "class", name, close + 2
-        elif close >= 0 and len(name) == 1:  # [.c.] and [=c=]: a single character
-            return "char", name, close + 2
-        else:
-            raise _InvalidPattern
-    if char == 0x5C and i + 1 < n:
-        return "char", pattern[i + 1 : i + 2], i + 2
-    return "char", pattern[i : i + 1], i + 1
-
-
-# -- writing -------------------------------------------------------------------------------
 
 
 class IndexBuilder:

@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.errors import IndexFormatError
+from lkm.names import module_name_from_path
+from lkm.text import decode as _text
 
 if TYPE_CHECKING:
     from lkm.index import Index
@@ -51,11 +53,6 @@ def normalize_alias(alias: str) -> str:
             in_bracket = False
         out.append("_" if char == "-" and not in_bracket else char)
     return "".join(out)
-
-
-def module_name_from_path(path: str) -> str:
-    """kmod's name for a module file: the basename up to its first '.', '-' as '_'."""
-    return normalize_name(os.path.basename(path).split(".", 1)[0])
 
 
 def is_module_filename(path: str) -> bool:
@@ -195,10 +192,6 @@ class ModuleDirectory:
             key, _, value = rest.partition(b"=")
             found.setdefault(_text(module), []).append((_text(key), _text(value)))
         return {name: tuple(pairs) for name, pairs in found.items()}
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 __all__ = [

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from lkm.compress import decompress, detect
 from lkm.elf import SHN_ABS, SHN_LORESERVE, SHN_UNDEF, ElfFile, SymbolBind
 from lkm.errors import ElfError, LkmError, ModuleFileError, NotElfError
+from lkm.names import module_name_from_path
+from lkm.text import decode as _text
 
 if TYPE_CHECKING:
     from lkm.signature import ModuleSignature
@@ -49,18 +51,6 @@ class ImportedSymbol(NamedTuple):
     name: str
     crc: int | None
     weak: bool
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _module_name(path: str | None) -> str:
-    """kmod's name for a module file: basename up to the first '.', with '-' as '_'."""
-    if path is None:
-        return ""
-    base = os.path.basename(path)
-    return base.split(".", 1)[0].replace("-", "_")
 
 
 class ModuleFile:
@@ -142,7 +132,7 @@ class ModuleFile:
         for key, value in self.modinfo:
             if key == "name":
                 return value
-        return _module_name(self.path)
+        return module_name_from_path(self.path) if self.path is not None else ""
 
     @cached_property
     def _signature(self) -> tuple[int, ModuleSignature | None]:

@@ -218,7 +218,7 @@ class _Entry(NamedTuple):
 
 
 def _compile(pattern: str) -> Callable[[bytes], object]:
-    from lkm.index import fnmatch_regex
+    from lkm.wildcard import fnmatch_regex
 
     return re.compile(fnmatch_regex(os.fsencode(pattern)), re.DOTALL).match
 

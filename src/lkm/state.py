@@ -14,6 +14,7 @@ import os
 from typing import NamedTuple
 
 from lkm.errors import LkmError
+from lkm.text import decode as _text
 
 _LONG_MAX = (1 << 63) - 1
 _LONG_MIN = -(1 << 63)
@@ -106,10 +107,6 @@ def to_c_int(value: int) -> int:
     """A C ``long`` stored into an ``int``: the low 32 bits, signed."""
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _hex(field: bytes) -> int | None:

@@ -14,13 +14,15 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from lkm.depmod import DepmodError, DepmodResult, Module
-from lkm.depmod_order import SYMBOL_BUCKETS, hash_order
+from lkm.depmod.order import SYMBOL_BUCKETS, hash_order
+from lkm.depmod.records import DepmodError, DepmodResult, Module
 from lkm.index import index_bytes
 from lkm.moddir import normalize_alias
+from lkm.text import decode as _s
+from lkm.text import encode as _b
 
 if TYPE_CHECKING:
-    from lkm.depmod_parallel import Background
+    from lkm.depmod.parallel import Background
 
 __all__ = [
     "TEXT_FILES",
@@ -73,14 +75,6 @@ class OutputError(DepmodError):
         )
 
 
-def _s(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _b(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
 def _dep_lines(result: DepmodResult) -> list[bytes]:
     lines = []
     for module in result.modules:
@@ -97,7 +91,7 @@ def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, bytes]]:
     """
     aliases_and_symbols: Background | None = None
     if jobs > 1 and hasattr(os, "fork"):
-        from lkm.depmod_parallel import Background
+        from lkm.depmod.parallel import Background
 
         aliases_and_symbols = Background(lambda: [*_aliases(result), *_symbols(result)])
     dep, dep_bin = _deps(result)

@@ -8,7 +8,7 @@ The steps, each a function an image builder can call on its own:
 2. ``order_modules``: kmod's hash order of the names, with ``modules.order`` moved to the front;
 3. ``scan_modules``: read every file (in parallel worker processes);
 4. ``resolve``: owners of symbols, dependencies, their topological rank, cycles;
-5. ``depmod_output.render`` and ``depmod_output.write_outputs``.
+5. ``lkm.depmod.output.render`` and ``lkm.depmod.output.write_outputs``.
 
 ``run_depmod`` does all of it, as the ``depmod`` command does, from a ``DepmodOptions``: it
 writes the files (or returns them for ``-n``). Messages go to a ``Reporter`` (by default kept
@@ -26,11 +26,20 @@ import stat
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from lkm.depmod_config import BUILT_IN, EXTERNAL, DepmodConfig
-from lkm.depmod_order import MODULE_BUCKETS, hash_order, listed_first
-from lkm.depmod_scan import ModuleFailure, ModuleScan, scan_file, scan_files
-from lkm.errors import LkmError
+from lkm.depmod.config import BUILT_IN, EXTERNAL, DepmodConfig
+from lkm.depmod.order import MODULE_BUCKETS, hash_order, listed_first
+from lkm.depmod.records import (
+    DependencyCycleError,
+    DepmodError,
+    DepmodResult,
+    FoundModule,
+    Module,
+    ModuleArgumentError,
+)
+from lkm.depmod.scan import ModuleFailure, ModuleScan, scan_file, scan_files
 from lkm.moddir import MODULE_SUFFIXES as _MODULE_SUFFIXES
+from lkm.names import module_name_from_path as module_name
+from lkm.text import decode as _text
 
 __all__ = [
     "DependencyCycleError",
@@ -59,35 +68,6 @@ __all__ = [
 # built without zlib, passes over ``.ko.gz`` files without a word).
 MODULE_SUFFIXES = _MODULE_SUFFIXES
 _DECOMPRESSOR = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
-
-
-class DepmodError(LkmError):
-    """A depmod run that could not finish; nothing was written.
-
-    ``lines`` are the (level, text) messages kmod 34 ends such a run with: one line, FATAL
-    unless the subclass says otherwise.
-    """
-
-    level = "FATAL"
-
-    @property
-    def lines(self) -> tuple[tuple[str, str], ...]:
-        return ((self.level, str(self)),)
-
-
-class DependencyCycleError(DepmodError):
-    """Modules depend on each other in a circle; ``cycles`` holds each one as kmod prints it."""
-
-    level = "ERROR"
-
-    def __init__(self, cycles: Sequence[Sequence[str]], count: int) -> None:
-        self.cycles = tuple(tuple(cycle) for cycle in cycles)
-        self.count = count
-        super().__init__(f"Found {count} modules in dependency cycles!")
-
-
-class ModuleArgumentError(DepmodError):
-    """A module file named on the command line cannot be taken: missing, or its name taken."""
 
 
 @dataclass
@@ -122,20 +102,6 @@ class Reporter:
             self.records.append(("libkmod", text))
         else:
             self.libkmod(text)
-
-
-@dataclass(frozen=True)
-class FoundModule:
-    """A module file chosen for its name: absolute path and the path modules.dep shows."""
-
-    path: str
-    relpath: str
-    name: str
-
-
-def module_name(path: str) -> str:
-    """kmod's name for a module file: the basename up to its first '.', '-' as '_'."""
-    return os.path.basename(path).split(".", 1)[0].replace("-", "_")
 
 
 def _strip_compression(relpath: str) -> str:
@@ -316,24 +282,9 @@ def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleSc
     if jobs <= 1 or len(paths) < 64 or not hasattr(os, "fork"):
         names: dict[bytes, bytes] = {}
         return [scan_file(path, names) for path in paths]
-    from lkm.depmod_parallel import run_chunks
+    from lkm.depmod.parallel import run_chunks
 
     return run_chunks(scan_files, paths, jobs)
-
-
-@dataclass
-class Module:
-    """A module in depmod's order with what was read from it and what it depends on."""
-
-    index: int
-    found: FoundModule
-    scan: ModuleScan | None  # None when the file could not be read
-    deps: list[int] = field(default_factory=list)  # direct dependencies, first use first
-    sort_index: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.found.name
 
 
 @dataclass(frozen=True)
@@ -344,29 +295,6 @@ class KernelSymbols:
     # From Module.symvers: only then does kmod 34 compare symbol versions at all (with -F
     # alone it reports no disagreement, not even between two modules).
     versions: bool = False
-
-
-@dataclass
-class DepmodResult:
-    """Everything the output files are made of."""
-
-    modules: list[Module]
-    owners: dict[bytes, int]  # exported symbol -> index of the module that wins it
-    builtin: list[str] | None  # module names of modules.builtin, None when unreadable
-    builtin_modinfo: bytes | None
-
-    def closure(self, module: Module) -> list[Module]:
-        """Every module ``module`` needs, directly or not, in kmod's topological rank."""
-        seen: set[int] = set()
-        todo = list(module.deps)
-        while todo:
-            index = todo.pop()
-            if index not in seen:
-                seen.add(index)
-                todo.extend(self.modules[index].deps)
-        found = [self.modules[i] for i in seen]
-        found.sort(key=lambda m: m.sort_index)
-        return found
 
 
 def load_kernel_symbols(
@@ -484,10 +412,6 @@ def resolve(
         module.deps = list(deps)
     _rank(modules, reporter)
     return modules, owners
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _rank(modules: list[Module], reporter: Reporter) -> None:
@@ -814,8 +738,8 @@ def run_depmod(options: DepmodOptions, reporter: Reporter | None = None) -> Depm
 
 def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     from lkm.config import load_config as load_modprobe_config
-    from lkm.depmod_config import load_config
-    from lkm.depmod_output import (
+    from lkm.depmod.config import load_config
+    from lkm.depmod.output import (
         TEXT_FILES,
         builtin_alias_index,
         builtin_index,
