@@ -99,7 +99,7 @@ def test_starting_one_tool_loads_no_other() -> None:
     loaded = set(done.stdout.decode().splitlines()[-1].split())
     assert loaded == {
         "lkm", "lkm.errors", "lkm.cli", "lkm.cli.commands", "lkm.cli.common",
-        "lkm.cli.getopt", "lkm.cli.output", "lkm.cli.lsmod", "lkm.kernel", "lkm.state",
+        "lkm.cli.getopt", "lkm.cli.output", "lkm.cli.lsmod", "lkm.kernel", "lkm.state", "lkm.text",
     }  # fmt: skip
 
 
