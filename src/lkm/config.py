@@ -191,7 +191,7 @@ def matches(pattern: str, name: str) -> bool:
         return pattern == name
     import re
 
-    from lkm.index import fnmatch_regex
+    from lkm.wildcard import fnmatch_regex
 
     return re.match(fnmatch_regex(os.fsencode(pattern)), os.fsencode(name), re.DOTALL) is not None
 
