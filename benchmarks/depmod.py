@@ -4,7 +4,7 @@ Both read a prepared test tree and write their files elsewhere (``-o``), so the 
 files stay kmod's. Wall time is what the targets are about; CPU time (user + system of the
 whole process tree) is printed beside it, as lkm uses every core and the machine may be busy,
 and so is the load average before and after. Run as root with the test world prepared
-(``python tests/world.py prepare``):
+(``python tests/support/world.py prepare``):
 
     python3 benchmarks/depmod.py [--rounds N] [TREE...]
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import world
+from support import world
 
 # CPU time (user + system) of the whole process tree a command starts, and the peak RSS of
 # its largest process (for lkm: the main or a worker process).

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "vm"))
 
 import harness
 
-import world
+from support import world
 
 TARGET = "nf_conntrack_ftp"
 

@@ -2,7 +2,7 @@
 
     python benchmarks/modinfo.py [--rounds N]
 
-Uses the trixie amd64 tree of the test world (tests/world.py prepares it): every ``.ko.xz``.
+Uses the trixie amd64 tree of the test world (tests/support/world.py prepares it): every ``.ko.xz``.
 Prints a table of median wall times and the ratios the project tracks:
 - in-process reading of every module's info through the library, over kmod's modinfo on all
   modules in one process (target: at most 1.0x): once one file after another, and once with
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import world
 from lkm.bulk import summarize_many
 from lkm.module import ModuleFile
+from support import world
 
 
 def timed(action: Callable[[], object], rounds: int) -> float:

@@ -3,7 +3,7 @@
     python benchmarks/resolve.py [--sample N]
 
 Uses the trixie amd64 tree of the test world: one concrete device string per alias pattern of
-modules.alias (tests/modprobe_world.py makes them). Targets: at least 20,000 resolutions per
+modules.alias (tests/support/modprobe_world.py makes them). Targets: at least 20,000 resolutions per
 second in-process; ``lkm modprobe -R`` at most 2x ``python3 -c pass``. The three processes
 are timed in turn, string by string; each must succeed, and lkm must print what kmod prints.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import world
 from lkm.moddir import ModuleDirectory
 from lkm.resolve import Resolver
-from modprobe_world import device_strings
+from support import world
+from support.modprobe_world import device_strings
 
 
 def _run(cmd: list[str]) -> tuple[float, bytes]:

@@ -1,11 +1,11 @@
-"""Shared fixtures: the real module trees and kmod 34 (see world.py)."""
+"""Shared fixtures: the real module trees and kmod 34 (see support/world.py)."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-import world
+from support import world
 
 # Property tests check what a reader returns, not how fast: on a loaded two-core machine (CI runs
 # QEMU guests and kernel builds beside them) Hypothesis' per-example deadline only adds flakes.
@@ -43,13 +43,13 @@ def bookworm() -> world.Tree:
 
 
 def pytest_report_header() -> str:
-    from differential import HASH_SEED
+    from support.differential import HASH_SEED
 
     return f"lkm runs with PYTHONHASHSEED={HASH_SEED} (LKM_TEST_HASHSEED={HASH_SEED} repeats it)"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from differential import COMPARED, HASH_SEED
+    from support.differential import COMPARED, HASH_SEED
 
     if COMPARED:
         terminalreporter.section("compared against kmod 34")

@@ -7,7 +7,7 @@ import lzma
 from pathlib import Path
 
 from lkm.bulk import ModuleSummary, summarize, summarize_many
-from modinfo_cases import GOOD, PARAMS
+from support.modinfo_cases import GOOD, PARAMS
 
 
 def test_many_in_order_with_failures(tmp_path: Path) -> None:

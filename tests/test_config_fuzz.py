@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-import world
-from differential import COMPARED, diff
+from support import world
+from support.differential import COMPARED, diff
 
 pytestmark = pytest.mark.slow
 

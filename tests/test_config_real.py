@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import world
-from differential import COMPARED, HASH_SEED, Result, assert_same
 from lkm.config import DEFAULT_CONFIG_DIRS, load_config, show_config
+from support import world
+from support.differential import COMPARED, HASH_SEED, Result, assert_same
 
 pytestmark = pytest.mark.slow
 

@@ -13,15 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depmod_trees import (
-    CYCLE_CASES,
-    ENDLESS_CYCLE_CASES,
-    cycle_tree,
-    duplicates_tree,
-    graph_tree,
-    module_elf,
-    write_tree,
-)
 from lkm.depmod import (
     DependencyCycleError,
     ModuleArgumentError,
@@ -38,6 +29,15 @@ from lkm.depmod.output import OutputError, render, write_outputs
 from lkm.depmod.parallel import Background, run_chunks
 from lkm.depmod.scan import ModuleScan, scan_bytes
 from lkm.errors import LkmError
+from support.depmod_trees import (
+    CYCLE_CASES,
+    ENDLESS_CYCLE_CASES,
+    cycle_tree,
+    duplicates_tree,
+    graph_tree,
+    module_elf,
+    write_tree,
+)
 
 
 def test_module_hash_order_is_kmods() -> None:
@@ -160,7 +160,7 @@ except OutputError as err:
 
 def test_write_outputs_keeps_old_files_on_failure(tmp_path: Path) -> None:
     """A directory of mode 0555, written by a process held to file modes (root too)."""
-    from unprivileged import held_to_modes
+    from support.unprivileged import held_to_modes
 
     (tmp_path / "modules.dep").write_bytes(b"old\n")
     write_outputs(str(tmp_path), [("modules.dep", b"new\n")])

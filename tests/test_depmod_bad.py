@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import world
-from depmod_trees import duplicates_tree, module_elf, write_tree
-from differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
+from support import world
+from support.depmod_trees import duplicates_tree, module_elf, write_tree
+from support.differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 

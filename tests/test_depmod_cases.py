@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import depmod_cases
-from depmod_cases import CASES, load_recorded, materialise, outcome
-from modinfo_cases import fill
+from support import depmod_cases
+from support.depmod_cases import CASES, load_recorded, materialise, outcome
+from support.modinfo_cases import fill
 
 RECORDED = load_recorded()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import world
-from depmod_trees import (
+from support import world
+from support.depmod_trees import (
     CONFIGS,
     CYCLE_CASES,
     ENDLESS_CYCLE_CASES,
@@ -20,7 +20,7 @@ from depmod_trees import (
     graph_tree,
     write_tree,
 )
-from differential import COMPARED, Result, assert_same, kmod, lkm
+from support.differential import COMPARED, Result, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 

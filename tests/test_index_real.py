@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-import world
 from lkm.index import Index, write_index
+from support import world
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """lsmod, insmod, rmmod and kmod on fake /proc, /sys and module directories do what kmod 34 does.
 
 Outputs, exit status and the module system calls made (in strace's notation) are compared with
-kmod 34's, recorded on the same fake worlds (see kernel_cases.py).
+kmod 34's, recorded on the same fake worlds (see support/kernel_cases.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import kernel_cases
-from kernel_cases import CASES, load_recorded, materialise
+from support import kernel_cases
+from support.kernel_cases import CASES, load_recorded, materialise
 
 RECORDED = load_recorded()
 
@@ -36,7 +36,7 @@ def test_every_case_is_recorded() -> None:
 @pytest.mark.slow
 def test_recorded_outputs_are_kmods() -> None:
     """The recorded expectations are what kmod 34 does today (needs root, strace, the chroot)."""
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     assert kernel_cases.record_with_kmod() == RECORDED
     COMPARED["kernel-interface cases (fake /proc, /sys)"] += len(RECORDED)

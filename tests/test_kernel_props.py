@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import elfbuild
 from lkm.cli.kmodcmd import DeviceNode, format_node, parse_devname_line
 from lkm.elf import ElfFile
 from lkm.kernel import LoadError, strip_for_force
 from lkm.module import ModuleFile
 from lkm.state import ProcModule, parse_proc_modules
+from support import elfbuild
 
 NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=20)
 

@@ -11,7 +11,7 @@ import pytest
 
 from lkm.cli.commands import TOOLS
 from lkm.links import Change, LinkError, LinkRecord, install_links, remove_links
-from modinfo_cases import GOOD
+from support.modinfo_cases import GOOD
 
 SCRIPT = Path(sys.executable).parent / "lkm"  # the console script pip installs
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import world
-from depmod_trees import module_elf, write_tree
-from differential import COMPARED, Result, addresses_hidden, assert_same, kmod, lkm
-from modprobe_world import Loaded, make_state, run_kmod, run_lkm
+from support import world
+from support.depmod_trees import module_elf, write_tree
+from support.differential import COMPARED, Result, addresses_hidden, assert_same, kmod, lkm
+from support.modprobe_world import Loaded, make_state, run_kmod, run_lkm
 
 pytestmark = pytest.mark.slow
 

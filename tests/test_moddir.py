@@ -9,7 +9,7 @@ import pytest
 from lkm.errors import IndexFormatError
 from lkm.index import write_index
 from lkm.moddir import ModuleDirectory, normalize_alias
-from modinfo_cases import GOOD, Output, run_lkm_inprocess
+from support.modinfo_cases import GOOD, Output, run_lkm_inprocess
 
 KVER = "6.1.0-test"
 

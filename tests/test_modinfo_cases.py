@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import modinfo_cases
-from modinfo_cases import CASES, Output, fill, load_recorded, materialise, placeholder
+from support import modinfo_cases
+from support.modinfo_cases import CASES, Output, fill, load_recorded, materialise, placeholder
 
 RECORDED = load_recorded()
 

@@ -1,16 +1,17 @@
-"""``lkm modinfo`` against kmod 34's on damaged copies of real modules (see module_damage.py).
+"""``lkm modinfo`` against kmod 34's on damaged copies of real modules (see
+support/module_damage.py).
 
 Every kind of damage, on every tree of the test world (64 and 32-bit, both byte orders,
 uncompressed, xz and zstd), with a fixed seed so a failure can be replayed with
-``python tests/module_damage.py COUNT SEED``.
+``python tests/support/module_damage.py COUNT SEED``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-import module_damage
-from differential import COMPARED
+from support import module_damage
+from support.differential import COMPARED
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-import world
-from differential import COMPARED, assert_same, kmod, lkm
+from support import world
+from support.differential import COMPARED, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from lkm.errors import DecompressionError
 from lkm.moddir import ModuleDirectory
 from lkm.modinfo import ModuleRecord, NotFound, Param, Unreadable, collect_params, find
-from modinfo_cases import CASES, GOOD, NO_MODINFO, PARAMS, materialise
+from support.modinfo_cases import CASES, GOOD, NO_MODINFO, PARAMS, materialise
 
 
 def _moddir(tmp_path: Path) -> ModuleDirectory:

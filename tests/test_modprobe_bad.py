@@ -24,11 +24,10 @@ from pathlib import Path
 
 import pytest
 
-import modprobe_world
-import world
-from differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
 from lkm.index import Index
-from modprobe_world import TREE, device_strings, make_state, run_kmod, run_lkm
+from support import modprobe_world, world
+from support.differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
+from support.modprobe_world import TREE, device_strings, make_state, run_kmod, run_lkm
 
 pytestmark = pytest.mark.slow
 

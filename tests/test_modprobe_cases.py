@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import modprobe_cases
-from modinfo_cases import fill, placeholder
-from modprobe_cases import CASES, load_recorded, materialise
+from support import modprobe_cases
+from support.modinfo_cases import fill, placeholder
+from support.modprobe_cases import CASES, load_recorded, materialise
 
 RECORDED = load_recorded()
 

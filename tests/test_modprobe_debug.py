@@ -1,5 +1,5 @@
 """``lkm modprobe -vv``, ``-q`` and failing remove commands, on the fake kernel of
-test_modprobe_load.py (quick). The lines are kmod 34's, compared with it in
+support/modprobe_system.py (quick). The lines are kmod 34's, compared with it in
 test_modprobe_verbose.py (no kernel) and tests/vm/test_vm_cmdline.py (a real one).
 """
 
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import test_modprobe_load
-from differential import ADDRESS_LINE
-from test_modprobe_load import CONFIG, System
+from support.differential import ADDRESS_LINE
+from support.modprobe_system import CONFIG, System, make_system
 
 Capture = pytest.CaptureFixture[bytes]
 REGISTERED = "modprobe: INFO: custom logging function 0xADDR registered\n"
@@ -25,10 +24,8 @@ RELEASED = "modprobe: INFO: context 0xADDR released\n"
 
 @pytest.fixture
 def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> System:
-    """test_modprobe_load's module directory, configuration and fake kernel."""
-    build = test_modprobe_load.system.__wrapped__  # type: ignore[attr-defined]
-    made: System = build(tmp_path, monkeypatch)
-    return made
+    monkeypatch.delenv("MODPROBE_OPTIONS", raising=False)
+    return make_system(tmp_path)
 
 
 def run(system: System, capfdbinary: Capture, *args: str) -> tuple[str, str, int]:

@@ -30,8 +30,8 @@ ARGS = (
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_dependency_failure_matches_kmod(config: str) -> None:
-    import world
-    from differential import COMPARED, Result, addresses_hidden, assert_same, kmod, lkm
+    from support import world
+    from support.differential import COMPARED, Result, addresses_hidden, assert_same, kmod, lkm
 
     tree = world.tree("bookworm-amd64")
     scratch = world.CHROOT / "scratch-dependency-failure"

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-import world
-from differential import COMPARED, assert_same
-from modprobe_cases import QUERIES, SCENARIOS, Scenario
-from modprobe_world import SCRATCH, make_state, run_kmod, run_lkm, scratch, tree_args, write_files
+from support import world
+from support.differential import COMPARED, assert_same
+from support.modprobe_cases import QUERIES, SCENARIOS, Scenario
+from support.modprobe_world import (
+    SCRATCH,
+    make_state,
+    run_kmod,
+    run_lkm,
+    scratch,
+    tree_args,
+    write_files,
+)
 
 pytestmark = pytest.mark.slow
 

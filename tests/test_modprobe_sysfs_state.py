@@ -27,8 +27,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from differential import COMPARED, assert_same
-from modprobe_world import REAL, SCRATCH, make_state, run_kmod, run_lkm, scratch, tree_args
+from support.differential import COMPARED, assert_same
+from support.modprobe_world import REAL, SCRATCH, make_state, run_kmod, run_lkm, scratch, tree_args
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +164,7 @@ def _host_builtins(names: set[str]) -> dict[str, str | None]:
 
 def test_this_kernels_builtin_modules_match_kmod() -> None:
     """The case as users meet it: a real kernel's built-in modules, a tree of another release."""
-    import world
+    from support import world
 
     tree = world.tree("trixie-amd64")
     files = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-import world
-from differential import COMPARED, assert_same
-from modprobe_world import (
+from support import world
+from support.differential import COMPARED, assert_same
+from support.modprobe_world import (
     SCRATCH,
     alias_patterns,
     device_strings,

@@ -6,7 +6,7 @@ the configuration's own complaints, before the indexes'), the context released a
 those two are ``0xADDR`` on both sides (differential.addresses_hidden), and nothing else, so the
 CRCs of ``--show-exports`` and ``--show-modversions`` are compared. A remove command that fails
 is a FATAL (a WARNING with ``-a``) without the command or its status. Everything runs without a
-kernel: a fake ``/sys/module`` and kernel command line (see modprobe_world.py), install and
+kernel: a fake ``/sys/module`` and kernel command line (see support/modprobe_world.py), install and
 remove commands instead of system calls. tests/vm/test_vm_cmdline.py covers the same on a real
 kernel.
 """
@@ -17,9 +17,9 @@ import shutil
 
 import pytest
 
-import world
-from differential import COMPARED, Result, addresses_hidden, assert_same
-from modprobe_world import (
+from support import world
+from support.differential import COMPARED, Result, addresses_hidden, assert_same
+from support.modprobe_world import (
     SCRATCH,
     TREE,
     Loaded,

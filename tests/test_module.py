@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import zstandard
 
-import world
 from lkm.compress import Compression
 from lkm.errors import (
     DecompressionError,
@@ -26,6 +25,7 @@ from lkm.errors import (
     NotElfError,
 )
 from lkm.module import ExportedSymbol, ImportedSymbol, ModuleFile, ModuleVersion, kmod_errno
+from support import world
 
 OBJECTS = Path(__file__).parent / "data" / "objects"
 VARIANTS = ["elf64-le", "elf64-be", "elf32-le", "elf32-be"]
@@ -174,8 +174,9 @@ except ModuleFileError as err:
 
 
 def test_unreadable(tmp_path: Path) -> None:
-    """A file of mode 0, read by a process held to file modes (root too: unprivileged.py)."""
-    from unprivileged import held_to_modes
+    """A file of mode 0, read by a process held to file modes (root too:
+    support/unprivileged.py)."""
+    from support.unprivileged import held_to_modes
 
     path = tmp_path / "secret.ko"
     path.write_bytes(_object("elf64-le"))
@@ -270,7 +271,7 @@ def test_crc_section_index_out_of_range() -> None:
     )
 
 
-# Differential tests against kmod 34 on real Debian modules (see world.py).
+# Differential tests against kmod 34 on real Debian modules (see support/world.py).
 _SIGNATURE_KEYS = {b"sig_id", b"signer", b"sig_key", b"sig_hashalgo", b"signature"}
 
 
@@ -355,7 +356,7 @@ def test_show_modversions_and_exports_commands_match_kmod(
 ) -> None:
     """``modprobe --show-modversions``/``--show-exports``, the commands: their whole output,
     CRCs unmasked, and status, on a sample of every tree (32-bit and big-endian included)."""
-    from differential import COMPARED, Result, assert_same, kmod, lkm
+    from support.differential import COMPARED, Result, assert_same, kmod, lkm
 
     tree = trees[name]
     paths = tree.modules()

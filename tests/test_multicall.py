@@ -14,7 +14,7 @@ import pytest
 from lkm import __version__
 from lkm.cli import commands
 from lkm.cli.commands import BY_NAME, COMMANDS, TOOLS
-from modinfo_cases import GOOD
+from support.modinfo_cases import GOOD
 
 SCRIPT = Path(sys.executable).parent / "lkm"
 

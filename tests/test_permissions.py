@@ -1,6 +1,6 @@
 """Files a tool may not read and directories it may not write: lkm against kmod 34.
 
-Both tools run held to file modes (unprivileged.py: root without CAP_DAC_OVERRIDE and
+Both tools run held to file modes (support/unprivileged.py: root without CAP_DAC_OVERRIDE and
 CAP_DAC_READ_SEARCH), so these paths are taken on CI too, which runs as root. kmod runs in its
 chroot on the same files as lkm; every output, error message and exit status is compared.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-import world
-from depmod_trees import module_elf, write_tree
-from differential import COMPARED, HASH_SEED, Result, addresses_hidden, assert_same
-from unprivileged import held_to_modes
+from support import world
+from support.depmod_trees import module_elf, write_tree
+from support.differential import COMPARED, HASH_SEED, Result, addresses_hidden, assert_same
+from support.unprivileged import held_to_modes
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import elfbuild
 from lkm.config import Alias, Command, Options, parse_config
 from lkm.module import ModuleFile
 from lkm.signature import find_signature
-from test_signature import (
+from support import elfbuild
+from support.signatures import (
     CN,
     DIGESTS,
     UNSIGNED,

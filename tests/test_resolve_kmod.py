@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elfbuild import elf64, modinfo_section
 from lkm import kmod
 from lkm.index import write_index
 from lkm.kmod.error import KmodError
+from support.elfbuild import elf64, modinfo_section
 from support.kernel import FakeKernel
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-import world
-from differential import COMPARED
 from lkm import kmod
 from lkm.kmod.error import KmodError
-from modprobe_world import TREE, device_strings
+from support import world
+from support.differential import COMPARED
+from support.modprobe_world import TREE, device_strings
 
 pytestmark = pytest.mark.slow
 

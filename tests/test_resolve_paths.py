@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lkm.config import parse_config
 from lkm.errors import LkmError
 from lkm.resolve import PathError, Resolver
-from test_resolve import DEP, FakeState, build
+from support.resolve_tree import DEP, FakeState, build
 
 NAMES = [
     "../../../../etc/passwd",

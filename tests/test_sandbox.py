@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import elfbuild
 from lkm.cli import main
 from lkm.sandbox import initramfs, share_modules, taint_letters
 from lkm.sandbox_kernel import find_moddir
+from support import elfbuild
 
 
 def test_taint_letters() -> None:

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import pytest
 
-import world
-from modinfo_cases import GOOD
+from support import world
+from support.modinfo_cases import GOOD
 
 LKM = [sys.executable, "-m", "lkm"]
 SCRIPT = Path(sys.executable).parent / "lkm"  # the console script pip installs

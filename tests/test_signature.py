@@ -7,7 +7,6 @@ tests at the end re-run kmod on the same bytes and on real Debian modules.
 from __future__ import annotations
 
 import random
-import struct
 import tempfile
 from pathlib import Path
 
@@ -25,113 +24,26 @@ from lkm.signature import (
     format_hex,
     parse_pkcs7,
 )
-
-DATA = Path(__file__).parent / "data" / "signatures"
-UNSIGNED = (DATA / "unsigned.ko").read_bytes()
-
-
-# --- a small DER writer for hand-made PKCS#7 blobs --------------------------------------------
-
-
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _length(len(body)) + body
-
-
-def seq(*items: bytes) -> bytes:
-    return tlv(0x30, b"".join(items))
-
-
-def set_(*items: bytes) -> bytes:
-    return tlv(0x31, b"".join(items))
-
-
-def oid(dotted: str) -> bytes:
-    arcs = [int(v) for v in dotted.split(".")]
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            chunk.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        out += bytes(reversed(chunk))
-    return tlv(6, bytes(out))
-
-
-def integer(value: int) -> bytes:
-    return tlv(2, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
-
-
-CN, ORG = "2.5.4.3", "2.5.4.10"
-SHA256 = "2.16.840.1.101.3.4.2.1"
-RSA = "1.2.840.113549.1.1.1"
-SIGNED_DATA = "1.2.840.113549.1.7.2"
-
-
-def name(*attrs: tuple[str, int, bytes]) -> bytes:
-    return seq(*(set_(seq(oid(o), tlv(tag, value))) for o, tag, value in attrs))
-
-
-def signer_info(
-    *,
-    issuer: bytes | None = None,
-    serial: bytes | None = None,
-    sid: bytes | None = None,
-    digest: str = SHA256,
-    signature: bytes | None = None,
-) -> bytes:
-    if sid is None:
-        sid = seq(
-            issuer if issuer is not None else name((CN, 0x0C, b"crafted")),
-            serial if serial is not None else integer(0x42),
-        )
-    sig = signature if signature is not None else tlv(4, b"\x11" * 8)
-    return seq(integer(1), sid, seq(oid(digest)), seq(oid(RSA), b"\x05\x00"), sig)
-
-
-def signed_data(digest: str = SHA256, signers: list[bytes] | None = None) -> bytes:
-    return seq(
-        integer(1),
-        set_(seq(oid(digest))),
-        seq(oid("1.2.840.113549.1.7.1")),
-        set_(*(signers if signers is not None else [signer_info(digest=digest)])),
-    )
-
-
-def cms(
-    *,
-    signers: list[bytes] | None = None,
-    content_type: str = SIGNED_DATA,
-    digest: str = SHA256,
-    **signer: bytes,
-) -> bytes:
-    """A SignedData; keyword arguments other than these go to the one signer_info."""
-    if signers is None:
-        signers = [signer_info(digest=digest, **signer)]
-    return seq(oid(content_type), tlv(0xA0, signed_data(digest, signers)))
-
-
-def appended(
-    blob: bytes,
-    *,
-    algo: int = 0,
-    hash_: int = 0,
-    id_type: int = 2,
-    signer_len: int = 0,
-    key_id_len: int = 0,
-    sig_len: int | None = None,
-    body: bytes = UNSIGNED,
-) -> bytes:
-    size = len(blob) if sig_len is None else sig_len
-    trailer = struct.pack(">BBBBB3xI", algo, hash_, id_type, signer_len, key_id_len, size)
-    return body + blob + trailer + MAGIC
+from support.signatures import (
+    CN,
+    DATA,
+    DIGESTS,
+    ORG,
+    RSA,
+    SHA256,
+    SIGNED_DATA,
+    UNSIGNED,
+    appended,
+    cms,
+    integer,
+    name,
+    oid,
+    seq,
+    set_,
+    signed_data,
+    signer_info,
+    tlv,
+)
 
 
 def render(data: bytes) -> str:
@@ -439,25 +351,6 @@ def test_pkcs7_cases(case: str) -> None:
     assert render(appended(blob)) == expected
 
 
-DIGESTS = {
-    "1.2.840.113549.2.4": "md4",
-    "1.2.840.113549.2.5": "md5",
-    "1.3.14.3.2.26": "sha1",
-    "2.16.840.1.101.3.4.2.4": "sha224",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-    "2.16.840.1.101.3.4.2.5": "sha512-224",
-    "2.16.840.1.101.3.4.2.8": "sha3-256",
-    "2.16.840.1.101.3.4.2.12": "shake256",
-    "1.3.36.3.2.1": "ripemd160",
-    "1.2.156.10197.1.401": "sm3",
-    "1.2.643.7.1.1.2.2": "GOST R 34.11-2012 with 256 bit hash",
-    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
-    "1.2.3.4.5": "1.2.3.4.5",
-    "2.999.1": "2.999.1",
-}
-
-
 @pytest.mark.parametrize("digest", DIGESTS)
 def test_digest_names(digest: str) -> None:
     _, sig = find_signature(appended(cms(digest=digest)))
@@ -581,8 +474,8 @@ def test_strict_pkcs7_errors_point_into_the_file() -> None:
 
 
 def test_strict_accepts_what_kmod_accepts() -> None:
-    for name in CORPUS:
-        find_signature((DATA / name).read_bytes(), strict=True)
+    for corpus_file in CORPUS:
+        find_signature((DATA / corpus_file).read_bytes(), strict=True)
     for blob, expected in PKCS7_CASES.values():
         if expected:
             find_signature(appended(blob), strict=True)
@@ -637,7 +530,7 @@ def test_deep_nesting_is_an_error() -> None:
 
 
 def _kmod_signature_lines(path: Path, chroot: Path) -> str:
-    import world
+    from support import world
 
     done = world.kmod("modinfo", "/" + str(path.relative_to(chroot)))
     assert done.returncode == 0, done.stderr
@@ -656,7 +549,7 @@ def _kmod_signature_lines(path: Path, chroot: Path) -> str:
 
 @pytest.mark.slow
 def test_cases_against_kmod() -> None:
-    import world
+    from support import world
 
     if not (world.CHROOT / "usr/bin/kmod").exists():
         world.unavailable("no kmod 34 chroot")
@@ -672,9 +565,9 @@ def test_cases_against_kmod() -> None:
 
 @pytest.mark.slow
 def test_real_modules_against_kmod(real_tree: object) -> None:
-    import world
-    from differential import COMPARED
     from lkm.compress import decompress
+    from support import world
+    from support.differential import COMPARED
 
     assert isinstance(real_tree, world.Tree)
     modules = real_tree.modules()

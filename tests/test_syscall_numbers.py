@@ -91,7 +91,7 @@ def _numbers(header: Path, base: int) -> Syscalls:
 
 @pytest.mark.slow
 def test_tables_match_the_kernel_headers() -> None:
-    import world
+    from support import world
 
     include = world.uapi_headers()
     triplets = sorted(path.parent.parent.name for path in include.glob("*/asm/unistd.h"))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import world
-from differential import COMPARED, Result, diff, lkm
-from modprobe_world import make_state, run_kmod, run_lkm, scratch, tree_args
+from support import world
+from support.differential import COMPARED, Result, diff, lkm
+from support.modprobe_world import make_state, run_kmod, run_lkm, scratch, tree_args
 
 pytestmark = pytest.mark.slow
 

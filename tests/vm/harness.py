@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import world
 from lkm.sandbox import Boot, lkm_runner
 from lkm.sandbox import boot as sandbox_boot
 from lkm.sandbox_kernel import GuestKernel
+from support import world
 
 VM_CACHE = world.CACHE / "vm"
 
@@ -36,7 +36,8 @@ class Guest:
 
 
 def guest(name: str) -> Guest:
-    """A Debian kernel package's image, unpacked once beside its module tree (see world.py)."""
+    """A Debian kernel package's image, unpacked once beside its module tree
+    (see support/world.py)."""
     tree = world.tree(name)
     target = VM_CACHE / name
     vmlinuz = target / f"vmlinuz-{tree.kver}"

@@ -45,8 +45,8 @@ def test_sandbox_loads_a_test_module_from_a_deb(
     import harness
     import testmods
 
-    import world
     from lkm.cli import main
+    from support import world
 
     deb = world.download(world.SPECS[testmods.GUEST])
     kver = deb.name.split("_")[0].removeprefix("linux-image-")
@@ -92,7 +92,7 @@ def test_readme_sandbox_command_as_a_newcomer() -> None:
     """README's command for a host without module support, run as a newcomer would: a clean
     install into a fresh venv under /tmp, /lib/modules absent, no kernel named (the
     distribution's, downloaded with apt and cached), then a named trixie package."""
-    import world
+    from support import world
 
     if shutil.which("unshare") is None:
         world.unavailable("needs unshare (util-linux)")
@@ -143,7 +143,7 @@ def test_readme_sandbox_command_as_a_newcomer() -> None:
 
 
 def _sandbox(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    import world
+    from support import world
 
     env = {**os.environ, "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(world.CACHE / "xdg")}
     return subprocess.run(
@@ -193,7 +193,7 @@ def test_interrupted_sandbox_leaves_no_machine_and_no_files(tmp_path: Path) -> N
 
     import harness
 
-    import world
+    from support import world
 
     guest = harness.guest("trixie-amd64")
     tmp = tmp_path / "tmp"

@@ -85,7 +85,7 @@ def bookworm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_step_matches_kmod(bookworm_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = harness.read_step(bookworm_run, label, "lkm")
     kmod = harness.read_step(bookworm_run, label, "kmod")

@@ -127,7 +127,7 @@ STEPS = (
 
 def cmdline_configs(root: Path) -> Path:
     """This test's configuration files, beside the tree (made once)."""
-    import world
+    from support import world
 
     conf = root / "cmdline-conf"
     with world.locked():
@@ -143,11 +143,10 @@ def cmdline_configs(root: Path) -> Path:
 def cmdline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import harness
     import testmods
-    from test_vm_modprobe import modprobe_tree
 
     guest = harness.guest("bookworm-amd64")
     mods = testmods.build(guest.kver)
-    root = modprobe_tree(mods, guest.kver)
+    root = testmods.modprobe_tree(mods, guest.kver)
     conf = cmdline_configs(root)
     fields = {
         "mods": str(mods),
@@ -168,7 +167,7 @@ def step(out: Path, label: str, variant: str) -> tuple[str, str, str]:
     """A step's (stdout, stderr, status) with kmod's addresses made ``0xADDR``."""
     import harness
 
-    from differential import ADDRESS_LINE
+    from support.differential import ADDRESS_LINE
 
     stdout, stderr, status = harness.read_step(out, label, variant)
 
@@ -182,7 +181,7 @@ def step(out: Path, label: str, variant: str) -> tuple[str, str, str]:
 def test_step_matches_kmod(cmdline_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = step(cmdline_run, label, "lkm")
     kmod = step(cmdline_run, label, "kmod")

@@ -9,29 +9,16 @@ the state steps between them (``/sys/module``) must agree too.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from testmods import modprobe_tree
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
-CONFIG = """\
-options lkm_params count=3 word=conf
-alias lkmtest lkm_params
-alias lkmprov lkm_provider
-blacklist lkm_provider
-install lkm_busy /bin/echo installing $MODPROBE_MODULE $CMDLINE_OPTS
-remove lkm_busy /bin/echo removing $MODPROBE_MODULE
-install lkm_initfail /bin/false
-"""
-SOFTDEP = """\
-softdep lkm_consumer pre: lkm_params
-options lkm_params word=soft
-"""
 LOADED = "ls /sys/module | grep lkm_ || true"
-# (label, command): {tool} runs lkm or kmod; {mp} is modprobe on the test tree and CONFIG,
-# {mps} the same with SOFTDEP; {mods} is the built test modules' directory.
+# (label, command): {tool} runs lkm or kmod; {mp} is modprobe on the test tree and testmods.CONFIG,
+# {mps} the same with testmods.SOFTDEP; {mods} is the built test modules' directory.
 STEPS = (
     ("consumer-dry", "{tool} {mp} -n -v lkm_consumer"),
     ("consumer", "{tool} {mp} -v lkm_consumer"),
@@ -110,31 +97,6 @@ STEPS = (
         "done; true",
     ),
 )
-TEST_MODULES = ("lkm_params", "lkm_provider", "lkm_consumer", "lkm_initfail", "lkm_busy")
-
-
-def modprobe_tree(mods: Path, kver: str) -> Path:
-    """``lib/modules/<kver>/extra`` with the test modules, indexed by kmod 34's depmod."""
-    import world
-
-    root = mods / "modprobe-root"
-    with world.locked():
-        if not (root / ".ready").exists():
-            if root.exists():
-                shutil.rmtree(root)
-            extra = root / "lib" / "modules" / kver / "extra"
-            extra.mkdir(parents=True)
-            for name in (*TEST_MODULES, "lkm_vermagic"):
-                shutil.copy(mods / f"{name}.ko", extra)
-            inside = "/" + str(root.relative_to(world.CHROOT))
-            world.kmod("depmod", "-b", inside, kver, check=True)
-            (root / "modprobe.conf").write_text(CONFIG)
-            (root / "softdep.conf").write_text(SOFTDEP)
-            (root / ".ready").touch()
-        orphan = root / "lkm_orphan.ko"  # lkm_consumer under a name modules.dep does not know
-        if not orphan.exists():
-            shutil.copy(mods / "lkm_consumer.ko", orphan)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +124,7 @@ def modprobe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_step_matches_kmod(modprobe_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = harness.read_step(modprobe_run, label, "lkm")
     kmod = harness.read_step(modprobe_run, label, "kmod")

@@ -128,7 +128,7 @@ def make_files(odd: Path) -> None:
 def odd_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import harness
 
-    import world
+    from support import world
 
     guest = harness.guest("trixie-amd64")
     odd = world.CHROOT / ODD
@@ -147,7 +147,7 @@ def odd_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_step_matches_kmod(odd_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = harness.read_step(odd_run, label, "lkm")
     kmod = harness.read_step(odd_run, label, "kmod")

@@ -89,7 +89,7 @@ def script(chroot: str, trixie_mods: str, zstd_mods: str, root: str) -> str:
 def trixie_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import harness
 
-    import world
+    from support import world
 
     guest = harness.guest("trixie-amd64")
     zstd = world.tree("trixie-amd64-zstd")
@@ -112,7 +112,7 @@ def trixie_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_step_matches_kmod(trixie_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = harness.read_step(trixie_run, label, "lkm")
     kmod = harness.read_step(trixie_run, label, "kmod")

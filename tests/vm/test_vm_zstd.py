@@ -158,7 +158,7 @@ DIFFERENT = {"hidden-unsized"}
 def test_step_matches_kmod(zstd_run: Path, label: str) -> None:
     import harness
 
-    from differential import COMPARED
+    from support.differential import COMPARED
 
     lkm = harness.read_step(zstd_run, label, "lkm")
     kmod = harness.read_step(zstd_run, label, "kmod")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import world
+from support import world
 
 SOURCES = Path(__file__).resolve().parent.parent / "data" / "testmods"
 MODULES = ("lkm_params", "lkm_provider", "lkm_consumer", "lkm_initfail", "lkm_busy")
@@ -66,6 +66,48 @@ def wrong_vermagic(image: bytes, kver: str) -> bytes:
     if image.count(old) != 1:
         raise RuntimeError(f"expected one {old!r} in the module, found {image.count(old)}")
     return image.replace(old, f"vermagic={kver} xxx ".encode())
+
+
+# -- a module directory of the test modules for modprobe ---------------------------------------
+
+CONFIG = """\
+options lkm_params count=3 word=conf
+alias lkmtest lkm_params
+alias lkmprov lkm_provider
+blacklist lkm_provider
+install lkm_busy /bin/echo installing $MODPROBE_MODULE $CMDLINE_OPTS
+remove lkm_busy /bin/echo removing $MODPROBE_MODULE
+install lkm_initfail /bin/false
+"""
+SOFTDEP = """\
+softdep lkm_consumer pre: lkm_params
+options lkm_params word=soft
+"""
+TEST_MODULES = ("lkm_params", "lkm_provider", "lkm_consumer", "lkm_initfail", "lkm_busy")
+
+
+def modprobe_tree(mods: Path, kver: str) -> Path:
+    """``lib/modules/<kver>/extra`` with the test modules, indexed by kmod 34's depmod."""
+    from support import world
+
+    root = mods / "modprobe-root"
+    with world.locked():
+        if not (root / ".ready").exists():
+            if root.exists():
+                shutil.rmtree(root)
+            extra = root / "lib" / "modules" / kver / "extra"
+            extra.mkdir(parents=True)
+            for name in (*TEST_MODULES, "lkm_vermagic"):
+                shutil.copy(mods / f"{name}.ko", extra)
+            inside = "/" + str(root.relative_to(world.CHROOT))
+            world.kmod("depmod", "-b", inside, kver, check=True)
+            (root / "modprobe.conf").write_text(CONFIG)
+            (root / "softdep.conf").write_text(SOFTDEP)
+            (root / ".ready").touch()
+        orphan = root / "lkm_orphan.ko"  # lkm_consumer under a name modules.dep does not know
+        if not orphan.exists():
+            shutil.copy(mods / "lkm_consumer.ko", orphan)
+    return root
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import world
+from support import world
 
 PACKAGE = "linux-source-6.12"
 LOCALVERSION = "-lkm-zstd"  # the release says what this kernel is: 6.12.<n>-lkm-zstd

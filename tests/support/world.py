@@ -11,7 +11,7 @@ Everything is fetched once and cached outside the repository, under ``$LKM_TEST_
   ``chroot/trees/<name>/`` so that kmod runs on exactly the files lkm reads, and each tree carries
   the index files kmod 34's depmod made for it.
 
-Run ``python tests/world.py prepare`` to fetch everything ahead of a test run; the pytest
+Run ``python tests/support/world.py prepare`` to fetch everything ahead of a test run; the pytest
 fixtures call the same code on demand. Needs root (debootstrap, chroot) and Debian's archive.
 """
 
@@ -338,7 +338,7 @@ ALL_TREES = (*SPECS, *DERIVED)
 
 def main(argv: Sequence[str]) -> int:
     if argv[:1] != ["prepare"]:
-        print("usage: world.py prepare [TREE...]", file=sys.stderr)
+        print("usage: support/world.py prepare [TREE...]", file=sys.stderr)
         return 2
     for name in argv[1:] or ALL_TREES:
         prepared = tree(name)

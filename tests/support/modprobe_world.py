@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import world
-from differential import HASH_SEED, Result
+from support import world
+from support.differential import HASH_SEED, Result
 
 SCRATCH = "scratch-resolve"
 TREE = "trixie-amd64"

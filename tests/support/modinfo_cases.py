@@ -2,7 +2,7 @@
 
 Every case is a few files and a command line; ``{dir}`` in the arguments and in the recorded
 output stands for the directory holding the files. The expected outputs in
-``data/modinfo-cases.json`` were recorded from kmod 34 by ``python tests/modinfo_cases.py
+``data/modinfo-cases.json`` were recorded from kmod 34 by ``python tests/support/modinfo_cases.py
 record`` (the slow test ``test_recorded_outputs_are_kmods`` checks them against kmod again).
 """
 
@@ -18,9 +18,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import elfbuild
+# Run as a script (``python tests/support/modinfo_cases.py record``): the package importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RECORDED = Path(__file__).parent / "data" / "modinfo-cases.json"
+from support import elfbuild
+
+RECORDED = Path(__file__).parent.parent / "data" / "modinfo-cases.json"
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def _flip_bit(data: bytes, at: int, bit: int) -> bytes:
 
 
 # Section headers of elfbuild's files: [null, *sections, .shstrtab], 64 bytes each at e_shoff.
-_SH_NAME, _SH_TYPE, _SH_OFFSET, _SH_SIZE = (0, "<I"), (4, "<I"), (24, "<Q"), (32, "<Q")
+_SH_modinfo_cases, _SH_TYPE, _SH_OFFSET, _SH_SIZE = (0, "<I"), (4, "<I"), (24, "<Q"), (32, "<Q")
 
 
 def _patched(data: bytes, index: int, field: tuple[int, str], value: int) -> bytes:
@@ -84,9 +87,9 @@ def _field(data: bytes, index: int, field: tuple[int, str]) -> int:
 
 # .text then .modinfo: section 1's name can be damaged while .modinfo stays readable.
 TWO = elfbuild.elf64({".text": b"\xc3", ".modinfo": elfbuild.modinfo_section(b"license=GPL")})
-_NAMES = _field(GOOD, 2, _SH_SIZE)  # size of GOOD's .shstrtab
+_modinfo_casesS = _field(GOOD, 2, _SH_SIZE)  # size of GOOD's .shstrtab
 _E_SHOFF = (40, "<Q")
-_MODINFO_NAME = _field(TWO, 2, _SH_NAME)
+_MODINFO_modinfo_cases = _field(TWO, 2, _SH_modinfo_cases)
 
 
 def _damaged_elf() -> dict[str, bytes]:
@@ -96,19 +99,19 @@ def _damaged_elf() -> dict[str, bytes]:
         "elf-17-bytes": GOOD[:17],  # EINVAL after
         "shoff-zero": _patched(GOOD, -1, _E_SHOFF, 0),  # read at offset 0, no "no table"
         "names-empty": _patched(GOOD, 2, _SH_SIZE, 0),
-        "names-unterminated": _patched(GOOD, 2, _SH_SIZE, _NAMES - 1),
-        "names-own-name-beyond": _patched(GOOD, 2, _SH_NAME, _NAMES),
-        "names-own-name-last": _patched(GOOD, 2, _SH_NAME, _NAMES - 1),
-        "other-name-beyond": _patched(TWO, 1, _SH_NAME, 1000),
-        "modinfo-name-beyond": _patched(GOOD, 1, _SH_NAME, 1000),
+        "names-unterminated": _patched(GOOD, 2, _SH_SIZE, _modinfo_casesS - 1),
+        "names-own-name-beyond": _patched(GOOD, 2, _SH_modinfo_cases, _modinfo_casesS),
+        "names-own-name-last": _patched(GOOD, 2, _SH_modinfo_cases, _modinfo_casesS - 1),
+        "other-name-beyond": _patched(TWO, 1, _SH_modinfo_cases, 1000),
+        "modinfo-name-beyond": _patched(GOOD, 1, _SH_modinfo_cases, 1000),
         "modinfo-beyond-file": _patched(GOOD, 1, _SH_SIZE, 1 << 20),
         "modinfo-at-end-empty": _patched(_patched(GOOD, 1, _SH_OFFSET, len(GOOD)), 1, _SH_SIZE, 0),
         "modinfo-nobits": _patched(GOOD, 1, _SH_TYPE, 8),
         "modinfo-one-byte-after-nuls": elfbuild.elf64({".modinfo": b"\0\0x"}),
         "modinfo-two-bytes-after-nuls": elfbuild.elf64({".modinfo": b"\0\0xy"}),
-        "modinfo-first-copy": _patched(TWO, 1, _SH_NAME, _MODINFO_NAME),
+        "modinfo-first-copy": _patched(TWO, 1, _SH_modinfo_cases, _MODINFO_modinfo_cases),
         "modinfo-first-copy-beyond-file": _patched(
-            _patched(TWO, 1, _SH_NAME, _MODINFO_NAME), 1, _SH_OFFSET, 1 << 20
+            _patched(TWO, 1, _SH_modinfo_cases, _MODINFO_modinfo_cases), 1, _SH_OFFSET, 1 << 20
         ),
     }
 
@@ -312,7 +315,7 @@ def run_lkm_inprocess(args: list[str]) -> Output:
 
 
 def record_with_kmod() -> dict[str, Output]:
-    import world
+    from support import world
 
     results = {}
     for case in CASES.values():
@@ -331,7 +334,7 @@ def load_recorded() -> dict[str, Output]:
 
 def main(argv: list[str]) -> int:
     if argv != ["record"]:
-        print("usage: modinfo_cases.py record", file=sys.stderr)
+        print("usage: support/modinfo_cases.py record", file=sys.stderr)
         return 2
     recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
     RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")

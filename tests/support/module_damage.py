@@ -5,7 +5,7 @@ the ELF header, the section header table, the section names, ``.modinfo`` or any
 truncation at a random point or at a section boundary; damage inside the xz or zstd stream;
 damage in the signature trailer or the PKCS#7 blob) and a description of it. ``compare`` runs
 both tools on a batch of such files and returns the differences. Run as a script for a large
-run: ``python tests/module_damage.py COUNT [SEED]``.
+run: ``python tests/support/module_damage.py COUNT [SEED]``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import world
-from modinfo_cases import Output, placeholder, run_lkm_inprocess
+# Run as a script (``python tests/support/module_damage.py record``): the package importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from support import world
+from support.modinfo_cases import Output, placeholder, run_lkm_inprocess
 
 # The trees damage is drawn from: every class, byte order and compression of the test world.
 TREES = ("bookworm-amd64", "trixie-amd64", "trixie-amd64-zstd", "trixie-armhf", "bookworm-s390x")

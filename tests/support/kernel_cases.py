@@ -6,13 +6,13 @@ arguments stands for the directory holding the case's files. The kernel is this 
 no module support, so every module system call fails with ENOSYS unless the case injects another
 errno for one call.
 
-Recording (``python tests/kernel_cases.py record``, root): kmod 34 runs in the trixie chroot in
-a private mount namespace with the case's ``proc``, ``sys`` and module directory bound over
-``/proc``, ``/sys`` and ``/lib/modules/$(uname -r)``, under strace, which logs the module system
-calls and makes each fail (ENOSYS, or the case's errno), so that none reaches the machine's
-kernel even where it has module support. lkm runs in-process with the same roots and a fake
-kernel that fails the same way and logs its calls in strace's notation; both outputs and both
-call logs are compared (``data/kernel-cases.json``).
+Recording (``python tests/support/kernel_cases.py record``, root): kmod 34 runs in the trixie
+chroot in a private mount namespace with the case's ``proc``, ``sys`` and module directory bound
+over ``/proc``, ``/sys`` and ``/lib/modules/$(uname -r)``, under strace, which logs the module
+system calls and makes each fail (ENOSYS, or the case's errno), so that none reaches the
+machine's kernel even where it has module support. lkm runs in-process with the same roots and a
+fake kernel that fails the same way and logs its calls in strace's notation; both outputs and
+both call logs are compared (``data/kernel-cases.json``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import elfbuild
+# Run as a script (``python tests/support/kernel_cases.py record``): the package importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from support import elfbuild
 from support.kernel import FakeKernel
 
-RECORDED = Path(__file__).parent / "data" / "kernel-cases.json"
+RECORDED = Path(__file__).parent.parent / "data" / "kernel-cases.json"
 RELEASE_MARK = "{release}"
 
 
@@ -133,13 +136,15 @@ def _integers() -> tuple[bytes, dict[str, bytes], tuple[str, ...]]:
 
 INT_PROC, INT_SYS, INT_DIRS = _integers()
 
-DEVNAME = (
+DEVkernel_cases = (
     b"# Device nodes to trigger on-demand module loading.\n"
     b"autofs4 autofs c10:235\nsnd snd/a/b/timer c116:33\n\nblk blkdev b8:0\nbad1 x\n"
     b"bad2 y z10:1\nbad3 y cq:1\nbad4 y c10\nbad5 y c10:5x\nbad6 y c-1:5\n  sp  a  c1:2\n"
     b"tab\tt\tc3:4\nlast q c5:6"
 )
-GOOD_DEVNAME = b"# comment\nfuse fuse c10:229\ntun net/tun c10:200\nloop loop-control b7:0\n"
+GOOD_DEVkernel_cases = (
+    b"# comment\nfuse fuse c10:229\ntun net/tun c10:200\nloop loop-control b7:0\n"
+)
 
 MODULE = elfbuild.elf64(
     {
@@ -241,11 +246,11 @@ def _build() -> None:
     for args in ([], ["-f", "tmpfiles"], ["-f", "devname"], ["--format=human"], ["-f", "bogus"],
                  ["-f"], ["-h"], ["x"]):  # fmt: skip
         name = "static-nodes" + "".join(args)
-        _add(name, Case("kmod", ["static-nodes", *args], devname=DEVNAME))
-        _add("good-" + name, Case("kmod", ["static-nodes", *args], devname=GOOD_DEVNAME))
+        _add(name, Case("kmod", ["static-nodes", *args], devname=DEVkernel_cases))
+        _add("good-" + name, Case("kmod", ["static-nodes", *args], devname=GOOD_DEVkernel_cases))
     _add("static-nodes-missing", Case("kmod", ["static-nodes"]))
     _add("static-nodes-output", Case("kmod", ["static-nodes", "-o", "{dir}/nodir/x"],
-                                     devname=GOOD_DEVNAME))  # fmt: skip
+                                     devname=GOOD_DEVkernel_cases))  # fmt: skip
     _odd_files()
     bogus = {**w["sys"], "compression": b"bogus\n"}  # type: ignore[dict-item]
     unknown = (("lsmod", []), ("rmmod", ["free"]), ("rmmod", []), ("insmod", ["{dir}/m.ko.xz"]),
@@ -467,7 +472,7 @@ MODULE_CALLS = ("finit_module", "init_module", "delete_module")
 
 
 def run_kmod(case: Case, name: str) -> Outcome:
-    import world
+    from support import world
 
     chroot = world.CHROOT
     where = chroot / _SCRATCH / "cases" / name
@@ -529,7 +534,7 @@ def load_recorded() -> dict[str, Outcome]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["record"]:
-        print("usage: kernel_cases.py record", file=sys.stderr)
+        print("usage: support/kernel_cases.py record", file=sys.stderr)
         return 2
     recorded = record_with_kmod()
     RECORDED.parent.mkdir(exist_ok=True)

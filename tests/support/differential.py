@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import world
+from support import world
 
 # lkm's hash seed: a new one each run, so that output whose order hangs on the hashing of
 # strings would differ from kmod's in some run; LKM_TEST_HASHSEED=N runs with N again.

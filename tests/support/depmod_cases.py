@@ -5,7 +5,7 @@ several places under each depmod.d of depmod_trees.CONFIGS, and a small tree wit
 System.map, a Module.symvers and broken files run with depmod_trees.MESSAGE_OPTIONS. ``{dir}``
 stands for the case's directory (the base directory, ``-b``). ``data/depmod-cases.json`` holds
 kmod 34's output and the files it left in the module directory, recorded by ``python
-tests/depmod_cases.py record`` (the slow test_recorded_outputs_are_kmods checks them against
+tests/support/depmod_cases.py record`` (the slow test_recorded_outputs_are_kmods checks them against
 kmod again).
 """
 
@@ -17,10 +17,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depmod_trees import CONFIGS, MESSAGE_OPTIONS, cycle_tree, duplicates_tree, module_elf
-from modinfo_cases import Output, fill, placeholder
+# Run as a script (``python tests/support/depmod_cases.py record``): the package importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RECORDED = Path(__file__).parent / "data" / "depmod-cases.json"
+from support.depmod_trees import CONFIGS, MESSAGE_OPTIONS, cycle_tree, duplicates_tree, module_elf
+from support.modinfo_cases import Output, fill, placeholder
+
+RECORDED = Path(__file__).parent.parent / "data" / "depmod-cases.json"
 RELEASE = "1.0.0"
 MODDIR = f"lib/modules/{RELEASE}"
 
@@ -178,13 +181,13 @@ def run_lkm_inprocess(args: list[str]) -> Output:
     from functools import partial
 
     from lkm.cli import depmod
-    from recorded import run_captured
+    from support.recorded import run_captured
 
     return run_captured(partial(depmod.main), args)
 
 
 def record_with_kmod() -> dict[str, Outcome]:
-    import world
+    from support import world
 
     results = {}
     for case in CASES.values():
@@ -205,7 +208,7 @@ def load_recorded() -> dict[str, Outcome]:
 
 def main(argv: list[str]) -> int:
     if argv != ["record"]:
-        print("usage: depmod_cases.py record", file=sys.stderr)
+        print("usage: support/depmod_cases.py record", file=sys.stderr)
         return 2
     recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
     RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")

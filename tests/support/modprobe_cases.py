@@ -6,8 +6,8 @@ so they run without the real trees; a few more cases cover names nothing knows, 
 builtin modules and real loading (which fails: the kernel has no module support, ENOSYS).
 Every case is files, a kernel command line, a loaded-module state and a command line; ``{dir}``
 stands for the case's directory. ``data/modprobe-cases.json`` holds kmod 34's outputs, recorded
-by ``python tests/modprobe_cases.py record`` (the slow test_recorded_outputs_are_kmods checks
-them against kmod again).
+by ``python tests/support/modprobe_cases.py record`` (the slow test_recorded_outputs_are_kmods
+checks them against kmod again).
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-from depmod_trees import module_elf
-from modinfo_cases import Output, fill, placeholder
-from modprobe_world import Loaded
+# Run as a script (``python tests/support/modprobe_cases.py record``): the package importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RECORDED = Path(__file__).parent / "data" / "modprobe-cases.json"
+from support.depmod_trees import module_elf
+from support.modinfo_cases import Output, fill, placeholder
+from support.modprobe_world import Loaded
+
+RECORDED = Path(__file__).parent.parent / "data" / "modprobe-cases.json"
 RELEASE = "1.0-t"
 
 # Every query mode, as extra arguments before the names. (--first-time with -n is left out:
@@ -255,8 +258,8 @@ class Case:
 
 # The queries each scenario name is asked through (all of QUERIES for every name would be a
 # thousand runs; the slow scenario test does that on the real tree).
-PER_NAME = (("-R",), ("-D",), ("-n", "-v"), ("-r", "-n", "-v"), ("-n", "-v", "-i"))
-ALL_NAMES = (("-a", "-D"), ("-a", "-R"), ("-a", "-n", "-v"), ("-q", "-a", "-R"))
+PER_modprobe_cases = (("-R",), ("-D",), ("-n", "-v"), ("-r", "-n", "-v"), ("-n", "-v", "-i"))
+ALL_modprobe_casesS = (("-a", "-D"), ("-a", "-R"), ("-a", "-n", "-v"), ("-q", "-a", "-R"))
 
 
 def _config_args(scenario: Scenario) -> list[str]:
@@ -275,9 +278,9 @@ def _scenario_cases(scenario: Scenario) -> list[Case]:
     files = {**module_tree(), **scenario.files}
     start = ["-d", "{dir}/root", "-S", RELEASE, *_config_args(scenario)]
     commands = [[*start, "-c"]]
-    commands += [[*start, *query, *scenario.names] for query in ALL_NAMES]
+    commands += [[*start, *query, *scenario.names] for query in ALL_modprobe_casesS]
     for name in scenario.names:
-        for query in PER_NAME:
+        for query in PER_modprobe_cases:
             extra = list(scenario.extra) if "-r" not in query else []
             commands.append([*start, *query, name, *extra])
     return [
@@ -346,7 +349,7 @@ CASES = {case.name: case for case in _cases()}
 
 def materialise(case: Case, where: Path) -> Path:
     """The case's files under ``where``; returns its state directory (cmdline, module/)."""
-    from modprobe_world import make_state, write_files
+    from support.modprobe_world import make_state, write_files
 
     if where.exists():
         shutil.rmtree(where)
@@ -365,8 +368,8 @@ def run_lkm_inprocess(args: list[str], state: Path) -> Output:
 
     import lkm.config
     from lkm.cli import modprobe
-    from recorded import run_captured
     from support.kernel import FakeKernel
+    from support.recorded import run_captured
 
     read_config = partial(lkm.config.load_config, cmdline=str(state / "cmdline"))
     environ = {k: v for k, v in os.environ.items() if k != "MODPROBE_OPTIONS"}
@@ -379,8 +382,8 @@ def run_lkm_inprocess(args: list[str], state: Path) -> Output:
 
 
 def record_with_kmod() -> dict[str, Output]:
-    import world
-    from modprobe_world import REAL, run_kmod
+    from support import world
+    from support.modprobe_world import REAL, run_kmod
 
     results = {}
     for case in CASES.values():
@@ -400,7 +403,7 @@ def load_recorded() -> dict[str, Output]:
 
 def main(argv: list[str]) -> int:
     if argv != ["record"]:
-        print("usage: modprobe_cases.py record", file=sys.stderr)
+        print("usage: support/modprobe_cases.py record", file=sys.stderr)
         return 2
     recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
     RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 
-from modinfo_cases import Output
+from support.modinfo_cases import Output
 
 
 def run_captured(main: Callable[[Sequence[str]], int], args: Sequence[str]) -> Output:
