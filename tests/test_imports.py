@@ -43,6 +43,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "kernel and state": (
         "lkm.kernel",
         "lkm.state",
+        "lkm.system",  # where a system's kernel state, module trees and settings are
     ),
     "operations": (
         "lkm.resolve",  # plans from the tree, the configuration and the kernel's state

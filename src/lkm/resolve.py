@@ -34,6 +34,7 @@ import enum
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lkm.errors import LkmError, NotFoundError
@@ -41,6 +42,7 @@ from lkm.moddir import ModuleDirectory, module_name_from_path, normalize_alias, 
 
 if TYPE_CHECKING:
     from lkm.config import Config
+    from lkm.system import System
 
 
 class Stage(enum.Enum):
@@ -258,18 +260,29 @@ class Resolver:
         basedir: str | None = None,
         release: str | None = None,
         config_paths: Sequence[str] | None = None,
-        cmdline: str | None = "/proc/cmdline",
+        cmdline: str | EllipsisType | None = ...,
         strict: bool = False,
+        system: System | None = None,
     ) -> Resolver:
         """A resolver as modprobe builds one: ``-d``, ``-S``, ``-C`` and the kernel command
         line file; ``strict`` makes a corrupt index an error instead of an empty one.
 
         Raises ModuleDirectoryError when the release has no module directory (modprobe
-        itself goes on and finds nothing there; a library caller is told).
+        itself goes on and finds nothing there; a library caller is told). What is not
+        given is ``system``'s (default: the running one): its root, release, modprobe.d
+        directories and kernel command line file (``cmdline=None``: none).
         """
         from lkm.config import load_config
+        from lkm.system import System
 
-        moddir = ModuleDirectory.for_release(basedir, release, strict=strict)
+        system = system or System()
+        moddir = ModuleDirectory.for_release(
+            basedir if basedir is not None else system.basedir or None,
+            release if release is not None else system.kernel_release(),
+            strict=strict,
+        )
+        if isinstance(cmdline, EllipsisType):
+            cmdline = system.cmdline
         if not os.path.isdir(moddir.path):
             import errno
 
@@ -277,7 +290,9 @@ class Resolver:
 
             code = errno.ENOTDIR if os.path.exists(moddir.path) else errno.ENOENT
             raise ModuleDirectoryError(moddir.path, code)
-        config = load_config(config_paths or None, module_dir=moddir.path, cmdline=cmdline)
+        config = load_config(
+            config_paths or system.modprobe_dirs, module_dir=moddir.path, cmdline=cmdline
+        )
         return cls(moddir, config)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
     from lkm.depmod import DepmodOptions
+    from lkm.system import System
 
 PROG = "depmod"
 
@@ -72,13 +73,20 @@ def _absolute(path: str) -> str:
     return path if path.startswith("/") else os.getcwd() + "/" + path
 
 
-def parse(args: Sequence[str], printer: Printer) -> DepmodOptions | int:
+def parse(
+    args: Sequence[str], printer: Printer, system: System | None = None
+) -> DepmodOptions | int:
+    """The options of one run; what they leave out is ``system``'s (default: the running
+    one's release, root and configuration)."""
+    from lkm.system import System
+
+    system = system or System()
     try:
         parsed, operands = getopt_long(args, OPTIONS)
     except UsageError as err:
         printer.raw_error(f"{printer.prog}: {err}")
         return 1
-    basedir = ""
+    basedir = system.basedir
     moduledir = "/lib/modules"
     outdir: str | None = None
     config: list[str] | None = None
@@ -120,7 +128,7 @@ def parse(args: Sequence[str], printer: Printer) -> DepmodOptions | int:
         elif key == "h":
             printer.out(USAGE.format(prog=printer.prog))
             return 0
-    release = os.uname().release
+    release = system.kernel_release()
     files: list[str] = []
     if operands:
         if _VERSION.match(operands[0]):
@@ -130,13 +138,16 @@ def parse(args: Sequence[str], printer: Printer) -> DepmodOptions | int:
             printer.error(f"Bad version passed {operands[0]}")
             return 1
     from lkm.depmod import DepmodOptions
+    from lkm.system import System
 
     return DepmodOptions(
         release=release,
         basedir=basedir,
         moduledir=moduledir,
         outdir=outdir,
-        config=None if config is None else tuple(config),
+        config=system.depmod_dirs if config is None else tuple(config),
+        modprobe_config=system.modprobe_dirs,
+        cmdline=system.cmdline,
         symvers=symvers,
         system_map=system_map,
         errsyms=errsyms,
@@ -167,10 +178,11 @@ def run(options: DepmodOptions, printer: Printer) -> int:
     return 0
 
 
-def main(args: Sequence[str], prog: str = PROG) -> int:
+def main(args: Sequence[str], prog: str = PROG, *, system: System | None = None) -> int:
+    """depmod on ``system`` (default: the running one)."""
     printer = Printer(prog)
     try:
-        parsed = parse(args, printer)
+        parsed = parse(args, printer, system)
         if isinstance(parsed, int):
             return parsed
         return run(parsed, printer)

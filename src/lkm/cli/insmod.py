@@ -12,6 +12,7 @@ from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
     from lkm.kernel import Kernel
+    from lkm.system import System
 
 PROG = "insmod"
 
@@ -59,9 +60,19 @@ def join_params(args: Sequence[str]) -> str:
 
 
 def main(
-    args: Sequence[str], prog: str = PROG, *, kernel: Kernel | None = None, sysfs: str = "/sys"
+    args: Sequence[str],
+    prog: str = PROG,
+    *,
+    kernel: Kernel | None = None,
+    sysfs: str | None = None,
+    system: System | None = None,
 ) -> int:
+    """insmod on ``system`` (default: the running one; ``sysfs`` replaces its ``/sys``),
+    giving the module to ``kernel`` (default: the system calls)."""
     from lkm.cli.common import parse_tool_args
+    from lkm.system import System
+
+    sysfs = (system or System()).sysfs if sysfs is None else sysfs
 
     printer = Printer(prog)
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
+
+if TYPE_CHECKING:
+    from lkm.system import System
 
 HELP = """\
 kmod - Manage kernel modules: list, load, unload, etc
@@ -187,10 +190,24 @@ def static_nodes(args: Sequence[str], printer: Printer, *, moddir: str | None = 
 # ----------------------------------------------------------------------------- kmod
 
 
-def main(args: Sequence[str], prog: str = "kmod", *, roots: Roots | None = None) -> int:
+def main(
+    args: Sequence[str],
+    prog: str = "kmod",
+    *,
+    roots: Roots | None = None,
+    system: System | None = None,
+) -> int:
+    """``kmod`` on ``system`` (default: the running one); ``roots`` replaces its places."""
+    from lkm.system import System
+
+    system = system or System()
+    if roots is None:
+        roots = Roots(system.procfs, system.sysfs, system.module_dir())
+    elif roots.moddir is None:
+        roots = roots._replace(moddir=system.module_dir())
     printer = Printer(prog)
     try:
-        return _dispatch(args, printer, roots or Roots())
+        return _dispatch(args, printer, roots)
     finally:
         printer.stdout.flush()
 

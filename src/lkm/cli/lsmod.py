@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option
 from lkm.cli.output import Printer, encode
+
+if TYPE_CHECKING:
+    from lkm.system import System
 
 PROG = "lsmod"
 
@@ -40,9 +44,21 @@ def row(name: str, size: int, refcount: int, holders: Sequence[str]) -> str:
 
 
 def main(
-    args: Sequence[str], prog: str = PROG, *, procfs: str = "/proc", sysfs: str = "/sys"
+    args: Sequence[str],
+    prog: str = PROG,
+    *,
+    procfs: str | None = None,
+    sysfs: str | None = None,
+    system: System | None = None,
 ) -> int:
+    """lsmod on ``system`` (default: the running one; ``procfs`` and ``sysfs`` replace its
+    ``/proc`` and ``/sys``)."""
     from lkm.cli.common import parse_tool_args
+    from lkm.system import System
+
+    system = system or System()
+    procfs = system.procfs if procfs is None else procfs
+    sysfs = system.sysfs if sysfs is None else sysfs
 
     printer = Printer(prog)
     try:

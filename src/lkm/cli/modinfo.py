@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
 from lkm.errors import DecompressionError
 from lkm.moddir import ModuleDirectory
 from lkm.modinfo import ModuleRecord, NotFound, Param, Record, Unreadable, find
+
+if TYPE_CHECKING:
+    from lkm.system import System
 
 PROG = "modinfo"
 
@@ -205,7 +208,11 @@ def parse(args: Sequence[str], printer: Printer) -> tuple[Settings, list[str]] |
     return Settings(field, separator, by_name, release, basedir), operands
 
 
-def main(args: Sequence[str], prog: str = PROG) -> int:
+def main(args: Sequence[str], prog: str = PROG, *, system: System | None = None) -> int:
+    """modinfo on ``system`` (default: the running one: its module directory)."""
+    from lkm.system import System
+
+    system = system or System()
     printer = Printer(prog)
     try:
         parsed = parse(args, printer)
@@ -218,9 +225,7 @@ def main(args: Sequence[str], prog: str = PROG) -> int:
         out = ModinfoPrinter(settings, printer)
         ok = True
         # Like kmod, a corrupt index only means the name is not found there.
-        with ModuleDirectory.for_release(
-            settings.basedir, settings.release, strict=False
-        ) as moddir:
+        with system.module_directory(settings.basedir, settings.release) as moddir:
             for name in names:
                 ok = show(name, moddir, out) and ok
         return 0 if ok else 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Generic, NamedTuple, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
+from lkm.system import System
 
 if TYPE_CHECKING:
     from lkm.config import Config
@@ -273,14 +274,19 @@ def _debug(settings: Settings) -> bool:
     return settings.verbosity >= 2 and not settings.quiet
 
 
-def _context(settings: Settings, printer: _Output) -> tuple[ModuleDirectory, Config]:
+def _context(
+    settings: Settings, printer: _Output, system: System
+) -> tuple[ModuleDirectory, Config]:
     """The module directory and configuration, as kmod's modprobe sets up libkmod: the
     configuration's problems, then (-vv) its logging function registered, then the indexes."""
     from lkm.config import load_config
-    from lkm.moddir import ModuleDirectory
 
-    moddir = ModuleDirectory.for_release(settings.dirname, settings.release, strict=False)
-    config = load_config(settings.config_paths or None, module_dir=moddir.path)
+    moddir = system.module_directory(settings.dirname, settings.release)
+    config = load_config(
+        settings.config_paths or system.modprobe_dirs,
+        module_dir=moddir.path,
+        cmdline=system.cmdline,
+    )
     for problem in config.problems:
         printer.libkmod_error(problem.message)
     if _debug(settings):
@@ -290,16 +296,16 @@ def _context(settings: Settings, printer: _Output) -> tuple[ModuleDirectory, Con
     return moddir, config
 
 
-def show_config(settings: Settings, printer: _Output) -> int:
+def show_config(settings: Settings, printer: _Output, machine: Machine) -> int:
     from lkm.config import show_config
 
-    moddir, config = _context(settings, printer)
+    moddir, config = _context(settings, printer, machine.system)
     moddir.close()
     printer.out("".join(show_config(config, moddir.path)))
     return 0
 
 
-def _resolver(settings: Settings, printer: _Output) -> Resolver:
+def _resolver(settings: Settings, printer: _Output, machine: Machine) -> Resolver:
     from lkm.resolve import MissingDependency, Resolver
 
     def missing(problem: MissingDependency) -> None:
@@ -309,7 +315,7 @@ def _resolver(settings: Settings, printer: _Output) -> Resolver:
             reason = os.strerror(problem.errno)
             printer.message("ERROR", f"ctx={id(settings):#x} path={problem.path} error={reason}")
 
-    moddir, config = _context(settings, printer)
+    moddir, config = _context(settings, printer, machine.system)
     return Resolver(moddir, config, on_missing=missing)
 
 
@@ -421,9 +427,9 @@ class _Lookups(Generic[T]):
         return 1 if self.stopped or self.failed else status
 
 
-def resolve_names(settings: Settings, printer: _Output) -> int:
+def resolve_names(settings: Settings, printer: _Output, machine: Machine) -> int:
     """-R: the modules each name stands for, one per line."""
-    resolver = _resolver(settings, printer)
+    resolver = _resolver(settings, printer, machine)
     names, _ = _targets(settings)
     lookups = _Lookups(settings, printer, resolver, names, resolver.resolve)
     for _name, found in lookups:
@@ -443,7 +449,7 @@ def show_plan(settings: Settings, printer: _Output, machine: Machine) -> int:
     about the target and then about each action, as kmod does (its complaints about
     unreadable states show once per asking); -D asks nothing and shows everything.
     """
-    resolver = _resolver(settings, printer)
+    resolver = _resolver(settings, printer, machine)
     names, extra = _targets(settings)
     depends = settings.mode is Mode.SHOW_DEPENDS
     show = depends or settings.verbose
@@ -517,7 +523,7 @@ def remove_names(settings: Settings, printer: _Output, machine: Machine) -> int:
     """-r with -n or -D: the removals modprobe would make; every operand is a module."""
     from lkm.resolve import Action
 
-    resolver = _resolver(settings, printer)
+    resolver = _resolver(settings, printer, machine)
     depends = settings.show_depends
     show = depends or settings.verbose
     state = _state(settings, printer, machine)
@@ -555,7 +561,7 @@ def remove_names(settings: Settings, printer: _Output, machine: Machine) -> int:
     return lookups.status(status)
 
 
-def show_symbols(settings: Settings, printer: _Output) -> int:
+def show_symbols(settings: Settings, printer: _Output, machine: Machine) -> int:
     """--show-modversions and --show-exports: CRC and name of each symbol of one module file.
 
     kmod takes the first operand only (even with -a) and reads it as a path, relative or not.
@@ -565,7 +571,7 @@ def show_symbols(settings: Settings, printer: _Output) -> int:
     from lkm.errors import LkmError
     from lkm.module import ModuleFile, kmod_errno
 
-    _context(settings, printer)[0].close()  # kmod sets libkmod up for these too
+    _context(settings, printer, machine.system)[0].close()  # kmod sets libkmod up for these too
     path = settings.operands[0]
     if not os.path.exists(path):
         if not settings.quiet:
@@ -591,10 +597,14 @@ def show_symbols(settings: Settings, printer: _Output) -> int:
 
 
 class Machine(NamedTuple):
-    """The kernel a real run changes and the sysfs it reads (fakes in tests)."""
+    """The kernel a real run changes and the system it looks at (fakes in tests)."""
 
     kernel: Kernel | None = None  # None: the running kernel's system calls
-    sysfs: str = "/sys"
+    system: System = System()
+
+    @property
+    def sysfs(self) -> str:
+        return self.system.sysfs
 
     def syscalls(self) -> Kernel:
         if self.kernel is not None:
@@ -611,7 +621,7 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
     from lkm.resolve import Action
 
     compression = kernel_compression(printer, machine.sysfs)
-    resolver = _resolver(settings, printer)
+    resolver = _resolver(settings, printer, machine)
     names, extra = _targets(settings)
     state = _state(settings, printer, machine)
     kernel = machine.syscalls()
@@ -687,7 +697,7 @@ def remove_modules(settings: Settings, printer: _Output, machine: Machine) -> in
     from lkm.resolve import Action
 
     kernel_compression(printer, machine.sysfs)
-    resolver = _resolver(settings, printer)
+    resolver = _resolver(settings, printer, machine)
     state = _state(settings, printer, machine)
     kernel = machine.syscalls()
     wait = None if settings.wait_msec is None else int(settings.wait_msec)
@@ -756,13 +766,13 @@ def run(settings: Settings, printer: Printer, machine: Machine | None = None) ->
 def _dispatch(settings: Settings, printer: _Output, machine: Machine | None) -> int:
     machine = machine or Machine()
     if settings.mode is Mode.SHOW_CONFIG:
-        return show_config(settings, printer)
+        return show_config(settings, printer, machine)
     if settings.mode in (Mode.SHOW_MODVERSIONS, Mode.SHOW_EXPORTS):
-        return show_symbols(settings, printer)
+        return show_symbols(settings, printer, machine)
     if settings.mode is Mode.REMOVE and (settings.dry_run or settings.show_depends):
         return remove_names(settings, printer, machine)
     if settings.mode is Mode.RESOLVE_ALIAS:
-        return resolve_names(settings, printer)
+        return resolve_names(settings, printer, machine)
     if settings.mode is Mode.SHOW_DEPENDS or (settings.mode is Mode.INSERT and settings.dry_run):
         return show_plan(settings, printer, machine)
     if settings.mode is Mode.REMOVE:
@@ -789,12 +799,20 @@ def main(
     prog: str = PROG,
     *,
     kernel: Kernel | None = None,
-    sysfs: str = "/sys",
+    sysfs: str | None = None,
+    system: System | None = None,
 ) -> int:
+    """modprobe on ``system`` (default: the running one; ``sysfs`` replaces its ``/sys``),
+    changing ``kernel`` (default: the running kernel's system calls)."""
+    system = system or System()
+    if sysfs is not None:
+        system = system._replace(sysfs=sysfs)
     printer = Printer(prog, _held_stdout())
     try:
         parsed = parse(arguments(args, os.environ), printer)
-        status = parsed if isinstance(parsed, int) else run(parsed, printer, Machine(kernel, sysfs))
+        status = (
+            parsed if isinstance(parsed, int) else run(parsed, printer, Machine(kernel, system))
+        )
         printer.stdout.flush()
         return status
     except BrokenPipeError:

@@ -13,6 +13,7 @@ from lkm.cli.output import Printer
 if TYPE_CHECKING:
     from lkm.kernel import Kernel
     from lkm.state import SysModule
+    from lkm.system import System
 
 PROG = "rmmod"
 
@@ -58,11 +59,18 @@ def main(
     prog: str = PROG,
     *,
     kernel: Kernel | None = None,
-    sysfs: str = "/sys",
+    sysfs: str | None = None,
     moddir: str | None = None,
+    system: System | None = None,
 ) -> int:
+    """rmmod on ``system`` (default: the running one; ``sysfs`` replaces its ``/sys`` and
+    ``moddir`` its module directory), asking ``kernel`` (default: the system calls)."""
     from lkm.cli.common import kernel_compression, parse_tool_args
+    from lkm.system import System
 
+    system = system or System()
+    sysfs = system.sysfs if sysfs is None else sysfs
+    moddir = system.module_dir() if moddir is None else moddir
     printer = Printer(prog)
     try:
         arguments = parse_tool_args(args, OPTIONS, printer, USAGE)
@@ -92,7 +100,7 @@ class _Remover:
         printer: Printer,
         kernel: Kernel | None,
         sysfs: str,
-        moddir: str | None,
+        moddir: str,
         *,
         force: bool,
     ) -> None:
@@ -102,10 +110,7 @@ class _Remover:
         self._kernel = kernel
         self.sysfs = sysfs
         self.force = force
-        if moddir is None:
-            self.moddir = ModuleDirectory.for_release(strict=False)
-        else:
-            self.moddir = ModuleDirectory(moddir, strict=False)
+        self.moddir = ModuleDirectory(moddir, strict=False)
 
     def close(self) -> None:
         self.moddir.close()

@@ -657,6 +657,10 @@ class DepmodOptions:
     quick: bool = False
     all_modules: bool = False
     files: tuple[str, ...] = ()
+    # What the libkmod context of the run reads: modprobe.d (None: kmod's directories) and
+    # the kernel command line file (None: none).
+    modprobe_config: tuple[str, ...] | None = None
+    cmdline: str | None = "/proc/cmdline"
 
     @property
     def module_dir(self) -> str:
@@ -752,7 +756,10 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         return DepmodRun((), False)
     # kmod's depmod opens a libkmod context on the module directory, which reads modprobe.d
     # and the directory's modules.softdep and modules.weakdep, reporting their bad lines.
-    for problem in load_modprobe_config(module_dir=moddir).problems:
+    modprobe_config = load_modprobe_config(
+        options.modprobe_config, module_dir=moddir, cmdline=options.cmdline
+    )
+    for problem in modprobe_config.problems:
         reporter.library_error(problem.message)
     # With -a or -A, module files named on the command line are ignored: all are looked at.
     files = None if options.all_modules or options.quick else list(options.files) or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from lkm.errors import LkmError
@@ -14,6 +15,7 @@ from lkm.probe import ProbeFlag
 if TYPE_CHECKING:
     from lkm.kernel import Kernel
     from lkm.probe import CommandRunner
+    from lkm.system import System
 
 
 def _text(value: str | bytes) -> str:
@@ -27,9 +29,10 @@ class Kmod:
     """The context python-kmod wraps: ``mod_dir`` is the module directory itself
     (``/lib/modules/RELEASE``; default: the running kernel's).
 
-    Keyword-only, and not in python-kmod: ``config_paths`` (modprobe's ``-C``; default the
-    system's directories), ``cmdline`` (the kernel command line file, None for none),
-    ``procfs`` and ``sysfs`` roots, ``kernel`` (what loads and removes; default the running
+    Keyword-only, and not in python-kmod: ``system`` (the :class:`lkm.system.System` looked
+    at; default the running one), and each of its places on its own: ``config_paths``
+    (modprobe's ``-C``), ``cmdline`` (the kernel command line file, None for none),
+    ``procfs`` and ``sysfs``; ``kernel`` (what loads and removes; default the running
     kernel's system calls) and ``run_command`` (how install commands run).
     """
 
@@ -38,16 +41,23 @@ class Kmod:
         mod_dir: str | bytes | None = None,
         *,
         config_paths: Sequence[str] | None = None,
-        cmdline: str | None = "/proc/cmdline",
-        procfs: str = "/proc",
-        sysfs: str = "/sys",
+        cmdline: str | EllipsisType | None = ...,
+        procfs: str | None = None,
+        sysfs: str | None = None,
         kernel: Kernel | None = None,
         run_command: CommandRunner | None = None,
+        system: System | None = None,
     ) -> None:
+        from lkm.system import System
+
+        system = system or System()
+        self._system = system
         self._config_paths = tuple(config_paths) if config_paths is not None else None
-        self._cmdline = cmdline
-        self._procfs = procfs
-        self._sysfs = sysfs
+        if self._config_paths is None:
+            self._config_paths = system.modprobe_dirs
+        self._cmdline = system.cmdline if isinstance(cmdline, EllipsisType) else cmdline
+        self._procfs = system.procfs if procfs is None else procfs
+        self._sysfs = system.sysfs if sysfs is None else sysfs
         self._kernel = kernel
         self._run_command = run_command
         self._context: Context | None = None
@@ -65,7 +75,7 @@ class Kmod:
         if mod_dir:
             moddir = ModuleDirectory(os.fsdecode(mod_dir), strict=False)
         else:
-            moddir = ModuleDirectory.for_release(strict=False)
+            moddir = self._system.module_directory()
         try:
             config = load_config(self._config_paths, module_dir=moddir.path, cmdline=self._cmdline)
         except LkmError as err:
