@@ -5,10 +5,11 @@ has parameters (this is how a host kernel with ``loop`` or ``jbd2`` built in loo
 tree of another release). kmod 34's rule, found black-box here:
 
 - ``initstate`` is opened; if that fails for any reason, a directory ``/sys/module/NAME``
-  (links followed) stands for a module in the kernel without a state, anything else for no
-  module. A read that fails (``could not read from '...': Is a directory``) or a value other
-  than ``live``, ``coming``, ``going`` and a newline (``unknown ...: '...'``) is an error
-  message, and the module counts as absent.
+  (links followed) stands for a module coming (libkmod's ``kmod_module_get_initstate`` says
+  so: tests/test_resolve_kmod_witness.py), anything else for no module. A read that fails
+  (``could not read from '...': Is a directory``) or a value other than ``live``,
+  ``coming``, ``going`` and a newline (``unknown ...: '...'``) is an error message, and the
+  module counts as absent.
 - Loading (real, ``-n``, ``--first-time``, ``-a``; the target, then each step) leaves a module
   alone only when modules.builtin lists it or its state is ``live``: a directory without
   ``initstate``, a module coming or going, is loaded again. ``-D`` reads no state.

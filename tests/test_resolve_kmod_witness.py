@@ -174,3 +174,85 @@ def test_python_kmod_answers_like_libkmod(tmp_path: Path) -> None:
         modules += len(expected)
     COMPARED["python-kmod layer against libkmod: names looked up"] += len(names)
     COMPARED["python-kmod layer against libkmod: modules, every property"] += modules
+
+
+# Run in a mount namespace whose /sys/module is the case's: libkmod reads /sys itself.
+_STATE_WITNESS = r"""
+import ctypes, ctypes.util, json, sys
+from lkm import kmod
+from lkm.state import SysModule
+
+moddir, names = sys.argv[1], sys.argv[2:]
+lib = ctypes.CDLL(ctypes.util.find_library("kmod"))
+p = ctypes.c_void_p
+lib.kmod_new.restype = p
+lib.kmod_new.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
+lib.kmod_set_log_priority.argtypes = [p, ctypes.c_int]
+lib.kmod_module_new_from_name.argtypes = [p, ctypes.c_char_p, ctypes.POINTER(p)]
+lib.kmod_module_get_initstate.argtypes = [p]
+lib.kmod_module_probe_insert_module.argtypes = [p, ctypes.c_uint, ctypes.c_char_p, p, p, p]
+paths = (ctypes.c_char_p * 2)(b"/dev/null", None)
+ctx = lib.kmod_new(moddir.encode(), paths)
+lib.kmod_set_log_priority(ctx, 0)
+km = kmod.Kmod(moddir, config_paths=["/dev/null"], cmdline=None)
+states = {0: "builtin", 1: "live", 2: "coming", 3: "going"}
+out = {}
+for name in names:
+    module = p()
+    lib.kmod_module_new_from_name(ctx, name.encode(), ctypes.byref(module))
+    code = lib.kmod_module_get_initstate(module)
+    probe = lib.kmod_module_probe_insert_module(module, 0x10 | 0x20, None, None, None, None)
+    try:
+        found = SysModule(name).initstate()
+        ours = None if found is None else found.value
+    except Exception:
+        ours = "error"
+    try:
+        km.modprobe(name, flags=kmod.KMOD_PROBE_DRY_RUN | kmod.KMOD_PROBE_FAIL_ON_LOADED)
+        loaded = False
+    except kmod.KmodError:
+        loaded = True
+    out[name] = [[states.get(code) if code >= 0 else None, probe == -17],
+                 [ours, loaded]]
+print(json.dumps(out))
+"""
+
+
+def test_initstate_and_probe_like_libkmod(tmp_path: Path) -> None:
+    """What libkmod reports as a module's initstate, and whether its probe takes the module as
+    loaded, for every kind of /sys/module entry: lkm.state and lkm.kmod say the same. To
+    libkmod a directory without initstate is a module coming, which a probe loads over."""
+    import json
+    import subprocess
+    import sys
+
+    if ctypes.util.find_library("kmod") is None:
+        pytest.skip("no libkmod on this machine")
+    tree = world.tree("bookworm-amd64")
+    module = tmp_path / "module"
+    cases = {
+        "loop": {},  # a directory alone
+        "dummy": {"parameters/numdummies": "1\n"},
+        "vfat": {"initstate": "live\n", "refcnt": "0\n"},
+        "fat": {"initstate": "coming\n", "refcnt": "0\n"},
+        "msdos": {"initstate": "going\n", "refcnt": "0\n"},
+        "ext4": None,
+    }
+    for name, files in cases.items():
+        if files is None:
+            continue
+        (module / name).mkdir(parents=True)
+        for relative, text in files.items():
+            (module / name / relative).parent.mkdir(parents=True, exist_ok=True)
+            (module / name / relative).write_text(text)
+    script = 'mount --bind "$0" /sys/module && exec "$@"'
+    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(module)]
+    command += [sys.executable, "-c", _STATE_WITNESS, str(tree.moddir), *cases]
+    done = subprocess.run(command, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    results = json.loads(done.stdout)
+    for name, (theirs, ours) in results.items():
+        assert ours == theirs, (name, results)
+    assert results["loop"][0] == ["coming", False]  # libkmod's word, and loaded over
+    assert results["vfat"][0] == ["live", True]
+    COMPARED["python-kmod layer against libkmod: /sys/module states"] += len(results)

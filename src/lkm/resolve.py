@@ -151,8 +151,8 @@ class LoadedState(Protocol):
     """Which modules the running kernel has: what dry runs need to skip and to remove."""
 
     def state(self, name: str) -> str | None:
-        """``live``, ``coming``, ``going``, ``builtin`` (libkmod's word for a ``/sys/module``
-        directory without ``initstate``), or None when the kernel has no such module (or its
+        """``live``, ``coming`` (also a ``/sys/module`` directory without ``initstate``, as
+        libkmod takes it), ``going``, or None when the kernel has no such module (or its
         state cannot be read)."""
 
     def holders(self, name: str) -> list[str]:

@@ -22,12 +22,13 @@ _SPACE = b" \t\n\v\f\r"
 
 
 class ModuleState(enum.Enum):
-    """``/sys/module/NAME/initstate``, as libkmod reports it.
+    """A module's state, as libkmod reports it.
 
-    BUILTIN is libkmod's name for a directory whose ``initstate`` cannot be opened: a kernel
-    shows one for a module built into it that has parameters. kmod 34's tools do not take it
-    as built in: modprobe loads over it (only LIVE, or modules.builtin, counts as there for
-    loading), while removal (modprobe -r, rmmod) takes it as loaded, like COMING and GOING.
+    BUILTIN is libkmod's answer for a module that modules.builtin lists (``/sys`` does not
+    say it: :meth:`SysModule.initstate` never returns it). A ``/sys/module/NAME`` directory
+    whose ``initstate`` cannot be opened is COMING to libkmod, although a kernel shows one for
+    a module built into it that has parameters: kmod's modprobe loads over it (only LIVE, or
+    modules.builtin, counts as there for loading), and removal takes it as loaded.
     """
 
     LIVE = "live"
@@ -195,14 +196,14 @@ class SysModule:
         """The module's state; None when the kernel has no such module.
 
         As kmod 34 judges it: when ``initstate`` cannot be opened (for any reason), a
-        directory ``/sys/module/NAME`` (symbolic links followed) is BUILTIN, anything else
+        directory ``/sys/module/NAME`` (symbolic links followed) is COMING, anything else
         None. A read that fails, or a value other than ``live``, ``coming`` or ``going`` and
         its newline, is a loud StateError (kmod prints it and takes the module as absent).
         """
         path = f"{self.path}/initstate"
         raw, err = self._open_read("initstate")
         if raw is None:
-            return ModuleState.BUILTIN if os.path.isdir(self.path) else None
+            return ModuleState.COMING if os.path.isdir(self.path) else None
         if err is not None:
             code = err.errno or errno.EIO
             raise StateError(
