@@ -127,3 +127,8 @@ def test_open_says_when_the_module_directory_is_missing(tmp_path: Path) -> None:
         basedir=str(tmp_path), release="9.9", cmdline=None, config_paths=[str(tmp_path)]
     ) as found:
         assert found.resolve("x") == ()
+
+
+def test_a_path_with_a_nul_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(PathError, match=r"^Failed to get module from path /\x00: No such file"):
+        resolver(tmp_path).lookup("/\x00")

@@ -371,6 +371,8 @@ class Resolver:
             os.stat(path)
         except OSError as err:
             raise PathError(path, err.errno or errno.ENOENT) from err
+        except ValueError as err:  # a NUL inside: no such file can exist (no argv holds one)
+            raise PathError(path, errno.ENOENT) from err
         if not name:
             raise PathError(path, errno.ENOENT)
         return Match(name, None, Stage.PATH, absolute(path))
