@@ -366,18 +366,15 @@ def run_lkm_inprocess(args: list[str], state: Path) -> Output:
     kernel without module support (as kmod runs under strace injecting ENOSYS)."""
     from unittest import mock
 
-    import lkm.config
     from lkm.cli import modprobe
+    from lkm.system import System
     from support.kernel import FakeKernel
     from support.recorded import run_captured
 
-    read_config = partial(lkm.config.load_config, cmdline=str(state / "cmdline"))
     environ = {k: v for k, v in os.environ.items() if k != "MODPROBE_OPTIONS"}
-    main = partial(modprobe.main, kernel=FakeKernel(every=errno.ENOSYS), sysfs=str(state))
-    with (
-        mock.patch("lkm.config.load_config", read_config),
-        mock.patch.dict(os.environ, environ, clear=True),
-    ):
+    system = System(sysfs=str(state), cmdline=str(state / "cmdline"))
+    main = partial(modprobe.main, kernel=FakeKernel(every=errno.ENOSYS), system=system)
+    with mock.patch.dict(os.environ, environ, clear=True):
         return run_captured(main, args)
 
 
