@@ -67,7 +67,10 @@ def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
     report.write_text("")
     done = subprocess.run(
         [sys.executable, str(HERE / "system_audit_child.py"), str(root), str(report)],
-        cwd=tmp_path,
+        # In the root: a relative path opened there is in the root. (An ``open`` event does not
+        # carry the directory descriptor of an ``openat``, whose directory was opened, and seen,
+        # before.)
+        cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         check=False,
