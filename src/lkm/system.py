@@ -44,7 +44,7 @@ class System(NamedTuple):
     def under(cls, root: str, release: str | None = None) -> System:
         """Every place of :meth:`running` below ``root`` (``release``: default ``uname -r``)."""
         from lkm.config import DEFAULT_CONFIG_DIRS
-        from lkm.depmod_config import CONFIG_DIRS as DEPMOD_CONFIG_DIRS
+        from lkm.depmod.config import CONFIG_DIRS as DEPMOD_CONFIG_DIRS
 
         root = root.rstrip("/")
         return cls(

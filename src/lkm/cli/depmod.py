@@ -138,7 +138,6 @@ def parse(
             printer.error(f"Bad version passed {operands[0]}")
             return 1
     from lkm.depmod import DepmodOptions
-    from lkm.system import System
 
     return DepmodOptions(
         release=release,
