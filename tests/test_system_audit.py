@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from elfbuild import elf64, modinfo_section
 from lkm.index import write_index
+from support.elfbuild import elf64, modinfo_section
 
 HERE = Path(__file__).parent
 
