@@ -3,16 +3,17 @@ none opens a file outside it.
 
 The root holds a small module tree, ``/proc`` (modules, cmdline), ``/sys/module``, and
 ``modprobe.d`` and ``depmod.d`` directories; the tools get ``System.under(root)`` and a fake
-kernel for their system calls. The hook (system_audit_child.py, in a process of its own since a
-hook cannot be removed) sees Python's ``open`` events (``open()``, ``os.open``) and those of
-``os.listdir``, ``os.scandir``, ``os.mkdir``, ``os.rename`` and the like; a ``stat`` raises none,
-so what is only looked at (``os.path.isdir``) is not seen. Allowed outside the root: Python's
-own prefixes and site-packages and lkm's source (imports happen lazily, while the tools run),
-and /dev/null.
+kernel for their system calls. The hook (support/system_audit_child.py, in a process of its
+own since a hook cannot be removed) sees Python's ``open`` events (``open()``, ``os.open``)
+and those of ``os.listdir``, ``os.scandir``, ``os.mkdir``, ``os.rename`` and the like; a
+``stat`` raises none, so what is only looked at (``os.path.isdir``) is not seen. Allowed
+outside the root: Python's own prefixes and site-packages and lkm's source (imports happen
+lazily, while the tools run), and /dev/null.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,12 +66,14 @@ def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
     make_root(root)
     report = tmp_path / "report"
     report.write_text("")
+    env = {**os.environ, "PYTHONPATH": str(HERE)}  # the support package, from the root
     done = subprocess.run(
-        [sys.executable, str(HERE / "system_audit_child.py"), str(root), str(report)],
+        [sys.executable, "-m", "support.system_audit_child", str(root), str(report)],
         # In the root: a relative path opened there is in the root. (An ``open`` event does not
         # carry the directory descriptor of an ``openat``, whose directory was opened, and seen,
         # before.)
         cwd=root,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         check=False,

@@ -1,8 +1,8 @@
 """Runs every tool in this process against a fake root, under an audit hook (see
-test_system_audit.py); each file the tools open outside the root is written to the report.
+tests/test_system_audit.py); each file the tools open outside the root is written to the report.
 
-Usage: system_audit_child.py ROOT REPORT. An audit hook cannot be removed: hence a process
-of its own.
+Usage: python -m support.system_audit_child ROOT REPORT. An audit hook cannot be removed:
+hence a process of its own.
 """
 
 from __future__ import annotations
