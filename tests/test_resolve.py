@@ -27,6 +27,7 @@ def test_lookup_stages_in_kmod_order(tmp_path: Path) -> None:
     assert r.lookup("a")[0].stage is Stage.MODULE
     assert r.resolve("symbol:c_fn") == ("c",)
     assert r.resolve("symbol:c-fn") == ("c",)  # normalised like any alias
+    assert r.resolve("pci:v1234]") == ()  # no valid alias: looked up nowhere
     assert r.lookup("cmd-only")[0].stage is Stage.COMMAND
     assert r.resolve("pci:v1234") == ("a", "d")
     assert r.lookup("bi")[0].stage is Stage.BUILTIN

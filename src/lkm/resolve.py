@@ -314,6 +314,12 @@ class Resolver:
         """
         if paths and name.startswith(("/", "./")):
             return (self._path_match(name),)
+        from lkm.config import normalize
+
+        if normalize(name) is None:
+            # No valid alias pattern (a ``[`` never closed, a stray ``]``): kmod looks it up
+            # nowhere, even where an index pattern would match it.
+            return ()
         found = self._config_aliases(name)
         if found:
             return found
