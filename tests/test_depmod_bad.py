@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -733,3 +735,29 @@ def test_module_paths_too_long_to_open() -> None:
     assert result.status == 0
     assert b"/deep25.ko: File name too long\n" in result.stderr
     assert b"/deep12.ko: kernel/drivers/net/mii.ko\n" in result.stdout
+
+
+def test_entries_neither_directory_nor_regular_file() -> None:
+    """FIFOs, sockets and devices in the tree, named like modules or not, directly and behind
+    symlinks: kmod names each with its file-type bits in octal and goes on (a FIFO named like a
+    module shadows nothing, and is never opened); excluded names are skipped before that."""
+    root = _copy_small("odd-types")
+    updates = _moddir(root) / "updates"
+    updates.mkdir()
+    for name in ("mii.ko", "fifo.ko.xz", "fifo.ko.zst", "plain", "build", "skipme"):
+        os.mkfifo(updates / name)
+    os.mknod(updates / "null.ko", 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    (updates / "to-null.ko").symlink_to("/dev/null")
+    (updates / "to-fifo.ko").symlink_to("mii.ko")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(updates / "sock.ko"))
+    conf = SCRATCH / "odd-types-conf"
+    shutil.rmtree(conf, ignore_errors=True)
+    conf.mkdir()
+    (conf / "a.conf").write_text("exclude skipme\n")
+    result = _both(["-C", _chroot_path(conf), "-b", _chroot_path(root), "-n", RELEASE])
+    assert result.status == 0
+    assert result.stderr.count(b"ERROR: unsupported file type ") == 8
+    assert b"/updates/to-null.ko: 20000\n" in result.stderr
+    assert b"/updates/sock.ko: 140000\n" in result.stderr
+    assert b"\nkernel/drivers/net/mii.ko:" in result.stdout

@@ -133,9 +133,10 @@ def walk_modules(
     on); a symlink that cannot be followed, with the number of the descriptor its directory is
     open on (each directory is opened for real, relative to its parent's descriptor, so the
     number is the lowest one free, as it is for kmod: 3 at the top, one more per level, unless
-    the caller holds others); and a module file whose path is too long to be opened (kmod
-    walks any depth, relative to each directory, but opens a module by its whole path, and
-    says so in two lines).
+    the caller holds others); an entry that is neither a directory nor a regular file (a FIFO,
+    socket or device, followed through symlinks, module suffix or not); and a module file whose
+    path is too long to be opened (kmod walks any depth, relative to each directory, but opens
+    a module by its whole path, and says so in two lines).
     """
     try:
         fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -159,9 +160,13 @@ def _walk_open(
                 continue
             try:
                 if entry.is_symlink():
-                    is_dir = stat.S_ISDIR(os.stat(name, dir_fd=fd).st_mode)
+                    mode = stat.S_IFMT(os.stat(name, dir_fd=fd).st_mode)
+                elif entry.is_dir(follow_symlinks=False):
+                    mode = stat.S_IFDIR
+                elif entry.is_file(follow_symlinks=False):
+                    mode = stat.S_IFREG
                 else:
-                    is_dir = entry.is_dir(follow_symlinks=False)
+                    mode = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
             except OSError as err:
                 if report is not None:
                     report(f"fstatat({fd}, {name}): {os.strerror(err.errno or 0)}")
@@ -169,7 +174,13 @@ def _walk_open(
             # Joined as kmod joins them: an external directory written with a trailing slash
             # gives paths with two.
             path = f"{top}/{name}"
-            if is_dir:
+            if mode not in (stat.S_IFDIR, stat.S_IFREG):
+                # A FIFO, socket or device, whatever its name: kmod 34 names its type bits in
+                # octal and goes on (reading a FIFO named like a module would block).
+                if report is not None:
+                    report(f"unsupported file type {path}: {mode:o}")
+                continue
+            if mode == stat.S_IFDIR:
                 try:
                     child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
                 except OSError as err:
