@@ -7,14 +7,12 @@ runs lkm as a separate process; the slow cases run kmod 34 on the same input bes
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,24 +79,17 @@ def interrupted_once_printing(command: Sequence[str]) -> Ended:
     return Ended(ended.status, first + ended.stdout, ended.stderr)
 
 
-@contextmanager
-def reader_blocked(fifo: Path, process: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Wait until ``process`` has opened ``fifo`` for reading, then hold it open for writing
-    (and write nothing): the process sits in open or read, blocked, until it is interrupted."""
-    deadline = time.monotonic() + 60
-    while True:
+def opening_fifo(pid: int) -> Callable[[], bool]:
+    """Whether process ``pid`` waits in open(2) for a FIFO's writer (as kmod does, lkm opens a
+    module before reading it; with a writer there, reading a FIFO fails at once with ESPIPE)."""
+
+    def check() -> bool:
         try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError as err:  # ENXIO: nobody has the FIFO open for reading yet
-            assert err.errno == errno.ENXIO
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the command never opened the FIFO"
-            time.sleep(0.02)
-    try:
-        yield
-    finally:
-        os.close(writer)
+            return Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner"
+        except OSError:
+            return False
+
+    return check
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
@@ -216,8 +207,8 @@ def test_interrupted_while_blocked_reading(tmp_path: Path, tool: str) -> None:
     fifo = tmp_path / "blocks.ko"
     os.mkfifo(fifo)
     process = start([*LKM, tool, str(fifo)])
-    with reader_blocked(fifo, process):
-        ended = interrupt(process)
+    wait_for(opening_fifo(process.pid), process)
+    ended = interrupt(process)
     assert ended == Ended(-signal.SIGINT, b"", b"")
 
 
@@ -227,8 +218,8 @@ def test_interrupted_through_a_link(tmp_path: Path) -> None:
     link = tmp_path / "insmod"
     link.symlink_to(SCRIPT)
     process = start([str(link), str(fifo)])
-    with reader_blocked(fifo, process):
-        ended = interrupt(process)
+    wait_for(opening_fifo(process.pid), process)
+    ended = interrupt(process)
     assert ended == Ended(-signal.SIGINT, b"", b"")
 
 
@@ -236,18 +227,22 @@ def test_interrupted_depmod_leaves_no_worker_behind(tmp_path: Path) -> None:
     base = tmp_path / "tree"
     moddir = base / "lib/modules" / KVER / "kernel"
     moddir.mkdir(parents=True)
-    for number in range(400):  # enough to be shared out among forked workers
+    # Enough modules that reading them, shared out among forked workers, and then computing
+    # and writing the indexes outlast the moment the workers are seen.
+    for number in range(3000):
         (moddir / f"m{number}.ko").write_bytes(GOOD)
-    fifo = moddir / "zz-blocks.ko"  # read last, by the main process, once workers are forked
-    os.mkfifo(fifo)
     process = start([*LKM, "depmod", "-b", str(base), KVER])
-    with reader_blocked(fifo, process):
-        ended = interrupt(process)
+    wait_for(lambda: len(in_session(process.pid)) > 1, process)
+    ended = interrupt(process)
     no_traceback(ended)
     assert ended.status == -signal.SIGINT
     # Nothing of the session is left running: workers went with the process.
-    found = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, check=False)
-    assert found.stdout == b""
+    assert in_session(process.pid) == []
+
+
+def in_session(sid: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-s", str(sid)], capture_output=True, check=False)
+    return found.stdout.split()
 
 
 # -- install commands: run as system(3) runs them -----------------------------------------
@@ -368,8 +363,8 @@ def test_interrupted_while_blocked_as_kmod(tool: str) -> None:
         [*LKM, tool, str(fifo)],
     ):
         process = start(command)
-        with reader_blocked(fifo, process):
-            results.append(interrupt(process))
+        wait_for(opening_fifo(process.pid), process)
+        results.append(interrupt(process))
     assert results[0] == Ended(-signal.SIGINT, b"", b"")
     assert results[1] == results[0]
 
