@@ -1,4 +1,5 @@
-"""A dependency that fails to load, against kmod 34: the messages name the module asked for.
+"""A dependency that fails to load, against kmod 34: the messages name the module asked for;
+a softdep (or anything a softdep needs) that fails stops nothing.
 
 kmod reports ``could not insert 'vfat': ...`` when it was asked for vfat and vfat's dependency
 fat is what failed (seen on a real kernel too: tests/vm/test_vm_trixie.py, loading without
@@ -15,6 +16,20 @@ CONFIGS = {
     "false": "install fat /bin/false\n",
     "status-3": "install fat echo fat-command >&2; exit 3\n",
     "alias": "install fat /bin/false\nalias dosfs vfat\n",
+    # Softdeps that fail: a module the kernel refuses, an install command, a softdep's own
+    # dependency; loading goes on past each, and stops at vfat itself.
+    "softdeps": (
+        "install fat echo fat\nsoftdep vfat pre: msdos mpa ext4 mpc post: mpb\n"
+        "install mpa echo a; false\ninstall mpb echo b\ninstall mpc echo c\n"
+        "install mbcache echo mbcache; exit 2\n"
+    ),
+    # A softdep whose install command is ignored (it has softdeps itself) and that has no
+    # file: nothing to load, an error, and loading goes on; asked for itself, it fails.
+    "nothing-to-load": (
+        "install fat echo fat\nsoftdep vfat pre: mpc post: mpb\ninstall mpc echo c\n"
+        "softdep mpc pre: mpd\ninstall mpd echo d; false\ninstall mpb echo b\n"
+        "alias dosfs nonexistent\n"
+    ),
 }
 ARGS = (
     ("vfat",),
@@ -25,6 +40,10 @@ ARGS = (
     ("-a", "-v", "msdos", "fat"),
     ("dosfs",),
     ("--first-time", "vfat"),
+    ("mpc",),
+    ("-q", "mpc"),
+    ("-a", "mpc", "dosfs", "fat"),
+    ("-n", "-v", "dosfs"),
 )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from lkm.errors import LkmError
 
 if TYPE_CHECKING:
-    from lkm.kernel import Kernel
+    from lkm.kernel import InitFlag, Kernel
     from lkm.resolve import Action, LoadedState, Match, Refusal, Resolver
 
 
@@ -100,16 +100,21 @@ def insert(
     run_command: CommandRunner = run_shell,
     on_action: Callable[[Action], None] | None = None,
     decompress_note: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+    on_soft_failure: Callable[[ProbeError], None] | None = None,
 ) -> int:
     """Load ``match`` with what it needs first; 0, or the blacklist flag that stopped it.
 
     ``on_action`` sees every action about to be taken (also with ``DRY_RUN``, which takes
-    none); ``decompress_note`` the decompressor's complaint about a file, before the error.
-    Raises ProbeError: EEXIST for a target already there with ``FAIL_ON_LOADED``, the kernel's
-    errno when it refuses a file, the loader's when a file cannot be read, and EINVAL when an
-    install command fails (with ``command`` and ``status`` set).
+    none); ``decompress_note`` the decompressor's complaint about a file, before the error;
+    ``on_error`` kmod's error line for a module with nothing to load (no file, not built in,
+    its install command ignored), which fails with ENOENT. A failing step that a softdep led
+    to goes to ``on_soft_failure`` and loading goes on, as kmod 34 goes on. Raises ProbeError:
+    EEXIST for a target already there with ``FAIL_ON_LOADED``, the kernel's errno when it
+    refuses a file, the loader's when a file cannot be read, ENOENT for nothing to load, and
+    EINVAL when an install command fails (with ``command`` and ``status`` set).
     """
-    from lkm.kernel import InitFlag, KernelCallError, LoadError, load_file
+    from lkm.kernel import InitFlag
     from lkm.resolve import ActionKind
 
     flags = ProbeFlag(flags)
@@ -131,48 +136,83 @@ def insert(
         force |= InitFlag.IGNORE_VERMAGIC
     if flags & ProbeFlag.FORCE_MODVERSION:
         force |= InitFlag.IGNORE_MODVERSIONS
-    actions = resolver.probe(
+    steps = resolver.probe_steps(
         match,
         extra_options=extra_options,
         ignore_commands=bool(flags & ProbeFlag.IGNORE_COMMAND),
     )
-    for action in actions:
+    for action, soft in steps:
         target = action.name == name
         if not (target and ignore_loaded) and resolver.skips_loading(action.name, state):
             continue
-        if action.kind not in (ActionKind.INSMOD, ActionKind.INSTALL):
-            continue  # builtin, or nothing known to load: kmod goes on silently
-        if on_action is not None:
-            on_action(action)
-        if flags & ProbeFlag.DRY_RUN:
-            continue
-        if action.kind is ActionKind.INSTALL:
-            command = (action.command or "").replace("$CMDLINE_OPTS", action.options)
-            status = run_command(command, action.name)
-            if status != 0:
-                failed = ProbeError(action.name, errno.EINVAL)
-                failed.command, failed.status = command, status
-                raise failed
+        if action.kind is ActionKind.BUILTIN:
             continue
         try:
-            load_file(
+            if action.kind is ActionKind.MISSING:
+                if flags & ProbeFlag.DRY_RUN:
+                    continue  # a dry run takes no step, so none fails
+                if on_error is not None:
+                    on_error(f"could not find module by name='{action.name}'")
+                raise ProbeError(action.name, errno.ENOENT)
+            if on_action is not None:
+                on_action(action)
+            if flags & ProbeFlag.DRY_RUN:
+                continue
+            _carry_out(
+                action,
                 kernel,
-                action.path or "",
-                action.options,
                 force=force,
                 kernel_compression=kernel_compression,
+                run_command=run_command,
                 decompress_note=decompress_note,
             )
-        except KernelCallError as err:
+        except ProbeError as failed:
             # Someone else loaded it meanwhile: fine, unless the caller wanted it new.
-            if err.errno == errno.EEXIST and not (target and fail_on_loaded):
+            if failed.errno == errno.EEXIST and failed.path and not (target and fail_on_loaded):
                 continue
-            refused = ProbeError(action.name, err.errno)
-            refused.path = action.path
-            raise refused from err
-        except LoadError as err:
-            raise ProbeError(action.name, err.errno) from err
+            if not soft:
+                raise
+            if on_soft_failure is not None:
+                on_soft_failure(failed)
     return 0
+
+
+def _carry_out(
+    action: Action,
+    kernel: Kernel,
+    *,
+    force: InitFlag,
+    kernel_compression: str | None,
+    run_command: CommandRunner,
+    decompress_note: Callable[[str], None] | None,
+) -> None:
+    """One step of loading: its install command, or its file given to the kernel."""
+    from lkm.kernel import KernelCallError, LoadError, load_file
+    from lkm.resolve import ActionKind
+
+    if action.kind is ActionKind.INSTALL:
+        command = (action.command or "").replace("$CMDLINE_OPTS", action.options)
+        status = run_command(command, action.name)
+        if status != 0:
+            failed = ProbeError(action.name, errno.EINVAL)
+            failed.command, failed.status = command, status
+            raise failed
+        return
+    try:
+        load_file(
+            kernel,
+            action.path or "",
+            action.options,
+            force=force,
+            kernel_compression=kernel_compression,
+            decompress_note=decompress_note,
+        )
+    except KernelCallError as err:
+        refused = ProbeError(action.name, err.errno)
+        refused.path = action.path
+        raise refused from err
+    except LoadError as err:
+        raise ProbeError(action.name, err.errno) from err
 
 
 class RemoveError(LkmError):

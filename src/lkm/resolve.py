@@ -211,12 +211,33 @@ class _Removal(NamedTuple):
     active: set[str]  # modules being removed further up: a softdep cycle ends here
 
 
+class ProbeStep(NamedTuple):
+    """One action of a probe, and whether a softdep led to it (its failure stops nothing)."""
+
+    action: Action
+    soft: bool
+
+
 class _Entry(NamedTuple):
     """A module in a probe list: its identity as kmod keys it (name, alias)."""
 
     name: str
     alias: str | None
     path: str | None
+
+
+class _Listing(NamedTuple):
+    """What a probe has listed so far, and what it knows of each entry."""
+
+    listed: list[_Entry]
+    visited: set[tuple[str, str | None]]
+    ignore: dict[tuple[str, str | None], bool]  # its install command is not run
+    soft: set[tuple[str, str | None]]  # reached through a softdep
+
+    def add(self, entry: _Entry, soft: bool) -> None:
+        self.listed.append(entry)
+        if soft:
+            self.soft.add((entry.name, entry.alias))
 
 
 def _compile(pattern: str) -> Callable[[bytes], object]:
@@ -449,22 +470,33 @@ class Resolver:
         self, match: Match, *, extra_options: str = "", ignore_commands: bool = False
     ) -> tuple[Action, ...]:
         """The actions of one probe of ``match``, in order (see the module docstring)."""
+        steps = self.probe_steps(
+            match, extra_options=extra_options, ignore_commands=ignore_commands
+        )
+        return tuple(step.action for step in steps)
+
+    def probe_steps(
+        self, match: Match, *, extra_options: str = "", ignore_commands: bool = False
+    ) -> tuple[ProbeStep, ...]:
+        """:meth:`probe`'s actions, each marked ``soft`` when it was reached through a
+        softdep (at any depth, the softdep's own dependencies included): kmod 34 goes on past
+        such a step when it fails, and stops at any other."""
         listed: list[_Entry] = []
         visited: set[tuple[str, str | None]] = set()
         ignore: dict[tuple[str, str | None], bool] = {}
+        soft: set[tuple[str, str | None]] = set()
         target = _Entry(match.name, match.alias, match.path)
-        self._probe_list(target, listed, visited, ignore, ignore_commands)
-        actions = []
+        self._probe_list(target, _Listing(listed, visited, ignore, soft), ignore_commands, False)
+        steps = []
         for entry in listed:
             key = (entry.name, entry.alias)
-            actions.append(
-                self._action(
-                    entry,
-                    extra_options if key == (target.name, target.alias) else "",
-                    ignore.get(key, False),
-                )
+            action = self._action(
+                entry,
+                extra_options if key == (target.name, target.alias) else "",
+                ignore.get(key, False),
             )
-        return tuple(actions)
+            steps.append(ProbeStep(action, key in soft))
+        return tuple(steps)
 
     def plan(
         self,
@@ -487,33 +519,22 @@ class Resolver:
         return tuple(actions)
 
     def _probe_list(
-        self,
-        entry: _Entry,
-        listed: list[_Entry],
-        visited: set[tuple[str, str | None]],
-        ignore: dict[tuple[str, str | None], bool],
-        ignore_commands: bool,
+        self, entry: _Entry, listing: _Listing, ignore_commands: bool, soft: bool
     ) -> None:
         key = (entry.name, entry.alias)
-        if key in visited:
+        if key in listing.visited:
             return
-        visited.add(key)
+        listing.visited.add(key)
         for path in reversed(self.dependencies(entry.name) or ()):
             dep_entry = _Entry(module_name_from_path(path), None, path)
-            self._fill_softdeps(dep_entry, listed, visited, ignore)
+            self._fill_softdeps(dep_entry, listing, soft)
         if ignore_commands:
-            listed.append(entry)
-            ignore[key] = True
+            listing.add(entry, soft)
+            listing.ignore[key] = True
         else:
-            self._fill_softdeps(entry, listed, visited, ignore)
+            self._fill_softdeps(entry, listing, soft)
 
-    def _fill_softdeps(
-        self,
-        entry: _Entry,
-        listed: list[_Entry],
-        visited: set[tuple[str, str | None]],
-        ignore: dict[tuple[str, str | None], bool],
-    ) -> None:
+    def _fill_softdeps(self, entry: _Entry, listing: _Listing, soft: bool) -> None:
         softdep = self.config.softdep(entry.name)
         pre: list[Match] = []
         post: list[Match] = []
@@ -523,11 +544,11 @@ class Resolver:
             for name in softdep.post:
                 post += self._soft_lookup(name)
         for match in pre:
-            self._probe_list(_Entry(*match[:2], match.path), listed, visited, ignore, False)
-        listed.append(entry)
-        ignore[(entry.name, entry.alias)] = bool(pre or post)
+            self._probe_list(_Entry(*match[:2], match.path), listing, False, True)
+        listing.add(entry, soft)
+        listing.ignore[(entry.name, entry.alias)] = bool(pre or post)
         for match in post:
-            self._probe_list(_Entry(*match[:2], match.path), listed, visited, ignore, False)
+            self._probe_list(_Entry(*match[:2], match.path), listing, False, True)
 
     # -- removal ---------------------------------------------------------------------------
 

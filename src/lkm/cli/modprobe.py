@@ -642,6 +642,22 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
         if settings.verbose:
             printer.out(action.line())
 
+    def error(text: str) -> None:
+        if not settings.quiet:
+            printer.error(text)
+
+    def failed_step(err: ProbeError) -> None:
+        """What kmod says of a step that failed, before it stops or (softdeps) goes on."""
+        if err.path is not None and _debug(settings):
+            # libkmod's own line when the kernel refuses a file, shown at -vv.
+            text = f"Failed to insert module '{err.path}': {os.strerror(err.errno)}"
+            printer.message("INFO", text)
+        if err.command is not None:
+            error(
+                f"Error running install command '{err.command}' "
+                f"for module {err.name}: retcode {err.status}"
+            )
+
     status = 0
     lookups = _Lookups(settings, printer, resolver, names, resolver.lookup)
     for _name, matches in lookups:
@@ -657,19 +673,12 @@ def load_modules(settings: Settings, printer: _Output, machine: Machine) -> int:
                     kernel_compression=compression,
                     on_action=show,
                     decompress_note=None if settings.quiet else printer.error,
+                    on_error=error,
+                    on_soft_failure=failed_step,
                 )
             except ProbeError as err:
-                if err.path is not None and _debug(settings):
-                    # libkmod's own line when the kernel refuses a file, shown at -vv.
-                    text = f"Failed to insert module '{err.path}': {os.strerror(err.errno)}"
-                    printer.message("INFO", text)
-                if not settings.quiet:
-                    if err.command is not None:
-                        printer.error(
-                            f"Error running install command '{err.command}' "
-                            f"for module {err.name}: retcode {err.status}"
-                        )
-                    printer.error(_insert_message(err, match.name))
+                failed_step(err)
+                error(_insert_message(err, match.name))
                 status = 1
                 if not settings.all:
                     return status
