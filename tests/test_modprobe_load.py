@@ -276,3 +276,26 @@ def test_not_found_and_all(system: System, capfdbinary: pytest.CaptureFixture[by
         "modprobe: FATAL: Module nosuch not found.\n",
         1,
     )
+
+
+def test_a_failing_softdep_stops_nothing(
+    system: System, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """kmod 34 goes on past a softdep the kernel refuses (saying nothing of it below -vv) and
+    past one with nothing to load (its install command ignored, as it has softdeps itself); a
+    hard dependency refused still stops a load (test_kernel_refusals_have_kmods_messages)."""
+    conf = system.root / "t.conf"
+    text = conf.read_text().replace(
+        "softdep top pre: params", "softdep top pre: params post: nothing"
+    )
+    conf.write_text(text + "install nothing echo x\nsoftdep nothing pre: params\n")
+    system.kernel.fail = {"params": errno.ENOEXEC}
+    out, err, status = system.run("-v", "top", capfdbinary=capfdbinary)
+    assert (err, status) == ("modprobe: ERROR: could not find module by name='nothing'\n", 0)
+    assert out.splitlines() == [
+        f"insmod {system.path('provider')} ",
+        f"insmod {system.path('consumer')} ",
+        f"insmod {system.path('params')} count=3 ",
+        f"insmod {system.path('top')} ",
+    ]
+    assert system.loaded() == ["consumer", "provider", "top"]
