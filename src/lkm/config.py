@@ -205,6 +205,8 @@ def normalize(name: str) -> str | None:
 def _normalize(name: str) -> tuple[str, bool]:
     """``name`` normalised and True; or, where kmod rejects it (a ``[`` never closed, a stray
     ``]``), False and what kmod shows of it: normalised up to that bracket, the rest as is."""
+    if "[" not in name and "]" not in name:
+        return name.replace("-", "_"), True  # nearly every name: no character-by-character walk
     out: list[str] = []
     i = 0
     while i < len(name):
