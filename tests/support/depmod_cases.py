@@ -11,7 +11,6 @@ kmod again).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 # Run as a script (``python tests/support/depmod_cases.py record``): the package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from support import recording
 from support.depmod_trees import CONFIGS, MESSAGE_OPTIONS, cycle_tree, duplicates_tree, module_elf
 from support.modinfo_cases import Output, fill, placeholder
 
@@ -202,17 +202,11 @@ def record_with_kmod() -> dict[str, Outcome]:
 
 
 def load_recorded() -> dict[str, Outcome]:
-    data = json.loads(RECORDED.read_text())
-    return {name: Outcome.from_json(value) for name, value in data.items()}
+    return recording.load(RECORDED, Outcome.from_json)
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["record"]:
-        print("usage: support/depmod_cases.py record", file=sys.stderr)
-        return 2
-    recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
-    RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-    return 0
+    return recording.record_main(argv, "depmod_cases.py", record_with_kmod, RECORDED)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ record`` (the slow test ``test_recorded_outputs_are_kmods`` checks them against 
 from __future__ import annotations
 
 import io
-import json
 import lzma
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 # Run as a script (``python tests/support/modinfo_cases.py record``): the package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support import elfbuild
+from support import elfbuild, recording
 
 RECORDED = Path(__file__).parent.parent / "data" / "modinfo-cases.json"
 
@@ -328,17 +327,11 @@ def record_with_kmod() -> dict[str, Output]:
 
 
 def load_recorded() -> dict[str, Output]:
-    data = json.loads(RECORDED.read_text())
-    return {name: Output.from_json(value) for name, value in data.items()}
+    return recording.load(RECORDED, Output.from_json)
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["record"]:
-        print("usage: support/modinfo_cases.py record", file=sys.stderr)
-        return 2
-    recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
-    RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-    return 0
+    return recording.record_main(argv, "modinfo_cases.py", record_with_kmod, RECORDED)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ checks them against kmod again).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from typing import NamedTuple
 # Run as a script (``python tests/support/modprobe_cases.py record``): the package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from support import recording
 from support.depmod_trees import module_elf
 from support.modinfo_cases import Output, fill, placeholder
 from support.modprobe_world import Loaded
@@ -394,17 +394,11 @@ def record_with_kmod() -> dict[str, Output]:
 
 
 def load_recorded() -> dict[str, Output]:
-    data = json.loads(RECORDED.read_text())
-    return {name: Output.from_json(value) for name, value in data.items()}
+    return recording.load(RECORDED, Output.from_json)
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["record"]:
-        print("usage: support/modprobe_cases.py record", file=sys.stderr)
-        return 2
-    recorded = {name: out.to_json() for name, out in record_with_kmod().items()}
-    RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-    return 0
+    return recording.record_main(argv, "modprobe_cases.py", record_with_kmod, RECORDED)
 
 
 if __name__ == "__main__":
