@@ -29,6 +29,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.signature",
         "lkm.module",
         "lkm.index",
+        "lkm.jsonable",  # records as JSON documents
     ),
     "tree and configuration": (
         "lkm.moddir",
