@@ -6,7 +6,7 @@ tree of another release). kmod 34's rule, found black-box here:
 
 - ``initstate`` is opened; if that fails for any reason, a directory ``/sys/module/NAME``
   (links followed) stands for a module coming (libkmod's ``kmod_module_get_initstate`` says
-  so: tests/test_resolve_kmod_witness.py), anything else for no module. A read that fails
+  so: tests/test_kmod_api_libkmod.py), anything else for no module. A read that fails
   (``could not read from '...': Is a directory``) or a value other than ``live``,
   ``coming``, ``going`` and a newline (``unknown ...: '...'``) is an error message, and the
   module counts as absent.

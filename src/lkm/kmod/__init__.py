@@ -11,7 +11,7 @@ Names, signatures and return shapes are python-kmod 0.9's (``Kmod``, ``Module``,
 ``kmod.error.KmodError``, the ``KMOD_PROBE_*`` flags of libkmod): strings are ``str`` (or
 None where libkmod has no value), ``info`` is an OrderedDict, ``versions``, ``lookup``,
 ``loaded`` and ``list`` are generators. Values are compared with libkmod's own answers
-(tests/test_resolve_kmod_witness.py). One difference is kept on purpose: python-kmod
+(tests/test_kmod_api_libkmod.py). One difference is kept on purpose: python-kmod
 decodes text as ASCII and raises on a module whose author is "Bjørn"; lkm decodes UTF-8.
 
 What python-kmod leaves to libkmod, lkm does itself: the lookup and the load plan come from
