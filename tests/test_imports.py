@@ -55,6 +55,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.sandbox",
         "lkm.links",  # links named after the tools, to try lkm first on PATH
         "lkm.kmod.*",  # python-kmod's API
+        "lkm.loaded",  # the loaded modules as records, and who holds whom
     ),
     "command line": (
         "lkm.cli.*",

@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Each verb with ``--json``, and the version of its schema.
-SCHEMAS: dict[str, int] = {}
+SCHEMAS: dict[str, int] = {
+    "loaded": 1,
+}
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None
 

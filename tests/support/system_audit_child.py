@@ -74,7 +74,7 @@ def install(root: str, report: int) -> None:
 
 
 def tools(root: str, report: int) -> list[tuple[str, int]]:
-    from lkm.cli import depmod, insmod, kmodcmd, lsmod, modinfo, modprobe, rmmod
+    from lkm.cli import depmod, insmod, kmodcmd, loaded, lsmod, modinfo, modprobe, rmmod
     from lkm.system import System
     from support.kernel import FakeKernel
 
@@ -122,6 +122,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("rmmod", lambda: rmmod.main(["b"], kernel=kernel(), system=system)),
         ("kmod list", lambda: kmodcmd.main(["list"], system=system)),
         ("kmod static-nodes", lambda: kmodcmd.main(["static-nodes"], system=system)),
+        ("lkm loaded --tree", lambda: loaded.main(["--tree"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -133,7 +134,16 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
 def main(root: str, report_path: str) -> int:
     report = os.open(report_path, os.O_WRONLY | os.O_APPEND)
     import support.kernel  # noqa: F401  (imported before the hook: it is the test's own)
-    from lkm.cli import depmod, insmod, kmodcmd, lsmod, modinfo, modprobe, rmmod  # noqa: F401
+    from lkm.cli import (  # noqa: F401
+        depmod,
+        insmod,
+        kmodcmd,
+        loaded,
+        lsmod,
+        modinfo,
+        modprobe,
+        rmmod,
+    )
 
     os.environ.pop("MODPROBE_OPTIONS", None)
     install(os.path.realpath(root), report)

@@ -48,6 +48,8 @@ COMMANDS = (
             "lkm.cli.sandbox:main", Kind.VERB),
     Command("links", "put links named after kmod's tools, starting lkm, in a directory (or "
             "take them away)", "lkm.cli.links:main", Kind.VERB),
+    Command("loaded", "the loaded modules as records, or who holds whom as a tree",
+            "lkm.cli.loaded:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
