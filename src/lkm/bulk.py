@@ -36,6 +36,33 @@ def summarize(path: str) -> ModuleSummary:
         return ModuleSummary(path, (), None, str(err), kmod_errno(err))
 
 
+def firmware(path: str) -> tuple[tuple[str, ...], str | None]:
+    """One module file's ``firmware:`` fields in file order, and why it could not be read
+    (None: it was)."""
+    try:
+        fields = ModuleFile.from_path(path).modinfo
+    except LkmError as err:
+        return (), str(err)
+    return tuple(value for key, value in fields if key == "firmware"), None
+
+
+def _firmware_chunk(paths: Sequence[str]) -> list[tuple[tuple[str, ...], str | None]]:
+    return [firmware(path) for path in paths]
+
+
+def firmware_many(
+    paths: Sequence[str], *, jobs: int | None = None, chunk: int = 16
+) -> list[tuple[tuple[str, ...], str | None]]:
+    """:func:`firmware` of each of ``paths``, in order, read by ``jobs`` processes (default:
+    every core) as :func:`summarize_many` reads them; only the few names travel back."""
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1 or len(paths) <= chunk:
+        return [firmware(path) for path in paths]
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [result for results in pool.map(_firmware_chunk, chunks) for result in results]
+
+
 def _summarize_chunk(paths: Sequence[str]) -> list[ModuleSummary]:
     return [summarize(path) for path in paths]
 

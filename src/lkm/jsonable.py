@@ -20,6 +20,7 @@ from typing import Any
 # Each verb with ``--json``, and the version of its schema.
 SCHEMAS: dict[str, int] = {
     "loaded": 1,
+    "closure": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -50,6 +50,8 @@ COMMANDS = (
             "take them away)", "lkm.cli.links:main", Kind.VERB),
     Command("loaded", "the loaded modules as records, or who holds whom as a tree",
             "lkm.cli.loaded:main", Kind.VERB),
+    Command("closure", "the module files and firmware an initramfs needs for some modules",
+            "lkm.cli.closure:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
