@@ -74,7 +74,7 @@ def install(root: str, report: int) -> None:
 
 
 def tools(root: str, report: int) -> list[tuple[str, int]]:
-    from lkm.cli import depmod, insmod, kmodcmd, loaded, lsmod, modinfo, modprobe, rmmod
+    from lkm.cli import closure, depmod, insmod, kmodcmd, loaded, lsmod, modinfo, modprobe, rmmod
     from lkm.system import System
     from support.kernel import FakeKernel
 
@@ -123,6 +123,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("kmod list", lambda: kmodcmd.main(["list"], system=system)),
         ("kmod static-nodes", lambda: kmodcmd.main(["static-nodes"], system=system)),
         ("lkm loaded --tree", lambda: loaded.main(["--tree"], system=system)),
+        ("lkm closure", lambda: closure.main(["--softdeps", "--weakdeps", "foo"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -135,6 +136,7 @@ def main(root: str, report_path: str) -> int:
     report = os.open(report_path, os.O_WRONLY | os.O_APPEND)
     import support.kernel  # noqa: F401  (imported before the hook: it is the test's own)
     from lkm.cli import (  # noqa: F401
+        closure,
         depmod,
         insmod,
         kmodcmd,

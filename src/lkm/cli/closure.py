@@ -10,6 +10,7 @@ from lkm.cli.getopt import Option
 if TYPE_CHECKING:
     from lkm.cli.output import Printer
     from lkm.closure import Record
+    from lkm.system import System
 
 USAGE = """\
 Usage:
@@ -32,7 +33,8 @@ OPTIONS = (
 )
 
 
-def main(args: Sequence[str]) -> int:
+def main(args: Sequence[str], *, system: System | None = None) -> int:
+    """``lkm closure``; ``system`` is the one looked at (default: the running one)."""
     from lkm.cli.output import Printer
     from lkm.cli.verb import parse, print_json
     from lkm.errors import LkmError
@@ -54,7 +56,8 @@ def main(args: Sequence[str]) -> int:
         elif key == "firmware-dir" and value is not None:
             firmware_dirs.append(value)
     try:
-        records = _closure(parsed, softdeps, weakdeps, firmware_dirs or None)
+        dirs = firmware_dirs or None
+        records = _closure(parsed.system(system), parsed, softdeps, weakdeps, dirs)
     except LkmError as err:
         printer.error(str(err))
         return 1
@@ -71,7 +74,7 @@ def main(args: Sequence[str]) -> int:
 
 
 def _closure(
-    parsed: object, softdeps: bool, weakdeps: bool, firmware_dirs: list[str] | None
+    system: System, parsed: object, softdeps: bool, weakdeps: bool, firmware_dirs: list[str] | None
 ) -> list[Record]:
     import errno
     import os
@@ -82,7 +85,6 @@ def _closure(
     from lkm.errors import ModuleDirectoryError
 
     assert isinstance(parsed, VerbArgs)
-    system = parsed.system()
     moddir = parsed.module_directory(system)
     if not os.path.isdir(moddir.path):
         code = errno.ENOTDIR if os.path.exists(moddir.path) else errno.ENOENT
