@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.depmod.output",
         "lkm.depmod.parallel",
         "lkm.depmod.scan",
+        "lkm.modules_load",  # systemd's modules-load.d and modules_load= of the command line
     ),
     "kernel and state": (
         "lkm.kernel",
@@ -57,6 +58,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.links",  # links named after the tools, to try lkm first on PATH
         "lkm.kmod.*",  # python-kmod's API
         "lkm.loaded",  # the loaded modules as records, and who holds whom
+        "lkm.status",  # where modules stand, for configuration management
     ),
     "command line": (
         "lkm.cli.*",

@@ -54,11 +54,20 @@ def make_root(root: Path) -> None:
         (module / "refcnt").write_text(f"{refcount}\n")
         (module / "coresize").write_text("16384\n")
     (root / "sys/module/builtin_with_params/parameters").mkdir(parents=True)
-    for where in ("etc/modprobe.d", "run/modprobe.d", "usr/lib/modprobe.d", "etc/depmod.d"):
+    for where in (
+        "etc/modprobe.d",
+        "run/modprobe.d",
+        "usr/lib/modprobe.d",
+        "etc/depmod.d",
+        "etc/modules-load.d",
+        "usr/lib/modules-load.d",
+    ):
         (root / where).mkdir(parents=True)
     (root / "etc/modprobe.d/t.conf").write_text("options a y=2\nalias foo a\nsoftdep a pre: bi\n")
     (root / "usr/lib/modprobe.d/u.conf").write_text("blacklist b\n")
     (root / "etc/depmod.d/d.conf").write_text("search updates built-in\n")
+    (root / "etc/modules-load.d/m.conf").write_text("foo\n")
+    (root / "usr/lib/modules-load.d/m.conf").write_text("b\n")
 
 
 def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
@@ -81,7 +90,8 @@ def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     lines = report.read_text().splitlines()
     ran = [line for line in lines if line.startswith("= ")]
-    assert len(ran) == 23, lines  # every tool ran to its end
+    assert len(ran) == 24, lines  # every tool ran to its end
+    assert "= lkm status 0" in ran
     assert "= python-kmod and Resolver.open 0" in ran
     assert "= lkm closure 0" in ran
     outside = [line for line in lines if not line.startswith(("# ", "= "))]

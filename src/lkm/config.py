@@ -116,6 +116,35 @@ class WeakDep(NamedTuple):
     names: tuple[str, ...]
 
 
+class Origin(NamedTuple):
+    """Where one configuration entry was read: its file and the number of the line that ends
+    its logical line (what kmod's messages name); ``line`` is None for the kernel command
+    line, whose ``path`` is that file."""
+
+    path: str
+    line: int | None
+
+
+# The fields of Config that hold entries, in Config's order (Origins mirrors them).
+ENTRY_FIELDS = ("blacklist", "install", "remove", "aliases", "options", "softdeps", "weakdeps")
+
+
+class Origins(NamedTuple):
+    """Where each entry of a :class:`Config` came from: ``origins.options[i]`` is the origin
+    of ``config.options[i]``, and so on for every entry field."""
+
+    blacklist: tuple[Origin, ...] = ()
+    install: tuple[Origin, ...] = ()
+    remove: tuple[Origin, ...] = ()
+    aliases: tuple[Origin, ...] = ()
+    options: tuple[Origin, ...] = ()
+    softdeps: tuple[Origin, ...] = ()
+    weakdeps: tuple[Origin, ...] = ()
+
+    def __add__(self, other: Origins) -> Origins:  # type: ignore[override]
+        return Origins(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
+
+
 class Config(NamedTuple):
     """Everything modprobe knows from configuration, in the order it was read."""
 
@@ -295,6 +324,19 @@ class _Builder:
         self.weakdeps: list[WeakDep] = []
         self.problems: list[ConfigProblem] = []
 
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(getattr(self, field)) for field in ENTRY_FIELDS)
+
+    def origins(self, marks: Sequence[tuple[tuple[int, ...], Origin]]) -> Origins:
+        """The origin of every entry, from ``marks``: the sizes before each line was added,
+        with that line's origin."""
+        found: list[list[Origin]] = [[] for _ in ENTRY_FIELDS]
+        ends = [*(sizes for sizes, _ in marks[1:]), self.sizes()]
+        for (before, origin), after in zip(marks, ends, strict=True):
+            for field, (start, end) in enumerate(zip(before, after, strict=True)):
+                found[field] += [origin] * (end - start)
+        return Origins(*(tuple(each) for each in found))
+
     def build(self) -> Config:
         return Config(
             tuple(self.blacklist),
@@ -359,12 +401,26 @@ def _softdep(module: str, words: list[str]) -> SoftDep:
 
 def parse_config(text: str | bytes, path: str) -> Config:
     """One configuration file's entries; ``path`` is only used in messages."""
+    return _parse_config(text, path, track=False)[0]
+
+
+def parse_config_located(text: str | bytes, path: str) -> tuple[Config, Origins]:
+    """:func:`parse_config`, and where in the file each entry was read."""
+    config, origins = _parse_config(text, path, track=True)
+    assert origins is not None
+    return config, origins
+
+
+def _parse_config(text: str | bytes, path: str, track: bool) -> tuple[Config, Origins | None]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
     builder = _Builder()
+    marks: list[tuple[tuple[int, ...], Origin]] = []
     for number, line in logical_lines(text):
         if line.startswith("#"):
             continue
+        if track:
+            marks.append((builder.sizes(), Origin(path, number)))
         command, _ = _token(line, 0)
         if command in ("include", "config"):
             builder.problems.append(
@@ -384,7 +440,7 @@ def parse_config(text: str | bytes, path: str) -> Config:
                     f"with '{command}'",
                 )
             )
-    return builder.build()
+    return builder.build(), builder.origins(marks) if track else None
 
 
 # -- the kernel command line ------------------------------------------------------------------
@@ -579,17 +635,46 @@ def load_config(
     not read). ``cmdline``: the kernel command line file (None: not read); a missing one counts
     as empty.
     """
+    return _load(sources, module_dir, cmdline, track=False)[0]
+
+
+def load_config_located(
+    sources: Sequence[str] | None = None,
+    *,
+    module_dir: str | None = None,
+    cmdline: str | None = DEFAULT_CMDLINE,
+) -> tuple[Config, Origins]:
+    """:func:`load_config`, and where each entry was read (file and line, or the kernel
+    command line file with no line)."""
+    config, origins = _load(sources, module_dir, cmdline, track=True)
+    assert origins is not None
+    return config, origins
+
+
+def _load(
+    sources: Sequence[str] | None, module_dir: str | None, cmdline: str | None, track: bool
+) -> tuple[Config, Origins | None]:
     files = find_config_files(DEFAULT_CONFIG_DIRS if sources is None else sources, module_dir)
     config = Config(problems=files.problems)
+    origins = Origins()
     for path in files.paths:
         data = _read(path)
         if data is not None:
-            config = config + parse_config(data, path)
+            read, where = _parse_config(data, path, track)
+            config = config + read
+            if where is not None:
+                origins = origins + where
     if cmdline is not None:
         data = _read(cmdline)
         if data is not None:
-            config = config + parse_kernel_cmdline(data, cmdline)
-    return config
+            read = parse_kernel_cmdline(data, cmdline)
+            config = config + read
+            if track:
+                origin = Origin(cmdline, None)
+                origins = origins + Origins(
+                    *((origin,) * len(getattr(read, field)) for field in ENTRY_FIELDS)
+                )
+    return config, origins if track else None
 
 
 # -- modprobe -c ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 SCHEMAS: dict[str, int] = {
     "loaded": 1,
     "closure": 1,
+    "status": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from lkm.moddir import ModuleDirectory
 
 
+# Where systemd-modules-load reads the modules to load at boot, highest precedence first (a
+# name in a higher directory masks the same name lower down). systemd built for a split /usr
+# (Debian 12's 252) reads /lib/modules-load.d too; merged-/usr systems have it as /usr/lib's.
+MODULES_LOAD_DIRS = (
+    "/etc/modules-load.d",
+    "/run/modules-load.d",
+    "/usr/local/lib/modules-load.d",
+    "/usr/lib/modules-load.d",
+)
+
+
 class System(NamedTuple):
     """Where one system's files are; every path is used as it is (``_replace`` makes another).
 
@@ -24,7 +35,8 @@ class System(NamedTuple):
     option); ``release`` is the running kernel's (None: ``uname -r`` when asked).
     ``modprobe_dirs`` and ``depmod_dirs`` are the configuration directories, highest first
     (None: kmod's five of each); ``cmdline`` is the kernel command line file (None: none is
-    read).
+    read). ``modules_load_dirs`` are systemd's ``modules-load.d`` directories, highest first
+    (None: :data:`MODULES_LOAD_DIRS`).
     """
 
     procfs: str = "/proc"
@@ -34,6 +46,7 @@ class System(NamedTuple):
     release: str | None = None
     modprobe_dirs: tuple[str, ...] | None = None
     depmod_dirs: tuple[str, ...] | None = None
+    modules_load_dirs: tuple[str, ...] | None = None
 
     @classmethod
     def running(cls) -> System:
@@ -55,6 +68,7 @@ class System(NamedTuple):
             release=release,
             modprobe_dirs=tuple(root + d for d in DEFAULT_CONFIG_DIRS),
             depmod_dirs=tuple(root + d for d in DEPMOD_CONFIG_DIRS),
+            modules_load_dirs=tuple(root + d for d in MODULES_LOAD_DIRS),
         )
 
     def kernel_release(self) -> str:
@@ -79,5 +93,10 @@ class System(NamedTuple):
             strict=False,
         )
 
+    def modules_load_directories(self) -> tuple[str, ...]:
+        """``modules_load_dirs``, or systemd's when None."""
+        dirs = self.modules_load_dirs
+        return MODULES_LOAD_DIRS if dirs is None else dirs
 
-__all__ = ["System"]
+
+__all__ = ["MODULES_LOAD_DIRS", "System"]

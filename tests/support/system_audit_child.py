@@ -75,6 +75,7 @@ def install(root: str, report: int) -> None:
 
 def tools(root: str, report: int) -> list[tuple[str, int]]:
     from lkm.cli import closure, depmod, insmod, kmodcmd, loaded, lsmod, modinfo, modprobe, rmmod
+    from lkm.cli import status as status_verb
     from lkm.system import System
     from support.kernel import FakeKernel
 
@@ -124,6 +125,10 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("kmod static-nodes", lambda: kmodcmd.main(["static-nodes"], system=system)),
         ("lkm loaded --tree", lambda: loaded.main(["--tree"], system=system)),
         ("lkm closure", lambda: closure.main(["--softdeps", "--weakdeps", "foo"], system=system)),
+        (
+            "lkm status",
+            lambda: status_verb.main(["--json", "a", "foo", "bi", "--want=loaded"], system=system),
+        ),
     ]
     done = []
     for name, run in runs:
@@ -146,6 +151,7 @@ def main(root: str, report_path: str) -> int:
         modprobe,
         rmmod,
     )
+    from lkm.cli import status as status_verb  # noqa: F401
 
     os.environ.pop("MODPROBE_OPTIONS", None)
     install(os.path.realpath(root), report)

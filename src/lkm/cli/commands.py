@@ -52,6 +52,8 @@ COMMANDS = (
             "lkm.cli.loaded:main", Kind.VERB),
     Command("closure", "the module files and firmware an initramfs needs for some modules",
             "lkm.cli.closure:main", Kind.VERB),
+    Command("status", "where modules stand (loaded, built in, blacklisted, options, at boot) "
+            "and whether a wanted state holds", "lkm.cli.status:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
