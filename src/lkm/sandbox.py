@@ -289,6 +289,7 @@ def boot(
     overlay: bool = False,
     cwd: str | None = None,
     accel: str = "tcg",
+    qemu_args: Sequence[str] = (),
     progress: Progress | None = None,
     tick: Tick | None = None,
 ) -> Boot:
@@ -300,7 +301,8 @@ def boot(
     tmp mounts too; ``shares`` are more host directories, read-only, that the script can mount
     by their tag (``mount -t 9p -o trans=virtio,version=9p2000.L,ro TAG DIR``); ``append`` adds
     words to the kernel command line (``/proc/cmdline`` in the guest). ``accel``: "tcg",
-    "kvm", or "auto" (KVM if it works here, else TCG). ``progress`` hears which machine
+    "kvm", or "auto" (KVM if it works here, else TCG). ``qemu_args`` are more QEMU options
+    (devices for the guest to see, say). ``progress`` hears which machine
     boots, ``tick`` the seconds since. Raises SandboxError when QEMU or busybox is missing, a
     mount in the initramfs fails, or the VM hangs.
     """
@@ -354,6 +356,7 @@ def boot(
         "-append", " ".join(filter(None, (CMDLINE, append))),
         "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap",
     ]  # fmt: skip
+    command += qemu_args
     for tag, path in shared.items():
         command += [
             "-virtfs",

@@ -50,11 +50,20 @@ def guest(name: str) -> Guest:
     return Guest(name, vmlinuz, tree.moddir, tree.kver)
 
 
-def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300, append: str = "") -> Boot:
+def boot(
+    guest: Guest,
+    script: str,
+    out: Path,
+    *,
+    timeout: float = 300,
+    append: str = "",
+    qemu_args: tuple[str, ...] = (),
+) -> Boot:
     """Boot ``guest``, run ``script`` (sh, in the host's root) and collect ``out``.
 
     Inside the script ``/tmp`` is ``out``; ``$KMOD`` runs a kmod 34 tool in the chroot, ``$LKM``
-    runs lkm from this source tree with the host's Python. ``append``: more kernel command line.
+    runs lkm from this source tree with the host's Python. ``append``: more kernel command line;
+    ``qemu_args``: more QEMU options (the devices the guest sees).
     """
     # The guest's /tmp is ``out``: what lives under the host's /tmp cannot be seen there.
     for needed in (world.CHROOT, Path(sys.executable), Path(__file__)):
@@ -63,7 +72,15 @@ def boot(guest: Guest, script: str, out: Path, *, timeout: float = 300, append: 
     prelude = f"export KMOD='chroot {world.CHROOT}'\nexport LKM='{lkm_runner()}'\n"
     kernel = GuestKernel(guest.vmlinuz, guest.moddir)
     roots = (str(world.CHROOT),)
-    return sandbox_boot(kernel, prelude + script, out, roots=roots, timeout=timeout, append=append)
+    return sandbox_boot(
+        kernel,
+        prelude + script,
+        out,
+        roots=roots,
+        timeout=timeout,
+        append=append,
+        qemu_args=qemu_args,
+    )
 
 
 # The module system calls of one command, as strace shows them (flags with their names), with
