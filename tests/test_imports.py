@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.kmod.*",  # python-kmod's API
         "lkm.loaded",  # the loaded modules as records, and who holds whom
         "lkm.status",  # where modules stand, for configuration management
+        "lkm.drivers",  # devices, the modules matching their modaliases, their drivers now
     ),
     "command line": (
         "lkm.cli.*",

@@ -68,6 +68,16 @@ def make_root(root: Path) -> None:
     (root / "etc/depmod.d/d.conf").write_text("search updates built-in\n")
     (root / "etc/modules-load.d/m.conf").write_text("foo\n")
     (root / "usr/lib/modules-load.d/m.conf").write_text("b\n")
+    device = root / "sys/devices/pci0000:00/0000:00:01.0"
+    device.mkdir(parents=True)
+    (device / "modalias").write_text("pci:v1234d0001\n")
+    (device / "driver").symlink_to("../../../bus/pci/drivers/a")
+    (root / "sys/bus/pci/drivers/a").mkdir(parents=True)
+    (root / "sys/bus/pci/drivers/a/module").symlink_to("../../../../module/a")
+    (root / "sys/bus/pci/devices").mkdir()
+    (root / "sys/bus/pci/devices/0000:00:01.0").symlink_to(
+        "../../../devices/pci0000:00/0000:00:01.0"
+    )
 
 
 def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
@@ -90,10 +100,11 @@ def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     lines = report.read_text().splitlines()
     ran = [line for line in lines if line.startswith("= ")]
-    assert len(ran) == 24, lines  # every tool ran to its end
+    assert len(ran) == 25, lines  # every tool ran to its end
     assert "= lkm status 0" in ran
     assert "= python-kmod and Resolver.open 0" in ran
     assert "= lkm closure 0" in ran
+    assert "= lkm drivers 0" in ran
     outside = [line for line in lines if not line.startswith(("# ", "= "))]
     assert not outside, "\n".join(lines)
     # The tools did read the root: depmod wrote there, and its files are what it read.

@@ -22,6 +22,7 @@ SCHEMAS: dict[str, int] = {
     "loaded": 1,
     "closure": 1,
     "status": 1,
+    "drivers": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -74,7 +74,18 @@ def install(root: str, report: int) -> None:
 
 
 def tools(root: str, report: int) -> list[tuple[str, int]]:
-    from lkm.cli import closure, depmod, insmod, kmodcmd, loaded, lsmod, modinfo, modprobe, rmmod
+    from lkm.cli import (
+        closure,
+        depmod,
+        drivers,
+        insmod,
+        kmodcmd,
+        loaded,
+        lsmod,
+        modinfo,
+        modprobe,
+        rmmod,
+    )
     from lkm.cli import status as status_verb
     from lkm.system import System
     from support.kernel import FakeKernel
@@ -129,6 +140,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
             "lkm status",
             lambda: status_verb.main(["--json", "a", "foo", "bi", "--want=loaded"], system=system),
         ),
+        ("lkm drivers", lambda: drivers.main(["--json"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -143,6 +155,7 @@ def main(root: str, report_path: str) -> int:
     from lkm.cli import (  # noqa: F401
         closure,
         depmod,
+        drivers,
         insmod,
         kmodcmd,
         loaded,

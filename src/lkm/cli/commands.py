@@ -54,6 +54,8 @@ COMMANDS = (
             "lkm.cli.closure:main", Kind.VERB),
     Command("status", "where modules stand (loaded, built in, blacklisted, options, at boot) "
             "and whether a wanted state holds", "lkm.cli.status:main", Kind.VERB),
+    Command("drivers", "each device's modalias, the modules that match it, and its driver now",
+            "lkm.cli.drivers:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
