@@ -10,7 +10,7 @@ from lkm.cli.getopt import Option
 from lkm.cli.output import Printer
 
 if TYPE_CHECKING:
-    from lkm.status import ModuleStatus
+    from lkm.status import ModuleStatus, Step
     from lkm.system import System
 
 USAGE = """\
@@ -111,13 +111,19 @@ def _text(record: ModuleStatus) -> str:
     else:
         lines.append("  at boot: no")
     if record.plan:
-        lines += [f"  plan: {step.line.rstrip(' ')}" for step in record.plan]
+        lines += [f"  plan: {_step(step)}" for step in record.plan]
     else:
         lines.append("  plan: nothing to do")
     if record.want is not None:
         verdict = "holds" if record.satisfied else f"does not hold: {record.reason}"
         lines.append(f"  want {record.want.value}: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _step(step: Step) -> str:
+    if step.line:
+        return step.line.rstrip(" ")  # modprobe ends a line with a space when options are empty
+    return f"nothing to load for {step.module} (no file, not built in)"
 
 
 def _for(name: str, record: ModuleStatus) -> str:
