@@ -60,6 +60,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.loaded",  # the loaded modules as records, and who holds whom
         "lkm.status",  # where modules stand, for configuration management
         "lkm.drivers",  # devices, the modules matching their modaliases, their drivers now
+        "lkm.graph",  # dependency graphs as records and Graphviz text
     ),
     "command line": (
         "lkm.cli.*",

@@ -23,6 +23,7 @@ SCHEMAS: dict[str, int] = {
     "closure": 1,
     "status": 1,
     "drivers": 1,
+    "graph": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

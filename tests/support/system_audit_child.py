@@ -78,6 +78,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         closure,
         depmod,
         drivers,
+        graph,
         insmod,
         kmodcmd,
         loaded,
@@ -141,6 +142,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
             lambda: status_verb.main(["--json", "a", "foo", "bi", "--want=loaded"], system=system),
         ),
         ("lkm drivers", lambda: drivers.main(["--json"], system=system)),
+        ("lkm graph foo", lambda: graph.main(["--softdeps", "foo"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -156,6 +158,7 @@ def main(root: str, report_path: str) -> int:
         closure,
         depmod,
         drivers,
+        graph,
         insmod,
         kmodcmd,
         loaded,

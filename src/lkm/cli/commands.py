@@ -56,6 +56,8 @@ COMMANDS = (
             "and whether a wanted state holds", "lkm.cli.status:main", Kind.VERB),
     Command("drivers", "each device's modalias, the modules that match it, and its driver now",
             "lkm.cli.drivers:main", Kind.VERB),
+    Command("graph", "modules' dependencies as a Graphviz graph (dot, SVG or PNG)",
+            "lkm.cli.graph:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
