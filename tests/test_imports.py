@@ -53,6 +53,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.bulk",
         "lkm.modinfo",  # what modinfo shows, as records
         "lkm.closure",  # the modules and firmware an initramfs needs
+        "lkm.show",  # lkm show: a module's typed record
         "lkm.sandbox_kernel",  # the kernel a sandbox boots: a package, unpacked and indexed
         "lkm.sandbox",
         "lkm.links",  # links named after the tools, to try lkm first on PATH

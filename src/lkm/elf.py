@@ -24,6 +24,7 @@ __all__ = [
     "ElfData",
     "ElfFile",
     "ElfHeader",
+    "Note",
     "Section",
     "SectionType",
     "Symbol",
@@ -117,6 +118,18 @@ class Section(NamedTuple):
     info: int
     addralign: int
     entsize: int
+
+
+class Note(NamedTuple):
+    """One entry of an SHT_NOTE section: its owner's name (without the NUL), type and
+    descriptor."""
+
+    name: bytes
+    type: int
+    desc: bytes
+
+
+_NOTE_HEADER = 12  # namesz, descsz, type: three 4-byte words in either class
 
 
 class Symbol(NamedTuple):
@@ -430,6 +443,38 @@ class ElfFile:
         if section.type == SectionType.NOBITS:
             return self._data[0:0]
         return self._range(section.offset, section.size, self._shdr_at(section.number))
+
+    def notes(self, section: Section) -> tuple[Note, ...]:
+        """The notes of ``section`` in order. Each is ``namesz, descsz, type`` (4-byte words in
+        the file's byte order), the name, then the descriptor, both padded to the section's
+        alignment: 8 for a section aligned to 8 (GNU property notes of 64-bit files), else 4,
+        as readelf takes it."""
+        data = self.section_data(section)
+        align = 8 if section.addralign == 8 else 4
+        words = struct.Struct(("<" if self.byteorder == "little" else ">") + "III")
+        notes = []
+        at = 0
+        while at < len(data):
+            where = section.offset + at
+            if len(data) - at < _NOTE_HEADER:
+                raise self._error(
+                    f"note header of {_NOTE_HEADER} bytes at {at} of section {section.name!r} "
+                    f"ends beyond the section ({len(data)} bytes)",
+                    where,
+                )
+            namesz, descsz, kind = words.unpack_from(data, at)
+            name_at = at + _NOTE_HEADER
+            desc_at = name_at + -(-namesz // align) * align
+            if desc_at + descsz > len(data):
+                raise self._error(
+                    f"note at {at} of section {section.name!r} with a {namesz}-byte name and a "
+                    f"{descsz}-byte descriptor ends beyond the section ({len(data)} bytes)",
+                    where,
+                )
+            name = bytes(data[name_at : name_at + namesz]).split(b"\0", 1)[0]
+            notes.append(Note(name, kind, bytes(data[desc_at : desc_at + descsz])))
+            at = desc_at + -(-descsz // align) * align
+        return tuple(notes)
 
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:

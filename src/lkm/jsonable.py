@@ -24,6 +24,7 @@ SCHEMAS: dict[str, int] = {
     "status": 1,
     "drivers": 1,
     "graph": 1,
+    "show": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -29,6 +29,7 @@ _CRC_PREFIX = "__crc_"
 _ET_REL = 1
 _VERSION_ENTRY = 64  # sizeof(struct modversion_info) on both classes
 _FORMAT_PROBE = 6  # the longest compression magic (xz's)
+_NT_GNU_BUILD_ID = 3
 
 
 class ModuleVersion(NamedTuple):
@@ -133,6 +134,20 @@ class ModuleFile:
             if key == "name":
                 return value
         return module_name_from_path(self.path) if self.path is not None else ""
+
+    @cached_property
+    def build_id(self) -> bytes | None:
+        """The GNU build-id: the descriptor of the first note owned by ``GNU`` of type
+        NT_GNU_BUILD_ID in ``.note.gnu.build-id`` (what ``readelf -n`` shows as "Build ID");
+        None when there is none. A note running past its section raises ElfError."""
+        elf = self.elf
+        section = elf.section(".note.gnu.build-id")
+        if section is None:
+            return None
+        for note in elf.notes(section):
+            if note.name == b"GNU" and note.type == _NT_GNU_BUILD_ID:
+                return note.desc
+        return None
 
     @cached_property
     def _signature(self) -> tuple[int, ModuleSignature | None]:

@@ -35,8 +35,10 @@ MAGIC = b"~Module signature appended~\n"
 _TRAILER = struct.Struct(">BBBBB3xI")
 TRAILER_SIZE = _TRAILER.size + len(MAGIC)
 
-# kmod accepts algo bytes 0 and 1 only and hash bytes 0..8; these names are what it prints.
-_ALGO_COUNT = 2
+# kmod accepts algo bytes 0 and 1 only and hash bytes 0..8; these hash names are what it prints
+# (it prints no algorithm: these are the kernel's names of its enum pkey_algo).
+_RAW_ALGO_NAMES = ("dsa", "rsa")
+_ALGO_COUNT = len(_RAW_ALGO_NAMES)
 _RAW_HASH_NAMES = ("md4", "md5", "sha1", "rmd160", "sha256", "sha384", "sha512", "sha224", "sm3")
 
 _OID_DATA = "1.2.840.113549.1.7.1"
@@ -128,6 +130,10 @@ class ModuleSignature(NamedTuple):
     hash_algo: str  # e.g. "sha256", as kmod's modinfo prints it (sig_hashalgo)
     signature: bytes
     key_id_kind: KeyIdKind = KeyIdKind.ISSUER_SERIAL
+    # The signature algorithm: PKCS#7's signatureAlgorithm named as the digest is (OpenSSL's
+    # long name, else the dotted OID); for PGP and X509 trailers the kernel's name for the
+    # algo byte. kmod's modinfo does not print it.
+    signature_algo: str = ""
 
     def modinfo_fields(self) -> tuple[tuple[str, str], ...]:
         """``(key, value)`` pairs in the order and text kmod 34's modinfo prints them.
@@ -263,6 +269,7 @@ def _parse_blob(view: memoryview, trailer: SignatureTrailer, path: str | None) -
         hash_algo=_RAW_HASH_NAMES[trailer.hash],
         signature=bytes(view[sig_start : trailer.struct_start]),
         key_id_kind=KeyIdKind.RAW,
+        signature_algo=_RAW_ALGO_NAMES[trailer.algo],
     )
 
 
@@ -415,7 +422,7 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
         rest = rest[1:]
     if len(rest) < 2:
         raise der.error("expected a signature algorithm and signature", tlv.start)
-    _algorithm(der, rest[0])
+    signature_algo = _algorithm(der, rest[0])
     der.expect(rest[1], TAG_OCTET_STRING, "the signature OCTET STRING")
     signature = der.content(rest[1])
     rest = rest[2:]
@@ -432,6 +439,7 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
         hash_algo=_OID_LONG_NAMES.get(digest, digest),
         signature=signature,
         key_id_kind=kind,
+        signature_algo=_OID_LONG_NAMES.get(signature_algo, signature_algo),
     )
 
 

@@ -86,6 +86,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         modinfo,
         modprobe,
         rmmod,
+        show,
     )
     from lkm.cli import status as status_verb
     from lkm.system import System
@@ -143,6 +144,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ),
         ("lkm drivers", lambda: drivers.main(["--json"], system=system)),
         ("lkm graph foo", lambda: graph.main(["--softdeps", "foo"], system=system)),
+        ("lkm show", lambda: show.main(["a", "bi", ko, "b"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -166,6 +168,7 @@ def main(root: str, report_path: str) -> int:
         modinfo,
         modprobe,
         rmmod,
+        show,
     )
     from lkm.cli import status as status_verb  # noqa: F401
 

@@ -58,6 +58,8 @@ COMMANDS = (
             "lkm.cli.drivers:main", Kind.VERB),
     Command("graph", "modules' dependencies as a Graphviz graph (dot, SVG or PNG)",
             "lkm.cli.graph:main", Kind.VERB),
+    Command("show", "everything about modules: typed modinfo fields, file, signature, build-id, "
+            "kernel state", "lkm.cli.show:main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
