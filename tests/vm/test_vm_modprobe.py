@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 LOADED = "ls /sys/module | grep lkm_ || true"
 # (label, command): {tool} runs lkm or kmod; {mp} is modprobe on the test tree and testmods.CONFIG,
-# {mps} the same with testmods.SOFTDEP; {mods} is the built test modules' directory.
+# {mps} the same with testmods.SOFTDEP, {mpf} with testmods.SOFTFAIL; {mods} is the built test
+# modules' directory.
 STEPS = (
     ("consumer-dry", "{tool} {mp} -n -v lkm_consumer"),
     ("consumer", "{tool} {mp} -v lkm_consumer"),
@@ -84,6 +85,9 @@ STEPS = (
     ("softdep-sysfs", "cat /sys/module/lkm_params/parameters/word"),
     ("rm-softdep", "{tool} {mps} -r -v lkm_consumer"),
     ("rm-softdep-state", LOADED),
+    ("softdep-fails", "{tool} {mpf} -v lkm_consumer"),
+    ("softdep-fails-state", LOADED),
+    ("rm-softdep-fails", "{tool} {mp} -r -v lkm_consumer"),
     ("not-found", "{tool} {mp} nosuch"),
     ("rm-not-found", "{tool} {mp} -r nosuch"),
     ("path", "{tool} {mp} -v {mods}/lkm_provider.ko"),
@@ -112,6 +116,7 @@ def modprobe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "root": str(root),
         "mp": f"modprobe -d {root} -C {root}/modprobe.conf",
         "mps": f"modprobe -d {root} -C {root}/softdep.conf",
+        "mpf": f"modprobe -d {root} -C {root}/softfail.conf",
     }
     text = harness.compare_script(STEPS, fields, after="dmesg")
     out = tmp_path_factory.mktemp("modprobe-vm")
@@ -136,7 +141,7 @@ def test_step_matches_kmod(modprobe_run: Path, label: str) -> None:
 def test_every_step_ran_both_tools(modprobe_run: Path) -> None:
     import harness
 
-    harness.check_steps_ran(modprobe_run, STEPS, minimum=53)
+    harness.check_steps_ran(modprobe_run, STEPS, minimum=55)
 
 
 def test_scenarios_did_what_they_say(modprobe_run: Path) -> None:
@@ -157,6 +162,8 @@ def test_scenarios_did_what_they_say(modprobe_run: Path) -> None:
     assert step("rm-busy-cmd-state")[0] == "lkm_busy\n"
     assert step("rm-busy-held")[2] == "1"
     assert step("softdep-sysfs")[0] == "soft\n"
+    # Failing soft dependencies stop nothing: the module and its hard dependency are in.
+    assert step("softdep-fails-state")[0] == "lkm_consumer\nlkm_provider\n"
     assert step("vermagic")[2] == "1"
     assert step("vermagic-force")[2] == "0"
     assert "F" in step("vermagic-taint")[0]

@@ -83,6 +83,12 @@ SOFTDEP = """\
 softdep lkm_consumer pre: lkm_params
 options lkm_params word=soft
 """
+# Soft dependencies that fail: one the kernel refuses (its init fails), one with no module, and
+# a post one whose option the kernel rejects. kmod 34 loads the module all the same.
+SOFTFAIL = """\
+softdep lkm_consumer pre: lkm_initfail nosuch_soft post: lkm_params
+options lkm_params count=abc
+"""
 TEST_MODULES = ("lkm_params", "lkm_provider", "lkm_consumer", "lkm_initfail", "lkm_busy")
 
 
@@ -101,9 +107,10 @@ def modprobe_tree(mods: Path, kver: str) -> Path:
                 shutil.copy(mods / f"{name}.ko", extra)
             inside = "/" + str(root.relative_to(world.CHROOT))
             world.kmod("depmod", "-b", inside, kver, check=True)
-            (root / "modprobe.conf").write_text(CONFIG)
-            (root / "softdep.conf").write_text(SOFTDEP)
             (root / ".ready").touch()
+        (root / "modprobe.conf").write_text(CONFIG)
+        (root / "softdep.conf").write_text(SOFTDEP)
+        (root / "softfail.conf").write_text(SOFTFAIL)
         orphan = root / "lkm_orphan.ko"  # lkm_consumer under a name modules.dep does not know
         if not orphan.exists():
             shutil.copy(mods / "lkm_consumer.ko", orphan)
