@@ -1,0 +1,149 @@
+"""Real image builders of Debian trixie, to compare ``lkm closure`` with: initramfs-tools'
+``mkinitramfs`` (modules and firmware chosen by ``dracut-install``) and mkosi 25.3's
+``mkosi.kmod.resolve_module_dependencies``.
+
+They run in a trixie system of their own, ``$LKM_TEST_CACHE/image-builders`` (beside the kmod 34
+chroot of :mod:`support.world`, which stays as it is): debootstrap with initramfs-tools, mkosi and
+three firmware packages, then the real kernel package of the trixie tree unpacked into it
+(``dpkg-deb -x``: its modules and ``/boot/config``, no maintainer script run) and indexed by the
+system's own depmod. Prepared once, under the world's lock, and kept.
+
+Commands run chrooted in a private mount namespace where the root is a mount point and has
+``/proc``, ``/sys`` and ``/dev`` (mkosi's sandbox needs all three); nothing stays mounted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from support import world
+
+ROOT = world.CACHE / "image-builders"
+PACKAGES = (
+    "initramfs-tools", "zstd", "cpio", "kmod", "xz-utils", "mkosi",
+    "firmware-realtek", "firmware-iwlwifi", "firmware-bnx2",
+)  # fmt: skip
+
+# mkosi's own module and firmware resolution, called as mkosi calls it for an initrd whose
+# modules are chosen (``root`` is the image's; modinfo runs in a sandbox chrooted there).
+MKOSI_CALL = """\
+import json, sys
+from pathlib import Path
+from types import SimpleNamespace
+from mkosi.kmod import resolve_module_dependencies
+config = SimpleNamespace(
+    output_format=SimpleNamespace(is_extension_image=lambda: False), overlay=False
+)
+context = SimpleNamespace(root=Path("/"), config=config)
+modules, firmware = resolve_module_dependencies(context, sys.argv[1], sys.argv[2:])
+print(json.dumps({"modules": sorted(map(str, modules)), "firmware": sorted(map(str, firmware))}))
+"""
+
+
+class Image(NamedTuple):
+    """What an image holds: module names (underscores) and files below usr/lib/firmware."""
+
+    modules: frozenset[str]
+    firmware: frozenset[str]
+
+
+def kernel_release() -> str:
+    deb = world.download(world.SPECS["trixie-amd64"])
+    return deb.name.split("_")[0].removeprefix("linux-image-")
+
+
+def ensure() -> tuple[Path, str]:
+    """The builders' system and the kernel release installed in it."""
+    release = kernel_release()
+    with world.locked():
+        if not (ROOT / ".ready").exists():
+            if ROOT.exists():
+                shutil.rmtree(ROOT)
+            world.log("debootstrap trixie with initramfs-tools, mkosi and firmware")
+            world.run(
+                [
+                    "debootstrap", "--variant=minbase", "--components=main,non-free-firmware",
+                    f"--include={','.join(PACKAGES)}", "trixie", ROOT, world.mirror(),
+                ]
+            )  # fmt: skip
+            deb = world.download(world.SPECS["trixie-amd64"])
+            world.run(["dpkg-deb", "-x", deb, ROOT])
+            world.run(["chroot", ROOT, "depmod", release])
+            (ROOT / ".ready").touch()
+    return ROOT, release
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    """``cmd`` chrooted in the builders' system (see the module docstring)."""
+    root = str(ROOT)
+    script = (
+        'mount --bind "$0" "$0" && mount -t proc proc "$0/proc" && mount -t sysfs sys "$0/sys"'
+        ' && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"'
+    )
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, root, *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
+
+
+def _scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="lkm-closure-", dir=ROOT / "tmp"))
+
+
+def _inside(path: Path) -> str:
+    return "/" + os.fspath(path.relative_to(ROOT))
+
+
+def mkinitramfs(modules: list[str], release: str) -> Image:
+    """Build an initramfs with ``MODULES=list`` and ``modules`` as the list, unpack it and
+    report what it holds."""
+    scratch = _scratch()
+    try:
+        conf = scratch / "conf"
+        for sub in ("conf.d", "hooks", "scripts"):
+            (conf / sub).mkdir(parents=True)
+        (conf / "initramfs.conf").write_text("MODULES=list\nBUSYBOX=n\nCOMPRESS=zstd\n")
+        (conf / "modules").write_text("".join(f"{m}\n" for m in modules))
+        image = _inside(scratch / "initrd.img")
+        run("mkinitramfs", "-d", _inside(conf), "-o", image, release)
+        run("unmkinitramfs", image, _inside(scratch / "unpacked"))
+        unpacked = scratch / "unpacked"
+        names = {
+            name.partition(".ko")[0].replace("-", "_")
+            for _, _, files in os.walk(unpacked / "usr/lib/modules")
+            for name in files
+            if ".ko" in name
+        }
+        firmware = unpacked / "usr/lib/firmware"
+        files = set()
+        for directory, dirs, found in os.walk(firmware):
+            links = [d for d in dirs if os.path.islink(os.path.join(directory, d))]
+            for name in [*found, *links]:
+                files.add(os.path.relpath(os.path.join(directory, name), firmware))
+        return Image(frozenset(names), frozenset(files))
+    finally:
+        shutil.rmtree(scratch)
+
+
+def mkosi(modules: list[str], release: str) -> Image:
+    """mkosi's choice of module files and firmware files for ``modules`` (names as mkosi takes
+    them: its file names' spelling, with dashes)."""
+    scratch = _scratch()
+    try:
+        (scratch / "call.py").write_text(MKOSI_CALL)
+        done = run("python3", _inside(scratch / "call.py"), release, *modules)
+        found = json.loads(done.stdout)
+        names = {Path(p).name.partition(".ko")[0].replace("-", "_") for p in found["modules"]}
+        files = {os.path.relpath(p, "usr/lib/firmware") for p in found["firmware"]}
+        return Image(frozenset(names), frozenset(files))
+    finally:
+        shutil.rmtree(scratch)
