@@ -12,7 +12,6 @@ to, the modprobe.d file of the guest, and kmod 34's ``modprobe -R`` output for e
 from __future__ import annotations
 
 import json
-import lzma
 import tarfile
 from functools import cache
 from pathlib import Path
@@ -32,12 +31,11 @@ def recorded() -> dict[str, Any]:
     return data
 
 
-def extract(target: Path) -> Path:
-    """The recorded sysfs, unpacked into ``target`` (made); returns ``target``."""
-    import io
-
+def extract(target: Path, archive: Path = ARCHIVE) -> Path:
+    """A recorded sysfs (default: the one kept here), unpacked into ``target`` (made);
+    returns ``target``."""
     target.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(lzma.decompress(ARCHIVE.read_bytes()))) as tar:
+    with tarfile.open(archive) as tar:
         for member in tar:
             # Every link in it is relative and stays inside (checked, not trusted).
             if member.issym():
@@ -86,6 +84,17 @@ def build_system(base: Path, sysfs: Path) -> System:
         release=release,
         modprobe_dirs=(str(conf),),
     )
+
+
+def parse_resolved(text: str) -> dict[str, list[str]]:
+    """kmod 34's ``modprobe -R`` of each modalias, from blocks of ``== MODALIAS``, what
+    modprobe printed (stdout and stderr) and ``rc=N``: the modules it printed, in order
+    (nothing when it found nothing)."""
+    found: dict[str, list[str]] = {}
+    for block in text.split("== ")[1:]:
+        alias, *lines = block.splitlines()
+        found[alias] = [line for line in lines if not line.startswith(("rc=", "modprobe: "))]
+    return found
 
 
 def once_each(names: list[str]) -> list[str]:

@@ -142,13 +142,10 @@ def record(sysfs: str, out: str) -> None:
 
 
 def resolved(out: Path) -> dict[str, list[str]]:
-    """kmod 34's ``modprobe -R`` of each modalias in the guest: the lines it printed on
-    stdout, in order (nothing when it found nothing)."""
-    found: dict[str, list[str]] = {}
-    for block in (out / "resolved").read_text().split("== ")[1:]:
-        alias, *lines = block.splitlines()
-        found[alias] = [line for line in lines if not line.startswith(("rc=", "modprobe: "))]
-    return found
+    """kmod 34's ``modprobe -R`` of each modalias in the guest (see ``guest_script``)."""
+    from support.drivers_tree import parse_resolved
+
+    return parse_resolved((out / "resolved").read_text())
 
 
 def small_tree(out: Path, moddir: Path) -> dict[str, object]:
@@ -184,16 +181,13 @@ def small_tree(out: Path, moddir: Path) -> dict[str, object]:
     }
 
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-ARCHIVE = DATA / "sysfs-qemu-trixie.tar.xz"
-SMALL_TREE = DATA / "sysfs-qemu-trixie.json"
-
-
 def save(out: Path, moddir: Path) -> None:
     """Keep a boot's recording with the tests: the archive, and the small tree with kmod's
     answers."""
     import json
     import lzma
+
+    from support.drivers_tree import ARCHIVE, SMALL_TREE
 
     ARCHIVE.write_bytes(lzma.compress((out / "sysfs.tar").read_bytes()))
     data = small_tree(out, moddir)
@@ -240,6 +234,6 @@ if __name__ == "__main__":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         out = Path(tempfile.mkdtemp(prefix="drivers-vm-"))
         save(out, boot(out))
-        print("kept", ARCHIVE, SMALL_TREE, "from", out)
+        print("kept the recording of", out)
     else:
         record(sys.argv[1], sys.argv[2])
