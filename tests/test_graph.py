@@ -29,9 +29,10 @@ FILES = {
     "kernel/post1.ko": module_elf(),
     "kernel/wk.ko": module_elf(),
     "kernel/cyc.ko": module_elf(),
+    "kernel/both.ko": module_elf(imports=["mid_fn"]),
     "modules.builtin": b"kernel/bi.ko\n",
 }
-CONFIG = "softdep mid pre: cyc\nsoftdep cyc pre: mid\n"
+CONFIG = "softdep mid pre: cyc\nsoftdep cyc pre: mid\nsoftdep both pre: mid\n"
 
 TOP = """\
 digraph modules {
@@ -88,6 +89,26 @@ def test_softdeps_followed(tree: Path, capsysbinary: pytest.CaptureFixture[bytes
     lines = TOP.splitlines()
     expected = sorted(set(lines[1:-1]) | set(added), key=lambda line: ("->" in line, line))
     assert out.decode().splitlines() == [lines[0], *expected, lines[-1]]
+
+
+def test_a_soft_target_that_is_a_hard_one_too(
+    tree: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """both uses mid and names it as a softdep: mid's own dependencies are drawn all the same."""
+    status, out, err = _run(tree, ["both"], capsysbinary)
+    assert (status, err) == (0, "")
+    assert out.decode() == (
+        "digraph modules {\n"
+        '\t"both" [peripheries=2];\n'
+        '\t"cyc";\n'
+        '\t"low";\n'
+        '\t"mid";\n'
+        '\t"both" -> "mid";\n'
+        '\t"both" -> "mid" [style=dashed, label="pre"];\n'
+        '\t"mid" -> "cyc" [style=dashed, label="pre"];\n'
+        '\t"mid" -> "low";\n'
+        "}\n"
+    )
 
 
 def test_an_alias_is_a_node_of_its_own(

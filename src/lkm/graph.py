@@ -129,6 +129,9 @@ class _Walk:
         self.softdeps = softdeps
         self.nodes: dict[str, Node] = {}
         self.edges: set[Edge] = set()
+        # Nodes whose own edges are drawn (a soft target without ``softdeps`` is only a node,
+        # until a hard dependency reaches it).
+        self._expanded: set[str] = set()
         self._lines: dict[str, tuple[str, ...] | None] = {}
 
     def _line(self, name: str) -> tuple[str, ...] | None:
@@ -158,9 +161,11 @@ class _Walk:
         todo = [(name, match)]
         while todo:
             current, found = todo.pop()
-            if current in self.nodes:
+            if current in self._expanded:
                 continue
-            self.nodes[current] = self._node(current, found)
+            self._expanded.add(current)
+            if current not in self.nodes:
+                self.nodes[current] = self._node(current, found)
             closure = self._line(current) or ()
             for dep in self._direct(closure):
                 self.edges.add(Edge(current, dep, EdgeKind.HARD))
