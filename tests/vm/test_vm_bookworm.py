@@ -37,6 +37,8 @@ STEPS = (
     ("insmod-consumer", "{tool} insmod {mods}/lkm_consumer.ko"),
     ("holders", "ls /sys/module/lkm_provider/holders; cat /sys/module/lkm_provider/refcnt"),
     ("lsmod-deps", "{tool} lsmod"),
+    # lkm's own view of the same state, in both passes (compared with kmod's lsmod below).
+    ("loaded-deps", "$LKM loaded --json"),
     ("rmmod-provider-held", "{tool} rmmod lkm_provider"),
     ("rmmod-both-wrong-order", "{tool} rmmod lkm_provider lkm_consumer"),
     ("rmmod-provider", "{tool} rmmod lkm_provider"),
@@ -132,3 +134,29 @@ def test_scenarios_did_what_they_say(bookworm_run: Path) -> None:
     assert "F" in step("vermagic-forced-taint")[0]
     assert step("param-xz")[0] == "xz\n"
     assert step("static-nodes-devname")[0].startswith("autofs4 autofs c10:235\n")
+
+
+def test_loaded_agrees_with_lsmod(bookworm_run: Path) -> None:
+    """``lkm loaded --json`` right after kmod 34's lsmod, with lkm_consumer using
+    lkm_provider: the same modules, sizes, use counts and holders, and what each holds."""
+    import harness
+
+    from support.schemas import validate_output
+
+    out, err, status = harness.read_step(bookworm_run, "loaded-deps", "kmod")
+    assert (err, status) == ("", "0")
+    records = validate_output("loaded", out)["records"]
+    lsmod, _, _ = harness.read_step(bookworm_run, "lsmod-deps", "kmod")
+    rows = {}
+    for line in lsmod.splitlines()[1:]:
+        name, size, count, *holders = line.split()
+        rows[name] = (
+            int(size),
+            int(count),
+            sorted(",".join(holders).split(",")) if holders else [],
+        )
+    assert {r["name"]: (r["size"], r["refcount"], r["holders"]) for r in records} == rows
+    by_name = {r["name"]: r for r in records}
+    assert by_name["lkm_provider"]["holders"] == ["lkm_consumer"]
+    assert by_name["lkm_consumer"]["holds"] == ["lkm_provider"]
+    assert all(r["state"] == "live" and not r["problems"] for r in records)
