@@ -222,7 +222,7 @@ def test_pkcs7_signature(tmp_path: Path) -> None:
     blob = signatures.cms(serial=signatures.integer(0x1234AB))
     make_tree(tmp_path, {"plain.ko": signatures.appended(blob, body=module(PLAIN))})
     assert only(shown(tmp_path, "plain")).signature == Signature(
-        "PKCS#7", "crafted", "1234ab", "sha256", "rsaEncryption"
+        "PKCS#7", "crafted", "1234ab", "sha256", "rsaEncryption", "11" * 8
     )
 
 
@@ -234,7 +234,7 @@ def test_x509_trailer_signature(tmp_path: Path) -> None:
     )  # fmt: skip
     make_tree(tmp_path, {"plain.ko": signed})
     assert only(shown(tmp_path, "plain")).signature == Signature(
-        "X509", "signer", "0a0b", "sha256", "rsa"
+        "X509", "signer", "0a0b", "sha256", "rsa", "ffffffff"
     )
 
 
@@ -426,6 +426,7 @@ def test_json_validates(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes
         "key_id": "42",
         "hash_algorithm": "sha256",
         "signature_algorithm": "rsaEncryption",
+        "signature": "11" * 8,
     }
     assert records[1]["build_id"] == BUILD_ID.hex()
     assert records[3] == {"query": "nosuch", "error": "Module nosuch not found."}

@@ -91,6 +91,7 @@ class Signature(NamedTuple):
     key_id: str  # lowercase hex: the certificate's serial, or the key id
     hash_algorithm: str  # e.g. "sha256", as modinfo's sig_hashalgo
     signature_algorithm: str  # e.g. "ecdsa-with-SHA256", "sha256WithRSAEncryption"
+    signature: str  # the signature's bytes, lowercase hex
 
 
 class Loaded(NamedTuple):
@@ -224,6 +225,7 @@ def _signature(signature: ModuleSignature | None) -> Signature | None:
         signature.key_id.hex(),
         signature.hash_algo,
         signature.signature_algo,
+        signature.signature.hex(),
     )
 
 
