@@ -30,8 +30,9 @@ blacklist a
 install c echo \\
   installing c
 remove b echo bye
+softdep a post: bi
 """
-USR = "blacklist b\noptions foo z=3\ninstall c echo never\n"
+USR = "blacklist b\noptions foo z=3\ninstall c echo never\ninstall a echo never-run\n"
 LOAD = {
     "etc/modules-load.d/x.conf": "; masks the lower x.conf\n",
     "usr/lib/modules-load.d/x.conf": "c\n",
@@ -99,7 +100,13 @@ def test_module_with_everything(system: System) -> None:
         ("a", "x=1", "kernel command line"),
     ]
     assert a.effective_options == "y=2 x=1"
-    assert (a.install, a.remove) == (None, None)
+    # Its softdep finds a module (bi): modprobe passes the install command over.
+    usr = f"{system.basedir}/usr/lib/modprobe.d/u.conf"
+    assert a.install is not None and (a.install.command, a.install.source) == (
+        "echo never-run",
+        Source(usr, 4),
+    )
+    assert a.install_ignored and a.remove is None
     # y.conf names it, z.conf through the configuration's alias and the tree's.
     boot = [(b.name, str(b.source), b.initrd) for b in a.boot]
     usr_local = f"{root}/usr/local/lib/modules-load.d/z.conf"
@@ -149,6 +156,7 @@ def test_kernel_command_line_blacklist_install_rule_and_boot(system: System) -> 
     assert c.blacklist == (Source(None, None),)
     # The first install line that matches counts; a continued line has its last line's number.
     assert c.install is not None
+    assert not c.install_ignored
     assert (c.install.pattern, c.install.command, c.install.source) == (
         "c",
         "echo   installing c",
@@ -243,7 +251,8 @@ def test_text_output(system: System, capfdbinary: pytest.CaptureFixture[bytes]) 
         f"    y=2  ({root}/etc/modprobe.d/t.conf:1)\n"
         f"    z=3  ({root}/usr/lib/modprobe.d/u.conf:2, for foo)\n"
         "    x=1  (kernel command line)\n"
-        "  install: -\n"
+        f"  install: echo never-run  ({root}/usr/lib/modprobe.d/u.conf:4)\n"
+        "    (not run: the module's softdeps find modules, so modprobe loads it)\n"
         "  remove: -\n"
         f"  at boot: {root}/usr/lib/modules-load.d/y.conf:2\n"
         f"  at boot: {root}/usr/local/lib/modules-load.d/z.conf:1 as foo\n"

@@ -51,6 +51,8 @@ remove lo?p /bin/echo loop-remove
 options loop max_loop=4
 blacklist e1000e
 alias pci:v00008086d000010D3sv* mynet
+install ext4 /bin/echo never-run
+install snd_pcsp /bin/echo pcsp-install
 """,
 }
 CMDLINE = "e1000e.debug=2 loop.max_part=3 modprobe.blacklist=loop,btusb quiet snd-pcsp.x=1\n"
@@ -117,6 +119,10 @@ def test_plan_is_modprobe_dry_run(world_status: tuple[Path, Path, list[ModuleSta
     assert by_name["mynet"].blacklist_applies and not by_name["e1000e"].blacklist_applies
     assert by_name["zbud"].builtin and by_name["crc16"].loaded == "live"
     assert by_name["ext4"].plan[-1].options == "nodelalloc=1 "
+    # modules.softdep gives ext4 a softdep: kmod passes its install command over.
+    assert by_name["ext4"].install_ignored and by_name["ext4"].plan[-1].action == "insmod"
+    assert not by_name["snd-pcsp"].install_ignored
+    assert by_name["snd-pcsp"].plan[-1].action == "install"
 
 
 def _physical(source: Source) -> str:

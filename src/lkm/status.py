@@ -115,6 +115,7 @@ class ModuleStatus(NamedTuple):
     options: tuple[Option, ...]  # every options line that applies, in modprobe's order
     effective_options: str  # what modprobe passes (those, space-joined)
     install: CommandRule | None
+    install_ignored: bool  # modprobe loads the file instead: the module's softdeps found modules
     remove: CommandRule | None
     boot: tuple[BootLoad, ...]  # where systemd-modules-load is told to load it
     plan: tuple[Step, ...]  # what ``modprobe QUERY`` does now (``modprobe -n -v``)
@@ -200,8 +201,8 @@ def _records(name: str, context: _Context, want: Want | None) -> list[ModuleStat
 
 def _error(name: str, message: str, want: Want | None) -> ModuleStatus:
     return ModuleStatus(
-        name, None, None, None, None, None, False, None, False, (), False, (), "", None, None,
-        (), (), want, None, None, message,
+        name, None, None, None, None, None, False, None, False, (), False, (), "", None, False,
+        None, (), (), want, None, None, message,
     )  # fmt: skip
 
 
@@ -233,6 +234,7 @@ def _record(
         if entry == name
     )
     applies = bool(resolver.filter_blacklist([match]) == ())
+    install = _rule(config.install, origins.install, name)
     satisfied, reason = _judge(want, presence, loaded)
     return ModuleStatus(
         query,
@@ -248,7 +250,8 @@ def _record(
         applies,
         _options(config, origins, name, match.alias),
         resolver.options(name, match.alias),
-        _rule(config.install, origins.install, name),
+        install,
+        install is not None and found and _install_ignored(resolver, match),
         _rule(config.remove, origins.remove, name),
         tuple(load for load, modules in context.boot if name in modules),
         () if applies or not found else _plan(context, match),
@@ -278,6 +281,17 @@ def _rule(
         if matches(pattern, name):
             return CommandRule(pattern, command, _source(origin))
     return None
+
+
+def _install_ignored(resolver: Resolver, match: Match) -> bool:
+    """Whether modprobe loads the module although an install line matches it: kmod 34 passes
+    the command over when the module's softdeps stand for any module."""
+    from lkm.resolve import ActionKind
+
+    return not any(
+        action.name == match.name and action.kind is ActionKind.INSTALL
+        for action in resolver.probe(match)
+    )
 
 
 def _plan(context: _Context, match: Match) -> tuple[Step, ...]:

@@ -103,6 +103,8 @@ def _text(record: ModuleStatus) -> str:
         lines.append("  options: -")
     for label, rule in (("install", record.install), ("remove", record.remove)):
         lines.append(f"  {label}: " + (f"{rule.command}  ({rule.source})" if rule else "-"))
+        if label == "install" and record.install_ignored:
+            lines.append("    (not run: the module's softdeps find modules, so modprobe loads it)")
     if record.boot:
         for load in record.boot:
             extra = ", initrd only" if load.initrd else ""
