@@ -268,6 +268,36 @@ class Index:
             if node.values:
                 yield _decode(key), list(node.values)
 
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with ``prefix``, in byte order; only the subtree below the
+        prefix is read (completing a name from thousands should not walk them all)."""
+        raw = _encode(prefix)
+        if raw is None:
+            return
+        ref, at = self._root, 8
+        node = self._node(ref, at)
+        pos, seen = 0, b""
+        while True:
+            rest = raw[pos:]
+            if len(rest) <= len(node.prefix):
+                if node.prefix.startswith(rest):
+                    for key, found in self._walk(ref, at, seen):
+                        if found.values:
+                            yield _decode(key)
+                return
+            if not rest.startswith(node.prefix):
+                return
+            seen += node.prefix
+            pos += len(node.prefix)
+            char = raw[pos]
+            index = char - node.first
+            if not 0 <= index < len(node.children) or not node.children[index]:
+                return
+            ref, at = node.children[index], node.table + 4 * index
+            node = self._node(ref, at)
+            seen += bytes((char,))
+            pos += 1
+
     # -- internals -----------------------------------------------------------------------
 
     def _match_subtree(

@@ -28,6 +28,20 @@ def running_release() -> str:
     return os.uname().release
 
 
+def releases(basedir: str | None = None) -> list[str]:
+    """The kernel releases with a module directory under ``basedir`` (default: /), sorted."""
+    base = absolute(basedir) if basedir else ""
+    found: set[str] = set()
+    for root in MODULE_ROOTS:
+        try:
+            entries = os.scandir(f"{base}/{root}")
+        except OSError:
+            continue
+        with entries:
+            found.update(entry.name for entry in entries if entry.is_dir())
+    return sorted(found)
+
+
 def absolute(path: str) -> str:
     """``path`` made absolute the way kmod does it: the working directory glued in front."""
     if path.startswith("/"):
@@ -176,6 +190,24 @@ class ModuleDirectory:
         name = normalize_name(name)
         return BuiltinModule(name, self._builtin_modinfo.get(name, ()))
 
+    def module_names(self, prefix: str = "") -> list[str]:
+        """Names of the tree's modules, files and built-ins, that start with ``prefix`` (as
+        the kernel spells them, or with every '_' a '-' when ``prefix`` holds one: modprobe
+        takes either), sorted; from modules.dep.bin and modules.builtin.bin."""
+        dashed = "-" in prefix
+        key = normalize_name(prefix)
+        names: set[str] = set()
+        for index_name in ("modules.dep.bin", "modules.builtin.bin"):
+            index = self.index(index_name)
+            if index is None:
+                continue
+            try:
+                names.update(index.keys(key))
+            except IndexFormatError:
+                if self.strict:
+                    raise
+        return sorted(name.replace("_", "-") if dashed else name for name in names)
+
     @cached_property
     def _builtin_modinfo(self) -> dict[str, tuple[tuple[str, str], ...]]:
         """modules.builtin.modinfo: NUL-separated ``module.key=value`` strings."""
@@ -204,5 +236,6 @@ __all__ = [
     "module_name_from_path",
     "normalize_alias",
     "normalize_name",
+    "releases",
     "running_release",
 ]

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     """Run the command named by ``argv[0]`` (a link) or by the first argument; its status."""
-    from lkm.cli.commands import BY_NAME, TOOLS
+    from lkm.cli.commands import BY_NAME, HIDDEN_BY_NAME, TOOLS
 
     args = list(sys.argv if argv is None else argv)
     prog = os.path.basename(args[0]) if args else "lkm"
@@ -52,7 +52,7 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
         print_version(printer)
         printer.stdout.flush()
         return 0
-    command = BY_NAME.get(word)
+    command = BY_NAME.get(word) or HIDDEN_BY_NAME.get(word)
     if command is None:
         sys.stderr.write(f"lkm: ERROR: unknown command '{word}'\n{usage()}")
         return 1

@@ -22,6 +22,14 @@ class Command(NamedTuple):
     summary: str  # one line, for ``lkm --help``
     entry: str  # "module:function"; the function takes the arguments, returns the exit status
     kind: Kind
+    # Where its getopt table is, "module:NAME" (default: the entry's module, NAME ``OPTIONS``):
+    # completions and manual pages read it there, and the command's ``--help`` for the words.
+    options: str = ""
+
+    @property
+    def option_table(self) -> str:
+        """``module:NAME`` of the command's getopt table."""
+        return self.options or self.entry.partition(":")[0] + ":OPTIONS"
 
     def load(self) -> Callable[[Sequence[str]], int]:
         import importlib
@@ -40,10 +48,13 @@ COMMANDS = (
     Command("lsmod", "list the loaded modules", "lkm.cli.lsmod:main", Kind.TOOL),
     Command("insmod", "load one module file", "lkm.cli.insmod:main", Kind.TOOL),
     Command("rmmod", "remove one loaded module", "lkm.cli.rmmod:main", Kind.TOOL),
-    Command("kmod", "kmod itself: list, static-nodes, help", "lkm.cli.kmodcmd:main", Kind.TOOL),
-    Command("list", "list the loaded modules (kmod list)", "lkm.cli.kmodcmd:list_main", Kind.VERB),
+    Command("kmod", "kmod itself: list, static-nodes, help", "lkm.cli.kmodcmd:main", Kind.TOOL,
+            "lkm.cli.kmodcmd:KMOD_OPTIONS"),
+    Command("list", "list the loaded modules (kmod list)", "lkm.cli.kmodcmd:list_main", Kind.VERB,
+            "lkm.cli.lsmod:OPTIONS"),
     Command("static-nodes", "the device nodes modules want created at boot (kmod static-nodes)",
-            "lkm.cli.kmodcmd:static_nodes_main", Kind.VERB),
+            "lkm.cli.kmodcmd:static_nodes_main", Kind.VERB,
+            "lkm.cli.kmodcmd:STATIC_NODES_OPTIONS"),
     Command("sandbox", "run an lkm command in a throwaway VM with a chosen kernel",
             "lkm.cli.sandbox:main", Kind.VERB),
     Command("links", "put links named after kmod's tools, starting lkm, in a directory (or "
@@ -60,7 +71,18 @@ COMMANDS = (
             "lkm.cli.graph:main", Kind.VERB),
     Command("show", "everything about modules: typed modinfo fields, file, signature, build-id, "
             "kernel state", "lkm.cli.show:main", Kind.VERB),
+    Command("completion", "print the bash, zsh or fish completion script for lkm",
+            "lkm.cli.completion:main", Kind.VERB),
+)  # fmt: skip
+
+# Commands the completion scripts call, left out of ``lkm --help``: the names they complete.
+HIDDEN = (
+    Command("complete-modules", "module names of a tree starting with a prefix",
+            "lkm.cli.completion:modules_main", Kind.VERB),
+    Command("complete-releases", "kernel releases with a module directory under a root",
+            "lkm.cli.completion:releases_main", Kind.VERB),
 )  # fmt: skip
 
 BY_NAME = {command.name: command for command in COMMANDS}
+HIDDEN_BY_NAME = {command.name: command for command in HIDDEN}
 TOOLS = tuple(command.name for command in COMMANDS if command.kind is Kind.TOOL)
