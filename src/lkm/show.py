@@ -321,7 +321,13 @@ def _softdep(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _loaded(name: str, builtin: bool, system: System, problems: list[str]) -> Loaded | None:
     """``name`` as the kernel of ``system`` has it, read as libkmod reads it."""
+    import os
+
     from lkm.moddir import normalize_name
+
+    directory = f"{system.sysfs}/module/{normalize_name(name)}"
+    if not builtin and not os.path.isdir(directory):
+        return None  # what libkmod concludes too, without reading any more
     from lkm.state import StateError, SysModule
 
     sys_module = SysModule(normalize_name(name), system.sysfs)

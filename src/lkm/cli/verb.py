@@ -77,8 +77,6 @@ def parse(
     """Parse a verb's arguments: :class:`VerbArgs`, or the exit status when the command line
     already decided it (``--help``: 0; a usage error: 1, with getopt's message and a pointer to
     ``--help``). ``usage`` is the help text; ``{prog}`` in it becomes ``lkm VERB``."""
-    from lkm.jsonable import SCHEMAS
-
     printer = printer or Printer(f"lkm {verb}")
     table = [*(TREE_OPTIONS if tree else ()), *COMMON_OPTIONS, *options]
     try:
@@ -94,6 +92,8 @@ def parse(
     for key, value in parsed:
         if key == "h":
             text = usage + (TREE_HELP if tree else "") + COMMON_HELP
+            from lkm.jsonable import SCHEMAS  # only help names the schema: not loaded otherwise
+
             printer.out(text.format(prog=printer.prog, verb=verb, version=SCHEMAS.get(verb, 1)))
             return 0
         if key == "b":
