@@ -30,6 +30,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.module",
         "lkm.index",
         "lkm.jsonable",  # records as JSON documents
+        "lkm.kernelimage",  # the kernel inside a bzImage, and where its certificates are
+        "lkm.certificates",  # X.509 certificates as records
     ),
     "tree and configuration": (
         "lkm.moddir",
@@ -62,6 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.status",  # where modules stand, for configuration management
         "lkm.drivers",  # devices, the modules matching their modaliases, their drivers now
         "lkm.graph",  # dependency graphs as records and Graphviz text
+        "lkm.keys",  # the keys a kernel trusts
     ),
     "command line": (
         "lkm.cli.*",

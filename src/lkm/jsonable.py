@@ -25,6 +25,7 @@ SCHEMAS: dict[str, int] = {
     "drivers": 1,
     "graph": 1,
     "show": 1,
+    "keys": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

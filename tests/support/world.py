@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -312,6 +313,20 @@ def tree(name: str) -> Tree:
     with locked():
         ensure_chroot()
         return derive(name) if name in DERIVED else unpack(SPECS[name])
+
+
+def kernel_image(name: str) -> Path:
+    """The vmlinuz of a tree's Debian kernel package, unpacked once into the VM cache."""
+    tree_ = tree(name)
+    target = CACHE / "vm" / name
+    vmlinuz = target / f"vmlinuz-{tree_.kver}"
+    if not vmlinuz.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        deb = download(SPECS[name])
+        with tempfile.TemporaryDirectory(dir=target) as tmp:
+            run(["dpkg-deb", "-x", deb, tmp])
+            shutil.copy(Path(tmp) / "boot" / vmlinuz.name, vmlinuz)
+    return vmlinuz
 
 
 def uapi_headers() -> Path:

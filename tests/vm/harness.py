@@ -9,7 +9,6 @@ kmod 34, so that both tools run in the same boot, and the scripts get ``$LKM`` a
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -39,15 +38,7 @@ def guest(name: str) -> Guest:
     """A Debian kernel package's image, unpacked once beside its module tree
     (see support/world.py)."""
     tree = world.tree(name)
-    target = VM_CACHE / name
-    vmlinuz = target / f"vmlinuz-{tree.kver}"
-    if not vmlinuz.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        deb = world.download(world.SPECS[name])
-        with tempfile.TemporaryDirectory(dir=target) as tmp:
-            world.run(["dpkg-deb", "-x", deb, tmp])
-            shutil.copy(Path(tmp) / "boot" / vmlinuz.name, vmlinuz)
-    return Guest(name, vmlinuz, tree.moddir, tree.kver)
+    return Guest(name, world.kernel_image(name), tree.moddir, tree.kver)
 
 
 def boot(

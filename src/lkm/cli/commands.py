@@ -73,6 +73,8 @@ COMMANDS = (
             "kernel state", "lkm.cli.show:main", Kind.VERB),
     Command("completion", "print the bash, zsh or fish completion script for lkm",
             "lkm.cli.completion:main", Kind.VERB),
+    Command("keys", "the certificates built into a kernel image, or the running kernel's keys",
+            "lkm.cli.keys:main", Kind.VERB),
 )  # fmt: skip
 
 # Commands the completion scripts call, left out of ``lkm --help``: the names they complete.
