@@ -125,6 +125,7 @@ complete -c lkm -n '__lkm_at' -a 'drivers' -d 'each device\'s modalias, the modu
 complete -c lkm -n '__lkm_at' -a 'graph' -d 'modules\' dependencies as a Graphviz graph (dot, SVG or PNG)'
 complete -c lkm -n '__lkm_at' -a 'show' -d 'everything about modules: typed modinfo fields, file, signature, build-id, kernel state'
 complete -c lkm -n '__lkm_at' -a 'completion' -d 'print the bash, zsh or fish completion script for lkm'
+complete -c lkm -n '__lkm_at' -a 'keys' -d 'the certificates built into a kernel image, or the running kernel\'s keys'
 complete -c lkm -n '__lkm_at' -s h -l help -d 'show the commands'
 complete -c lkm -n '__lkm_at' -s V -l version -d 'show the version'
 
@@ -259,6 +260,7 @@ complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'graph' -d 'modules\' dependencies as a Graphviz graph (dot, SVG or PNG)'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'show' -d 'everything about modules: typed modinfo fields, file, signature, build-id, kernel state'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'completion' -d 'print the bash, zsh or fish completion script for lkm'
+complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'keys' -d 'the certificates built into a kernel image, or the running kernel\'s keys'
 complete -c lkm -n '__lkm_is --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox; and not __lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a "(__lkm_nested '-k' '--kernel' '-m' '--modules' '-d' '--deb' '-w' '--workdir' '-t' '--timeout')"
 
 complete -c lkm -n '__lkm_is -- links' -s h -l help -d 'show this help'
@@ -317,3 +319,9 @@ complete -c lkm -n '__lkm_is -- completion' -s h -l help -d 'show this help'
 complete -c lkm -n '__lkm_at -- completion' -a 'bash'
 complete -c lkm -n '__lkm_at -- completion' -a 'zsh'
 complete -c lkm -n '__lkm_at -- completion' -a 'fish'
+
+complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l kernel -r -F -d 'read the certificates built into this kernel image'
+complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l pem -d 'write the certificates as PEM to standard output'
+complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l der -x -a "(__fish_complete_directories (commandline -ct))" -d 'write each certificate to DIR/KEYID.der'
+complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l json -d 'print the records as JSON (schema lkm/keys/1)'
+complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -s h -l help -d 'show this help'
