@@ -73,9 +73,11 @@ def build(root: Path) -> Path:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    build(tmp_path)
-    return tmp_path
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "root"
+    build(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the command line's cache
+    return root
 
 
 def run(root: Path, names: list[str], **kwargs: object) -> list[object]:
@@ -224,3 +226,40 @@ def test_no_module_directory_is_one_error(
     out, err = capsysbinary.readouterr()
     assert out == b""
     assert err.count(b"\n") == 1 and err.startswith(b"lkm closure: ERROR: ")
+
+
+def test_firmware_fields_are_kept_until_the_module_file_changes(tree: Path) -> None:
+    import json
+
+    cache_dir = tree.parent / "kept"
+    net = tree / "lib/modules/9.9/kernel/net.ko"
+    first = run(tree, ["net"], cache_dir=str(cache_dir))
+    (cache_file,) = cache_dir.iterdir()
+    document = json.loads(cache_file.read_text())
+    assert document["entries"][str(net)][1] == ["v/a.bin", "v/b.bin", "v/a.bin", "v/b.bin"]
+    # What is kept is what a second closure uses: changed in the cache, changed in the answer.
+    document["entries"][str(net)][1] = ["kept.bin"]
+    cache_file.write_text(json.dumps(document))
+    kept = run(tree, ["net"], cache_dir=str(cache_dir))
+    assert [r.name for r in kept if isinstance(r, ClosureFirmware)] == ["v/c.bin", "kept.bin"]
+    # A module file written anew (or only touched) is read again.
+    os.utime(net, ns=(1, 1))
+    again = run(tree, ["net"], cache_dir=str(cache_dir))
+    assert again == first
+    # A cache that is no JSON counts as empty, and is written anew.
+    cache_file.write_text("{")
+    assert run(tree, ["net"], cache_dir=str(cache_dir)) == first
+    assert json.loads(cache_file.read_text())["version"] == 1
+
+
+def test_the_command_line_keeps_its_cache_in_xdg_cache_home(
+    tree: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    args = ["-b", str(tree), "-k", RELEASE, "-C", str(tree / "modprobe.d"), "net"]
+    cache = tree.parent / "cache/lkm/firmware"
+    assert main(["--no-cache", *args]) == 0
+    assert not cache.exists()
+    assert main(args) == 0
+    assert len(list(cache.iterdir())) == 1
+    out = capsysbinary.readouterr()[0]
+    assert out.count(b"firmware v/a.bin ") == 2

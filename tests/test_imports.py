@@ -55,6 +55,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.bulk",
         "lkm.modinfo",  # what modinfo shows, as records
         "lkm.closure",  # the modules and firmware an initramfs needs
+        "lkm.firmware_cache",  # modules' firmware fields kept between runs
         "lkm.show",  # lkm show: a module's typed record
         "lkm.sandbox_kernel",  # the kernel a sandbox boots: a package, unpacked and indexed
         "lkm.sandbox",

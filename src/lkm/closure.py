@@ -131,12 +131,15 @@ def closure(
     basedir: str = "",
     release: str | None = None,
     jobs: int | None = None,
+    cache_dir: str | None = None,
 ) -> list[Record]:
     """The closure of ``names`` (module names, aliases or module paths) in ``moddir`` with
     ``config``: module records, then firmware records, then error records (see the module
     docstring). ``firmware_dirs`` replaces the kernel's default directories below ``basedir``
     (``release``: the module directory's name); symbolic links resolve inside ``basedir``.
-    ``jobs``: processes reading module files (default: every core)."""
+    ``jobs``: processes reading module files (default: every core). ``cache_dir``: where
+    modules' firmware fields are kept between calls (:mod:`lkm.firmware_cache`; None: no
+    cache, every module file is read)."""
     from lkm.resolve import Resolver
 
     missing: dict[str, str] = {}
@@ -153,7 +156,7 @@ def closure(
     for name in names:
         if not walk.request(name):
             errors.append(ClosureError(name, f"Module {name} not found."))
-    firmware_of = _read_firmware(walk, moddir, jobs)
+    firmware_of = _read_firmware(walk, moddir, jobs, cache_dir)
     modules = [
         entry._replace(
             firmware=firmware_of.get(entry.name, ((), None))[0],
@@ -250,17 +253,33 @@ class _Walk:
 
 
 def _read_firmware(
-    walk: _Walk, moddir: ModuleDirectory, jobs: int | None
+    walk: _Walk, moddir: ModuleDirectory, jobs: int | None, cache_dir: str | None
 ) -> dict[str, tuple[tuple[str, ...], str | None]]:
     """Each listed module's firmware: fields and the error reading its file (None: read)."""
     from lkm.bulk import firmware_many
 
+    cache = None
+    if cache_dir is not None:
+        from lkm.firmware_cache import FirmwareCache
+
+        cache = FirmwareCache(cache_dir, moddir.path)
     result: dict[str, tuple[tuple[str, ...], str | None]] = {}
-    files = [(m.name, m.path) for m in walk.listed if m.path is not None]
-    for (name, _), (firmware, error) in zip(
-        files, firmware_many([path for _, path in files], jobs=jobs), strict=True
-    ):
+    unread: list[tuple[str, str]] = []
+    for module in walk.listed:
+        if module.path is None:
+            continue
+        kept = cache.get(module.path) if cache is not None else None
+        if kept is None:
+            unread.append((module.name, module.path))
+        else:
+            result[module.name] = (kept, None)
+    read = firmware_many([path for _, path in unread], jobs=jobs)
+    for (name, path), (firmware, error) in zip(unread, read, strict=True):
         result[name] = (firmware, error)
+        if cache is not None and error is None:
+            cache.put(path, firmware)
+    if cache is not None:
+        cache.save()
     for module in walk.listed:
         if module.builtin:
             fields = moddir.builtin(module.name).modinfo

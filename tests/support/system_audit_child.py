@@ -137,7 +137,10 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("kmod list", lambda: kmodcmd.main(["list"], system=system)),
         ("kmod static-nodes", lambda: kmodcmd.main(["static-nodes"], system=system)),
         ("lkm loaded --tree", lambda: loaded.main(["--tree"], system=system)),
-        ("lkm closure", lambda: closure.main(["--softdeps", "--weakdeps", "foo"], system=system)),
+        (
+            "lkm closure",
+            lambda: closure.main(["--no-cache", "--softdeps", "--weakdeps", "foo"], system=system),
+        ),
         (
             "lkm status",
             lambda: status_verb.main(["--json", "a", "foo", "bi", "--want=loaded"], system=system),

@@ -25,11 +25,15 @@ Options:
       --weakdeps         add weak dependencies (modprobe.d and modules.weakdep)
       --firmware-dir=DIR search DIR for firmware instead of the kernel's directories
                          (may be repeated; searched in the order given)
+      --no-cache         read every module file, keeping nothing (by default modules'
+                         firmware fields are kept in $XDG_CACHE_HOME/lkm/firmware, each
+                         read again once its file changes)
 """
 OPTIONS = (
     Option(None, "softdeps"),
     Option(None, "weakdeps"),
     Option(None, "firmware-dir", has_arg=True),
+    Option(None, "no-cache"),
 )
 
 
@@ -47,17 +51,27 @@ def main(args: Sequence[str], *, system: System | None = None) -> int:
         printer.error("missing module or alias name")
         return 1
     softdeps = weakdeps = False
+    cache = True
     firmware_dirs: list[str] = []
     for key, value in parsed.options:
         if key == "softdeps":
             softdeps = True
         elif key == "weakdeps":
             weakdeps = True
+        elif key == "no-cache":
+            cache = False
         elif key == "firmware-dir" and value is not None:
             firmware_dirs.append(value)
     try:
         dirs = firmware_dirs or None
-        records = _closure(parsed.system(system), parsed, softdeps, weakdeps, dirs)
+        records = _closure(
+            parsed.system(system),
+            parsed,
+            softdeps=softdeps,
+            weakdeps=weakdeps,
+            firmware_dirs=dirs,
+            cache=cache,
+        )
     except LkmError as err:
         printer.error(str(err))
         return 1
@@ -74,7 +88,13 @@ def main(args: Sequence[str], *, system: System | None = None) -> int:
 
 
 def _closure(
-    system: System, parsed: object, softdeps: bool, weakdeps: bool, firmware_dirs: list[str] | None
+    system: System,
+    parsed: object,
+    *,
+    softdeps: bool,
+    weakdeps: bool,
+    firmware_dirs: list[str] | None,
+    cache: bool,
 ) -> list[Record]:
     import errno
     import os
@@ -83,6 +103,7 @@ def _closure(
     from lkm.closure import closure
     from lkm.config import load_config
     from lkm.errors import ModuleDirectoryError
+    from lkm.firmware_cache import default_directory
 
     assert isinstance(parsed, VerbArgs)
     moddir = parsed.module_directory(system)
@@ -100,6 +121,7 @@ def _closure(
             firmware_dirs=firmware_dirs,
             basedir=system.basedir,
             release=system.kernel_release(),
+            cache_dir=default_directory() if cache else None,
         )
 
 
