@@ -199,6 +199,40 @@ CYCLE_CASES: dict[str, tuple[dict[str, list[str]], list[str], list[str], int]] =
         ["s", "u", "v", "w", "x", "y", "z"],
         ["y -> z -> y"], 2,
     ),
+    # After a walk the scan goes on from the walk's last mark: the last module it added to
+    # those of the reported cycles, or a module without dependencies it reached first.
+    "a dead end reached after the cycle": (
+        {"a": ["d", "b"], "b": ["c", "a"], "c": ["z"], "d": ["z"], "z": []},
+        ["a", "c", "b", "d", "z"],
+        ["a -> b -> a", "c", "d"], 2,
+    ),
+    "a dead end the scan has looked at": (
+        {"a": ["d", "b"], "b": ["c", "a"], "c": ["z"], "d": ["z"], "z": []},
+        ["z", "a", "d", "b", "c"],
+        ["a -> b -> a", "c", "d"], 2,
+    ),
+    "a dead end reached again after the cycle": (
+        {"a": ["b", "d"], "b": ["z", "c"], "c": ["a", "z", "e"], "d": ["e"], "e": ["z"], "z": []},
+        ["a", "e", "c", "d", "z", "b"],
+        ["a -> b -> c -> a", "d", "e"], 3,
+    ),
+    "a walk from no cycle into an earlier walk": (
+        {"a": ["e"], "c": ["d", "n"], "d": ["c"], "e": [], "n": ["s"], "s": ["a"]},
+        ["a", "c", "d", "s", "e", "n"],
+        ["c -> d -> c", "s"], 2,
+    ),
+    "a second cycle adding a module": (
+        {"a": ["c", "b"], "b": ["a"], "c": ["b"], "x": ["y"], "y": ["x"], "u": ["v"], "v": ["u"]},
+        ["a", "b", "x", "y", "c", "u", "v"],
+        ["a -> b -> a", "a -> c -> b -> a", "u -> v -> u", "x -> y -> x"], 7,
+    ),
+    "a last cycle adding no module": (
+        {"e": ["d", "a"], "a": ["e"], "d": ["c"], "c": ["e", "b"], "b": ["e"], "x": ["y"],
+         "y": ["x"], "u": ["v"], "v": ["u"]},
+        ["e", "d", "c", "x", "y", "b", "u", "v", "a"],
+        ["e -> a -> e", "e -> d -> c -> b -> e", "e -> d -> c -> e", "u -> v -> u",
+         "x -> y -> x"], 9,
+    ),
 }  # fmt: skip
 
 # Where kmod 34 never ends (its walk goes round a cycle that does not pass through where it
@@ -211,6 +245,10 @@ ENDLESS_CYCLE_CASES: dict[str, tuple[dict[str, list[str]], list[str], list[str],
     "two cycles sharing a module that is not first": (
         {"a": ["b", "c"], "b": ["a"], "c": ["a"]}, ["b", "c", "a"],
         ["b -> a -> b", "c -> a -> c"], 3,
+    ),
+    "a cycle walked again from one in front of it": (
+        {"x": ["y"], "y": ["x", "z"], "z": ["w"], "w": ["z"]}, ["z", "w", "x", "y"],
+        ["z -> w -> z", "x -> y -> x"], 4,
     ),
     "a cycle inside a cycle": (
         {"a": ["b"], "b": ["c"], "c": ["a", "b"]}, ["a", "b", "c"],

@@ -472,23 +472,30 @@ def kmod_cycle_report(modules: Sequence[Module], stuck: Collection[int]) -> list
     that Kahn's algorithm could not rank) at a time, following dependencies depth first (a
     module's dependencies in the order of their first use, the last one first) along every
     path, and reports each path that comes back to the module it started from, from that
-    module round to it again. Which modules it starts from is a scan of depmod's order,
-    starting at the first and going round past the end, over the stuck modules that have
-    dependencies, skipping those already started from or in a reported cycle, until none is
-    left. After a walk the scan goes on from the module that closed the last cycle it reported
-    or, if it reported none, from the last module it came to that no earlier walk had reached
-    (that module itself is looked at again), or else from the next one. A module reached by an
-    earlier walk is not walked again: as a start it is reported alone (``Cycle detected:
-    NAME``, though it is on no cycle), and within a walk it is not followed. The count kmod
-    prints is the number of distinct modules in the cycles.
+    module round to it again. It follows modules an earlier walk reached too (they lead back
+    to no start of a later walk, but through an earlier cycle they make the walk endless).
+
+    Which modules it starts from is a scan of depmod's order, starting at the first and going
+    round past the end, over the stuck modules that have dependencies, skipping those already
+    started from or in a reported cycle, until none is left. A module an earlier walk reached
+    is not walked again: as a start it is reported alone (``Cycle detected: NAME``, though it
+    is on no cycle) and the scan goes on with the next module. After a walk the scan goes on
+    from the walk's last mark, looking at that module again, or, if the walk made none, from
+    the module after its start. A walk marks the last module it adds to the modules of the
+    reported cycles (each reported path adds its modules not in an earlier one, in the
+    path's order) and each module without dependencies that it reaches for the first time,
+    whichever comes later (reached for the first time: by no earlier walk, not looked at by
+    the scan, and not earlier in this walk). The count kmod prints is the number of distinct
+    modules in the cycles.
 
     Where a path comes back to a module on it other than the start, kmod's walk goes round for
-    ever (printing ever longer cycles, or overflowing and aborting): None then, and the caller
-    reports every cycle once instead (``find_cycles``).
+    ever (printing ever longer cycles, or exhausting memory or its stack and aborting): None
+    then, and the caller reports every cycle once instead (``find_cycles``). On a few walks that
+    do end, kmod's stack overflows as well and it aborts; lkm reports those walks' lines.
     """
     count = len(modules)
     pending = {i for i in stuck if modules[i].deps}
-    walked: set[int] = set()
+    passed: set[int] = set()  # reached by an earlier walk or looked at by the scan
     in_cycles: set[int] = set()
     found: list[list[int]] = []
     steps = 0
@@ -496,17 +503,18 @@ def kmod_cycle_report(modules: Sequence[Module], stuck: Collection[int]) -> list
     while pending:
         start = position % count
         if start not in pending:
+            passed.add(start)
             position += 1
             continue
         pending.discard(start)
-        if start in walked:
+        if start in passed:
             found.append([start])
-            position += 1
+            position = start + 1
             continue
-        seen = {start}
+        reached = {start}
         path = [start]
         stack = [(dep, 1) for dep in modules[start].deps]
-        last = closing = None
+        mark = None
         while stack:
             steps += 1
             if steps > _WALK_LIMIT:
@@ -515,21 +523,21 @@ def kmod_cycle_report(modules: Sequence[Module], stuck: Collection[int]) -> list
             del path[depth:]
             if index == start:
                 found.append([*path, start])
-                in_cycles.update(path)
                 pending.difference_update(path)
-                closing = path[-1]
+                for member in path:
+                    if member not in in_cycles:
+                        in_cycles.add(member)
+                        mark = member
                 continue
-            if index in walked:
-                continue
-            last = index
             if index in path:
                 return None
-            seen.add(index)
+            if not modules[index].deps and index not in reached and index not in passed:
+                mark = index
+            reached.add(index)
             path.append(index)
             stack.extend((dep, depth + 1) for dep in modules[index].deps)
-        walked |= seen
-        after = closing if closing is not None else last
-        position = after if after is not None else position + 1
+        passed |= reached
+        position = mark if mark is not None else start + 1
     return found
 
 
