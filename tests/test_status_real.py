@@ -55,7 +55,10 @@ install ext4 /bin/echo never-run
 install snd_pcsp /bin/echo pcsp-install
 """,
 }
-CMDLINE = "e1000e.debug=2 loop.max_part=3 modprobe.blacklist=loop,btusb quiet snd-pcsp.x=1\n"
+CMDLINE = (
+    'e1000e.debug=2 loop.max_part=3 e1000e.TxIntDelay="1 2" modprobe.blacklist=loop,btusb quiet '
+    "snd-pcsp.x=1\n"
+)
 LOADED = (Loaded("crc16"), Loaded("mbcache", "going"))
 NAMES = (
     "e1000e",
