@@ -371,3 +371,74 @@ def test_broken_symbols_fail_lazily(fmt: str, offset: int, value: int, message: 
     with pytest.raises(ElfError) as info:
         _ = elf.symbols
     assert str(info.value) == message
+
+
+def _note_file(notes: bytes, align: int, *, bits: int, big_endian: bool) -> bytes:
+    """An ELF file whose only section is the SHT_NOTE ``.note.t`` aligned to ``align``."""
+    from support.elfbuild import elf
+
+    data = bytearray(elf({".note.t": notes}, bits=bits, big_endian=big_endian))
+    order = ">" if big_endian else "<"
+    shoff = struct.unpack_from(order + ("Q" if bits == 64 else "I"), data, 40 if bits == 64 else 32)
+    header = shoff[0] + (64 if bits == 64 else 40)  # section 1
+    struct.pack_into(order + "I", data, header + 4, 7)  # SHT_NOTE
+    word, at = ("Q", 48) if bits == 64 else ("I", 32)
+    struct.pack_into(order + word, data, header + at, align)  # sh_addralign
+    return bytes(data)
+
+
+def _note(order: str, name: bytes, kind: int, desc: bytes, align: int) -> bytes:
+    head = struct.pack(order + "III", len(name), len(desc), kind) + name
+    head += bytes(-len(head) % align)
+    return head + desc + bytes(-len(desc) % align)
+
+
+@pytest.mark.parametrize("align", [4, 8])
+@pytest.mark.parametrize(("bits", "big_endian"), [(64, False), (64, True), (32, False)])
+def test_notes_padded_to_the_section_alignment(
+    align: int, bits: int, big_endian: bool, tmp_path: Path
+) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    order = ">" if big_endian else "<"
+    property_desc = struct.pack(order + "III", 0xC0000002, 4, 3) + bytes(4)  # x86 IBT and SHSTK
+    notes = _note(order, b"GNU\0", 5, property_desc, align)
+    notes += _note(order, b"GNU\0", 3, bytes(range(20)), align)
+    notes += _note(order, b"Linux\0", 0x100, b"\x01\x02\x03", align)
+    data = _note_file(notes, align, bits=bits, big_endian=big_endian)
+    elf = ElfFile(data)
+    section = elf.section(".note.t")
+    assert section is not None
+    assert [(n.name, n.type, n.desc) for n in elf.notes(section)] == [
+        (b"GNU", 5, property_desc),
+        (b"GNU", 3, bytes(range(20))),
+        (b"Linux", 0x100, b"\x01\x02\x03"),
+    ]
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is not installed to compare with")
+    (tmp_path / "t.o").write_bytes(data)
+    shown = subprocess.run(["readelf", "-W", "-n", str(tmp_path / "t.o")], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert re.search(r"Build ID: ([0-9a-f]+)", shown).group(1) == bytes(range(20)).hex()  # type: ignore[union-attr]
+    assert "Linux                0x00000003" in shown
+
+
+def test_note_beyond_its_section() -> None:
+    notes = struct.pack("<III", 4, 8, 3) + b"GNU\0" + b"\x01" * 4
+    elf = ElfFile(_note_file(notes, 4, bits=64, big_endian=False))
+    section = elf.section(".note.t")
+    assert section is not None
+    with pytest.raises(ElfError) as caught:
+        elf.notes(section)
+    assert str(caught.value) == (
+        "note at 0 of section '.note.t' with a 4-byte name and a 8-byte descriptor ends beyond "
+        f"the section (20 bytes) (at byte {section.offset:#x})"
+    )
+    short = ElfFile(_note_file(b"\0" * 8, 4, bits=64, big_endian=False))
+    section = short.section(".note.t")
+    assert section is not None
+    with pytest.raises(ElfError, match=r"note header of 12 bytes at 0 of section '.note.t' ends "
+                       r"beyond the section \(8 bytes\)"):  # fmt: skip
+        short.notes(section)

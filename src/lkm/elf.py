@@ -446,9 +446,9 @@ class ElfFile:
 
     def notes(self, section: Section) -> tuple[Note, ...]:
         """The notes of ``section`` in order. Each is ``namesz, descsz, type`` (4-byte words in
-        the file's byte order), the name, then the descriptor, both padded to the section's
-        alignment: 8 for a section aligned to 8 (GNU property notes of 64-bit files), else 4,
-        as readelf takes it."""
+        the file's byte order) and the name, padded to the section's alignment, then the
+        descriptor, padded the same: 8 for a section aligned to 8 (GNU property notes of 64-bit
+        files), else 4, as readelf takes it."""
         data = self.section_data(section)
         align = 8 if section.addralign == 8 else 4
         words = struct.Struct(("<" if self.byteorder == "little" else ">") + "III")
@@ -464,7 +464,9 @@ class ElfFile:
                 )
             namesz, descsz, kind = words.unpack_from(data, at)
             name_at = at + _NOTE_HEADER
-            desc_at = name_at + -(-namesz // align) * align
+            # The header and the name together are padded: a descriptor aligned to 8 follows
+            # "GNU\0" at once, 16 bytes from the note's start.
+            desc_at = at + -(-(_NOTE_HEADER + namesz) // align) * align
             if desc_at + descsz > len(data):
                 raise self._error(
                     f"note at {at} of section {section.name!r} with a {namesz}-byte name and a "
