@@ -13,7 +13,7 @@ import zlib
 
 from lkm.errors import DecompressionError
 
-__all__ = ["MAGIC_SIZE", "Compression", "decompress", "detect"]
+__all__ = ["MAGIC_SIZE", "Compression", "decompress", "detect", "xz_reread_reasons"]
 
 # kmod reads this many bytes to tell the compression (the longest magic, xz's), for any file.
 MAGIC_SIZE = 6
@@ -94,6 +94,45 @@ def _xz(data: bytes | memoryview, path: str | None) -> bytes:
             )
         rest = dec.unused_data.lstrip(b"\0")
     return b"".join(out)
+
+
+# kmod 34 feeds liblzma what read(2) gives it, this many bytes at a time.
+_XZ_READ_SIZE = 8192
+
+
+def xz_reread_reasons(data: bytes | memoryview, count: int) -> tuple[str, ...]:
+    """liblzma's reasons when kmod 34 reads a corrupt xz file ``count`` more times.
+
+    kmod keeps one descriptor per module file and reads the stream with read(2), never seeking
+    back: a second attempt starts where the first stopped, at the end of the 8 KiB read in
+    which liblzma found the damage (or at the end of the file), and so on. What is left is
+    seldom an xz stream ("File format not recognized"); nothing left reads as "Unexpected end
+    of input".
+    """
+    view = memoryview(data)
+    start = _xz_failed_read_end(view, 0)[1]
+    reasons = []
+    for _ in range(count):
+        reason, start = _xz_failed_read_end(view, start)
+        reasons.append(reason)
+    return tuple(reasons)
+
+
+def _xz_failed_read_end(data: memoryview, start: int) -> tuple[str, int]:
+    """The reason the stream read from ``start`` fails and where the reading stopped."""
+    dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    at = start
+    while at < len(data):
+        chunk = data[at : at + _XZ_READ_SIZE]
+        at += len(chunk)
+        try:
+            dec.decompress(chunk)
+        except lzma.LZMAError as err:
+            return _XZ_REASONS.get(str(err), "Internal error (bug)"), at
+        if dec.eof:
+            # The stream ended: kmod stops reading there and finds nothing wrong in it.
+            return "", at
+    return "Unexpected end of input", at
 
 
 def _zstd(data: bytes | memoryview, path: str | None) -> bytes:

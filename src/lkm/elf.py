@@ -8,7 +8,9 @@ offsets, sizes and indexes taken from the file are checked before use: a broken 
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import struct
 from functools import cached_property
 from typing import Literal, NamedTuple
@@ -162,7 +164,9 @@ class _Layout(NamedTuple):
     is64: bool
 
 
+@functools.cache
 def _layout(elf_class: ElfClass, data: ElfData) -> _Layout:
+    """The formats of one class and byte order (made once: every module needs them)."""
     bo = "<" if data is ElfData.LSB else ">"
     if elf_class is ElfClass.ELF64:
         # type machine version entry phoff shoff flags ehsize phentsize phnum shentsize shnum
@@ -420,19 +424,47 @@ class ElfFile:
         if not key or "_index_by_name" in self.__dict__:
             index = self._index_by_name.get(key)
             return None if index is None else self._section(index)
-        # One lookup needs no name index: find the name's spots in the name table (several
-        # when names share tails, ".rela.text" and ".text") and the first header using one.
+        return self.sections_named((name,))[0]
+
+    def sections_named(self, names: tuple[str, ...]) -> list[Section | None]:
+        """The first section called each of ``names`` (None where there is none).
+
+        A few lookups need no name index: find each name's spots in the name table (several
+        when names share tails, ".rela.text" and ".text") and the first header using one.
+        """
         shdrs = self._shdrs
         offsets = [fields[0] for fields in shdrs]
-        needle, names, found = key + b"\0", self._names, len(offsets)
-        start = names.find(needle, 1)  # offset 0 is always the empty name
-        while start > 0:
-            for at, offset in enumerate(offsets[:found]):
-                if offset == start and self._in_file(shdrs[at]):
-                    found = at
-                    break
-            start = names.find(needle, start + 1)
-        return None if found == len(offsets) else self._section(found)
+        table = self._names
+        out: list[Section | None] = []
+        for name in names:
+            needle, found = name.encode("utf-8", "surrogateescape") + b"\0", len(offsets)
+            start = table.find(needle, 1)  # offset 0 is always the empty name
+            while start > 0:
+                at = -1
+                with contextlib.suppress(ValueError):
+                    while (at := offsets.index(start, at + 1, found)) >= 0:
+                        if self._in_file(shdrs[at]):
+                            found = at
+                            break
+                start = table.find(needle, start + 1)
+            if found == len(offsets):
+                out.append(None)
+            elif (section := self._built.get(found)) is not None:
+                out.append(section)
+            else:
+                # The name is known: no need to look it up again in the table.
+                section = self._built[found] = Section(found, name, *shdrs[found][1:])
+                out.append(section)
+        return out
+
+    @property
+    def section_count(self) -> int:
+        """How many section headers the table holds (index 0 included)."""
+        return len(self._shdrs)
+
+    def section_at(self, index: int) -> Section:
+        """Section header ``index`` (0 <= index < ``section_count``)."""
+        return self._section(index)
 
     def file_bytes(self, section: Section) -> memoryview:
         """A section's bytes in the file whatever its type, as kmod 34 reads ``.modinfo``."""

@@ -354,15 +354,17 @@ def _unprefix(name: bytes, prefix: str | None) -> bytes:
 
 def report_failure(reporter: Reporter, path: str, failure: ModuleFailure) -> None:
     """kmod's messages for a module it could not read: the decompressor's reason around the
-    failure (kmod tries to read the file three times)."""
+    failure. kmod tries to decompress the file three times, once before the failure line and
+    twice after; an xz file is read on from where the last attempt stopped
+    (``ModuleFailure.rereads``)."""
     decompressor = _DECOMPRESSOR.get(failure.method)
-    line = f"{decompressor}: {failure.reason}" if decompressor and failure.reason else None
-    if line:
-        reporter.error(line)
+    if not decompressor or not failure.reason:
+        reporter.error(f"failed to load symbols from {path}: {os.strerror(failure.errno)}")
+        return
+    reporter.error(f"{decompressor}: {failure.reason}")
     reporter.error(f"failed to load symbols from {path}: {os.strerror(failure.errno)}")
-    if line:
-        reporter.error(line)
-        reporter.error(line)
+    for reason in failure.rereads or (failure.reason, failure.reason):
+        reporter.error(f"{decompressor}: {reason}")
 
 
 def resolve(
@@ -764,6 +766,8 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     from lkm.depmod.config import load_config
     from lkm.depmod.output import (
         TEXT_FILES,
+        BadIndexKey,
+        Content,
         builtin_alias_index,
         builtin_index,
         render,
@@ -818,7 +822,7 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     # Above a few hundred modules a second process pays for its start.
     outputs = render(result, default_jobs() if len(result.modules) >= 256 else 1)
     if options.dry_run:
-        shown = dict(outputs)
+        shown = {name: data for name, data in outputs if isinstance(data, bytes)}
         return DepmodRun(tuple((name, shown[name]) for name in TEXT_FILES), False)
     later = {
         "modules.builtin.bin": lambda: builtin_index(read_builtin(moddir, reporter)),
@@ -828,9 +832,12 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     }
     written: dict[str, bytes] = {}
 
-    def produce(name: str, data: bytes) -> Callable[[], bytes]:
+    def produce(name: str, data: Content) -> Callable[[], bytes]:
         def made() -> bytes:
             made_now = later[name]() if name in later else data
+            if isinstance(made_now, BadIndexKey):
+                # kmod stops here: the files before this one are in place, no later one is.
+                raise made_now.error()
             written[name] = made_now
             return made_now
 

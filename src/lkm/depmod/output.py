@@ -12,7 +12,7 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from lkm.depmod.order import SYMBOL_BUCKETS, hash_order
 from lkm.depmod.records import DepmodError, DepmodResult, Module
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEXT_FILES",
+    "BadIndexKey",
+    "Content",
     "OutputError",
     "builtin_alias_index",
     "builtin_index",
@@ -51,6 +53,8 @@ _MAJOR = re.compile(rb"(char|block)-major-(\d+)-(\d+)\Z")
 
 
 _Entries = dict[bytes, list[tuple[int, bytes]]]
+# A file's bytes, or for an index, the key that stops it from being written.
+Content: TypeAlias = "bytes | BadIndexKey"
 
 
 class OutputError(DepmodError):
@@ -83,13 +87,13 @@ def _dep_lines(result: DepmodResult) -> list[bytes]:
     return lines
 
 
-def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, bytes]]:
+def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, Content]]:
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
     With ``jobs`` above one, the aliases and symbols (about half the work) are laid out in a
     forked process while this one does the rest.
     """
-    aliases_and_symbols: Background | None = None
+    aliases_and_symbols: Background[Content] | None = None
     if jobs > 1 and hasattr(os, "fork"):
         from lkm.depmod.parallel import Background
 
@@ -116,15 +120,15 @@ def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, bytes]]:
     ]
 
 
-def _deps(result: DepmodResult) -> list[bytes]:
+def _deps(result: DepmodResult) -> list[Content]:
     dep_lines = _dep_lines(result)
     dep_bin: _Entries = {}
     for module, line in zip(result.modules, dep_lines, strict=True):
         _add(dep_bin, _b(module.name), line, module.index)
-    return [b"".join(line + b"\n" for line in dep_lines), index_bytes(dep_bin)]
+    return [b"".join(line + b"\n" for line in dep_lines), _index(dep_bin)]
 
 
-def _aliases(result: DepmodResult) -> list[bytes]:
+def _aliases(result: DepmodResult) -> list[Content]:
     alias_text = [ALIAS_HEADER]
     alias_bin: _Entries = {}
     for module in result.modules:
@@ -133,10 +137,10 @@ def _aliases(result: DepmodResult) -> list[bytes]:
             for alias in module.scan.aliases:
                 alias_text.append(b"alias " + alias + b" " + name + b"\n")
                 _add(alias_bin, _normalize(alias), name, module.index)
-    return [b"".join(alias_text), index_bytes(alias_bin)]
+    return [b"".join(alias_text), _index(alias_bin)]
 
 
-def _module_texts(result: DepmodResult) -> list[bytes]:
+def _module_texts(result: DepmodResult) -> list[Content]:
     softdep_text = [SOFTDEP_HEADER]
     weakdep_text = [WEAKDEP_HEADER]
     devname_text: list[bytes] = []
@@ -156,7 +160,7 @@ def _module_texts(result: DepmodResult) -> list[bytes]:
     return [b"".join(softdep_text), b"".join(weakdep_text), b"".join(devname_text)]
 
 
-def _symbols(result: DepmodResult) -> list[bytes]:
+def _symbols(result: DepmodResult) -> list[Content]:
     symbols_text = [SYMBOLS_HEADER]
     symbols_bin: _Entries = {}
     names = [_b(module.name) for module in result.modules]
@@ -164,14 +168,14 @@ def _symbols(result: DepmodResult) -> list[bytes]:
         owner = result.owners[symbol]
         symbols_text.append(b"alias symbol:" + symbol + b" " + names[owner] + b"\n")
         _add(symbols_bin, b"symbol:" + symbol, names[owner], owner)
-    return [b"".join(symbols_text), index_bytes(symbols_bin)]
+    return [b"".join(symbols_text), _index(symbols_bin)]
 
 
-def _builtins(result: DepmodResult) -> list[bytes]:
+def _builtins(result: DepmodResult) -> list[Content]:
     return [builtin_index(result.builtin), builtin_alias_index(result.builtin_modinfo)]
 
 
-def builtin_index(names: Sequence[str] | None) -> bytes:
+def builtin_index(names: Sequence[str] | None) -> Content:
     """modules.builtin.bin: an unreadable modules.builtin (None) gives an empty file, not an
     empty index."""
     if names is None:
@@ -179,23 +183,52 @@ def builtin_index(names: Sequence[str] | None) -> bytes:
     entries: _Entries = {}
     for name in names:
         _add(entries, _b(name), b"", 0)
-    return index_bytes(entries)
+    return _index(entries)
 
 
-def builtin_alias_index(modinfo: bytes | None) -> bytes:
+def builtin_alias_index(modinfo: bytes | None) -> Content:
     """modules.builtin.alias.bin from modules.builtin.modinfo (None: unreadable, empty file)."""
     if modinfo is None:
         return b""
     entries: _Entries = {}
     for module_name, alias in _builtin_aliases(modinfo):
         _add(entries, _normalize(alias), module_name, 0)
-    return index_bytes(entries)
+    return _index(entries)
+
+
+# Where ``_add`` keeps the first key an index cannot hold: no real key holds a NUL.
+_BAD_KEY = b"\0"
+
+
+class BadIndexKey:
+    """An index that cannot be written: ``key`` holds a byte above 7-bit ASCII.
+
+    kmod 34 fails the run on it (FATAL) when it comes to write that index, after the files
+    before it were written; with ``-n`` no index is written, and nothing fails.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def error(self) -> DepmodError:
+        bad = next(byte for byte in self.key if byte >= 0x80)
+        return DepmodError(
+            f"Module index: bad character '{_s(bytes([bad]))}'={bad:#04x} - only 7-bit ASCII "
+            f"is supported:\n{_s(self.key)}"
+        )
 
 
 def _add(entries: _Entries, key: bytes, value: bytes, priority: int) -> None:
-    # A key kmod's trie cannot hold (8-bit, NUL) is left out rather than failing the run.
-    if key.isascii() and b"\0" not in key and b"\0" not in value:
+    if key.isascii():
         entries.setdefault(key, []).append((priority, value))
+    elif _BAD_KEY not in entries:
+        entries[_BAD_KEY] = [(0, key)]
+
+
+def _index(entries: _Entries) -> bytes | BadIndexKey:
+    """The index of ``entries``, or the first key it cannot hold."""
+    bad = entries.get(_BAD_KEY)
+    return index_bytes(entries) if bad is None else BadIndexKey(bad[0][1])
 
 
 def _normalize(alias: bytes) -> bytes:

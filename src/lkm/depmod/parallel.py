@@ -18,7 +18,7 @@ import pickle
 import signal
 import struct
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["Background", "run_chunks"]
 
@@ -124,11 +124,11 @@ def _child(
         os._exit(status)
 
 
-class Background:
+class Background(Generic[T]):
     """``produce()`` computed in a forked child while this process goes on; ``result()`` waits
     for it. If the child fails, ``result()`` computes it here instead."""
 
-    def __init__(self, produce: Callable[[], list[bytes]]) -> None:
+    def __init__(self, produce: Callable[[], list[T]]) -> None:
         self._produce = produce
         self._fd, write = os.pipe()
         self._pid = os.fork()
@@ -145,13 +145,13 @@ class Background:
                 os._exit(status)
         os.close(write)
 
-    def result(self) -> list[bytes]:
+    def result(self) -> list[T]:
         with os.fdopen(self._fd, "rb") as stream:
             data = stream.read()
         _, status = os.waitpid(self._pid, 0)
         if status == 0:
             try:
-                found: list[bytes] = pickle.loads(data)
+                found: list[T] = pickle.loads(data)
                 return found
             except (pickle.UnpicklingError, EOFError):
                 pass

@@ -3,9 +3,9 @@
 depmod reads every module of a tree, so this is its hot loop; it runs in worker processes and
 hands back small tuples of strings and ints (cheap to pickle), never ``ModuleFile`` objects.
 The symbol table is read in bulk: the fields depmod needs are sliced out of an ``array`` of
-32-bit words, so only undefined symbols and ``__crc_`` symbols become Python objects. Any
-oddity the bulk path does not expect falls back to ``ModuleFile``, which checks everything and
-raises ``LkmError`` with the details.
+32-bit words, so only undefined symbols and ``__crc_`` symbols become Python objects. What
+makes a module unreadable is ``ElfFile``'s to say (as for modinfo); past that, depmod reads
+symbols as leniently as kmod 34 does (see ``_scan_elf``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ from __future__ import annotations
 import mmap
 import operator
 import os
-import re
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 from typing import NamedTuple
 
-from lkm.compress import decompress
-from lkm.elf import SHN_ABS, SHN_LORESERVE, SectionType
-from lkm.errors import DecompressionError, LkmError
-from lkm.module import ModuleFile, kmod_errno
+from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
+from lkm.elf import SHN_ABS, ElfFile, Section
+from lkm.errors import DecompressionError, ElfError, LkmError
+from lkm.module import kmod_errno
 
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 
@@ -52,6 +51,9 @@ class ModuleFailure(NamedTuple):
     errno: int
     method: str  # "xz", "zstd", ... when decompression failed, else ""
     reason: str | None
+    # The decompressor's words when kmod reads the file again, twice (see report_failure):
+    # empty when they are ``reason`` again.
+    rereads: tuple[str, ...] = ()
 
 
 def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan | ModuleFailure:
@@ -78,14 +80,16 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
     try:
         return scan_bytes(data, path=path, names=names)
     except DecompressionError as err:
-        return ModuleFailure(kmod_errno(err), err.method, err.reason)
+        rereads = xz_reread_reasons(data, 2) if err.method == "xz" and err.reason else ()
+        return ModuleFailure(kmod_errno(err), err.method, err.reason, rereads)
     except LkmError as err:
         return ModuleFailure(kmod_errno(err), "", None)
 
 
 def _map_elf(fd: int) -> mmap.mmap | None:
     """The file mapped read-only when it is an ELF file (not compressed), else None."""
-    if os.pread(fd, 4, 0) != b"\x7fELF":
+    head = os.pread(fd, MAGIC_SIZE, 0)
+    if len(head) < MAGIC_SIZE or not head.startswith(b"\x7fELF"):
         return None
     try:
         return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
@@ -101,10 +105,7 @@ def _read_all(fd: int) -> bytes:
 
 
 def _scan_mapped(raw: mmap.mmap, names: dict[bytes, bytes] | None, path: str) -> ModuleScan:
-    try:
-        return _scan_fast(raw, {} if names is None else names)
-    except (_Unusual, struct.error, IndexError, ValueError):
-        return _scan_checked(raw[:], path)
+    return _scan_elf(raw, {} if names is None else names, path)
 
 
 def scan_files(
@@ -120,30 +121,13 @@ def scan_bytes(
     data: bytes, *, path: str | None = None, names: dict[bytes, bytes] | None = None
 ) -> ModuleScan:
     """Read a module's bytes (compressed or not); raises LkmError when they are broken."""
-    raw = decompress(data, path=path)
-    try:
-        return _scan_fast(raw, {} if names is None else names)
-    except (_Unusual, struct.error, IndexError):
-        return _scan_checked(raw, path)
-
-
-class _Unusual(Exception):
-    """Internal: the bulk reader met something only the careful reader handles."""
-
-
-def _scan_checked(raw: bytes, path: str | None) -> ModuleScan:
-    """The same facts through ``ModuleFile``, which raises LkmError on broken structure."""
-    module = ModuleFile(raw, path=path)
-    aliases, softdeps, weakdeps = _modinfo(
-        module.elf.section_data(section)
-        if (section := module.elf.section(".modinfo")) is not None
-        else b""
-    )
-    exports = tuple((os.fsencode(e.name), e.crc) for e in module.exports)
-    found = [(os.fsencode(i.name), i.crc, i.weak) for i in module.imports]
-    _versions_only(found, {os.fsencode(v.symbol): v.crc for v in module.versions})
-    imports = tuple(found)
-    return ModuleScan(aliases, softdeps, weakdeps, exports, imports)
+    if len(data) < MAGIC_SIZE:
+        # kmod reads this many bytes to tell the format, and fails with EINVAL when it cannot.
+        raise ElfError(
+            f"file of {len(data)} bytes is too short to tell its format ({MAGIC_SIZE} bytes)",
+            path=path,
+        )
+    return _scan_elf(decompress(data, path=path), {} if names is None else names, path)
 
 
 def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
@@ -155,83 +139,68 @@ def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
     return tuple(found[b"alias"]), tuple(found[b"softdep"]), tuple(found[b"weakdep"])
 
 
-# (ELF header fields from e_type on, section header) formats per class; byte order prepended.
-_EHDR = {1: "HHIIIIIHHHHHH", 2: "HHIQQQIHHHHHH"}
-_SHDR = {1: "IIIIIIIIII", 2: "IIQQQQIIQQ"}
-_SYMTAB, _NOBITS = int(SectionType.SYMTAB), int(SectionType.NOBITS)
+_SECTIONS = (".modinfo", ".symtab", ".strtab", "__versions", "__ksymtab_strings")
+# (the word holding st_name, the word holding st_info/st_other/st_shndx) per entry, in 32-bit
+# words, and the entry size, per class.
+_SYMBOL_WORDS = {True: (6, 1), False: (4, 3)}
+_VERSION_ENTRY = 64
 
 
-def _scan_fast(raw: bytes | mmap.mmap, names_cache: dict[bytes, bytes]) -> ModuleScan:
-    if raw[:4] != b"\x7fELF" or raw[4] not in (1, 2) or raw[5] not in (1, 2):
-        raise _Unusual
-    is64 = raw[4] == 2
-    little = raw[5] == 1
-    bo = "<" if little else ">"
-    header = struct.unpack_from(bo + _EHDR[raw[4]], raw, 16)
-    etype, shoff, shentsize, shnum, shstrndx = (
-        header[0],
-        header[5],
-        header[10],
-        header[11],
-        header[12],
-    )
-    shdr = struct.Struct(bo + _SHDR[raw[4]])
-    if shoff == 0:
-        return ModuleScan((), (), (), (), ())
-    if shentsize != shdr.size or shnum == 0 or shstrndx >= shnum:
-        raise _Unusual
-    end = shoff + shnum * shdr.size
-    if end > len(raw):
-        raise _Unusual
-    shdrs = list(shdr.iter_unpack(raw[shoff:end]))
+def _scan_elf(
+    raw: bytes | mmap.mmap, names_cache: dict[bytes, bytes], path: str | None
+) -> ModuleScan:
+    """What depmod takes from a module, read as kmod 34 reads it.
 
-    view = memoryview(raw)
+    A module kmod cannot open as ELF (``ElfFile``'s checks) fails as a whole. Past that, kmod
+    is lenient, and so is this: sections are found by name (the first one whose bytes lie in
+    the file), whatever their type, link or entry size says; a symbol or string table it cannot
+    use costs the symbols, not the module, and no message is printed:
 
-    def body(index: int) -> memoryview:
-        fields = shdrs[index]
-        if fields[1] == _NOBITS:
-            return view[0:0]
-        offset, size = fields[4], fields[5]
-        if offset + size > len(raw):
-            raise _Unusual
-        return view[offset : offset + size]
-
-    names = bytes(body(shstrndx))
-    by_name = _find_sections(names, [fields[0] for fields in shdrs])
-    index = by_name.get(b".modinfo")
-    aliases, softdeps, weakdeps = _modinfo(body(index)) if index is not None else ((), (), ())
-    symtab = by_name.get(b".symtab")
-    if symtab is None:
-        if any(fields[1] == _SYMTAB for fields in shdrs):
-            raise _Unusual
-        return ModuleScan(aliases, softdeps, weakdeps, _ksymtab_strings(by_name, body), ())
-    _, stype, _, _, sym_offset, sym_size, link, _, _, entsize = shdrs[symtab]
-    entry = 24 if is64 else 16
-    if stype != _SYMTAB or entsize != entry or sym_size % entry or not 0 < link < shnum:
-        raise _Unusual
-    strings = bytes(body(link))
-    words = array("I")
-    if words.itemsize != 4:
-        raise _Unusual
-    words.frombytes(body(symtab))
-    if little != (sys.byteorder == "little"):
-        words.byteswap()
+    - no ``.symtab`` or ``.strtab``, or a symbol table whose size is no whole number of entries:
+      no needed symbols at all, and the exports come from ``__ksymtab_strings``;
+    - a symbol name offset at or past the end of ``.strtab``: in an undefined symbol, no needed
+      symbols at all; in any symbol, the exports come from ``__ksymtab_strings``;
+    - a name runs to the first NUL, in the file if the string table has none after it;
+    - ``__versions`` whose size is no whole number of 64-byte entries counts as absent.
+    """
+    elf = ElfFile(memoryview(raw), path=path)
+    view = elf.data
+    is64 = elf.is64
+    little = elf.byteorder == "little"
+    section, symtab, strtab, versions_section, ksymtab_strings = elf.sections_named(_SECTIONS)
+    aliases, softdeps, weakdeps = _modinfo(elf.file_bytes(section)) if section else ((), (), ())
+    words = None
+    if symtab is not None and strtab is not None:
+        entry = 24 if is64 else 16
+        table = elf.file_bytes(symtab)
+        if len(table) % entry == 0:
+            words = array("I")
+            if words.itemsize != 4:  # pragma: no cover - every CPython platform has it
+                raise ElfError("no 32-bit array type on this platform", path=path)
+            words.frombytes(table)
+            if little != (sys.byteorder == "little"):
+                words.byteswap()
+    if words is None or strtab is None or symtab is None:
+        return ModuleScan(aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), ())
+    stride, mixed_at = _SYMBOL_WORDS[is64]
     # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
     # little-endian, its bottom half when big-endian (read as one native word after swapping).
-    stride = entry // 4
-    mixed = words[1::stride] if is64 else words[3::stride]
+    mixed = words[mixed_at::stride]
     offsets = words[0::stride]
+    strings = bytes(elf.file_bytes(strtab))
     limit = len(strings)
     find = strings.find
     intern = names_cache.setdefault
 
     def name_at(offset: int) -> bytes:
         stop = find(b"\0", offset)
-        if offset >= limit or stop < 0:
-            raise _Unusual
-        return strings[offset:stop]
+        if stop >= 0:
+            return strings[offset:stop]
+        # No NUL left in the table: kmod reads on past its end, up to a NUL in the file.
+        rest = bytes(view[strtab.offset + offset :])
+        return rest.partition(b"\0")[0]
 
-    versions = _versions(body(by_name[b"__versions"]), is64, bo) if b"__versions" in by_name else {}
+    versions = _versions(elf, versions_section, is64, little)
     imports: list[tuple[bytes, int | None, bool]] = []
     # Undefined symbols (st_shndx 0), picked out at C speed: no bytecode runs per symbol.
     if little:
@@ -240,41 +209,42 @@ def _scan_fast(raw: bytes | mmap.mmap, names_cache: dict[bytes, bytes]) -> Modul
         undefined = compress(range(len(mixed)), map(operator.not_, map(_LOW.__and__, mixed)))
     for i in undefined:
         offset = offsets[i]
+        if offset >= limit:
+            imports = []
+            versions = None
+            break
         if offset:
             name = name_at(offset)
             if name:
                 name = intern(name, name)
                 info = mixed[i] & 0xFF if little else mixed[i] >> 24
-                imports.append((name, versions.get(name), info >> 4 == _STB_WEAK))
-    _versions_only(imports, versions)
-    exports: list[tuple[bytes, int | None]] = []
-    crc_offsets = {m.start() for m in re.finditer(re.escape(_CRC_PREFIX), strings)}
-    if crc_offsets:
-        value_fmt = struct.Struct(bo + ("Q" if is64 else "I"))
-        value_at = sym_offset + (8 if is64 else 4)
-        # The __crc_ symbols in symbol table order, picked out at C speed.
-        for i in compress(range(len(offsets)), map(crc_offsets.__contains__, offsets)):
-            offset = offsets[i]
-            if offset:
-                shndx = mixed[i] >> 16 if little else mixed[i] & 0xFFFF
-                (value,) = value_fmt.unpack_from(raw, value_at + i * entry)
-                if shndx == SHN_ABS:
-                    crc = value & 0xFFFFFFFF
-                else:
-                    if shndx == 0 or shndx >= SHN_LORESERVE or shndx >= shnum:
-                        raise _Unusual
-                    data = body(shndx)
-                    where = value if etype == _ET_REL else value - shdrs[shndx][3]
-                    if not 0 <= where <= len(data) - 4:
-                        raise _Unusual
-                    crc = int.from_bytes(data[where : where + 4], "little" if little else "big")
-                    del data
-                exports.append((name_at(offset)[len(_CRC_PREFIX) :], crc))
-    if not exports:
+                crc = versions.get(name) if versions else None
+                imports.append((name, crc, info >> 4 == _STB_WEAK))
+    if versions is not None:
+        _versions_only(imports, versions)
+    if offsets and max(offsets) >= limit:
         return ModuleScan(
-            aliases, softdeps, weakdeps, _ksymtab_strings(by_name, body), tuple(imports)
+            aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), tuple(imports)
         )
-    return ModuleScan(aliases, softdeps, weakdeps, tuple(exports), tuple(imports))
+    # Where "__crc_" starts in the string table (or in a name running past its end), found at
+    # C speed; the symbols named from there, picked out at C speed too.
+    text = strings
+    if not strings.endswith(b"\0"):
+        text = bytes(view[strtab.offset : strtab.offset + limit + len(_CRC_PREFIX) - 1])
+    starts = set()
+    at = text.find(_CRC_PREFIX)
+    while at >= 0:
+        starts.add(at)
+        at = text.find(_CRC_PREFIX, at + 1)
+    exports: tuple[tuple[bytes, int | None], ...] = ()
+    if starts:
+        candidates = compress(range(len(offsets)), map(starts.__contains__, offsets))
+        exports = _crc_exports(
+            elf, candidates, offsets=offsets, mixed=mixed, name_at=name_at, sym_offset=symtab.offset
+        )
+    if not exports:
+        exports = _ksymtab_strings(elf, ksymtab_strings)
+    return ModuleScan(aliases, softdeps, weakdeps, exports, tuple(imports))
 
 
 def _versions_only(
@@ -287,31 +257,16 @@ def _versions_only(
         imports.extend((name, crc, False) for name, crc in versions.items() if name not in seen)
 
 
-_NAMES = (b".modinfo", b".symtab", b"__versions", b"__ksymtab_strings")
-
-
-def _find_sections(names: bytes, offsets: list[int]) -> dict[bytes, int]:
-    """The first section header naming each of ``_NAMES`` (a name may share a longer one's tail)."""
-    found: dict[bytes, int] = {}
-    for name in _NAMES:
-        needle = name + b"\0"
-        best = len(offsets)
-        at = names.find(needle, 1)
-        while at > 0:
-            if at in offsets:
-                best = min(best, offsets.index(at))
-            at = names.find(needle, at + 1)
-        if best < len(offsets):
-            found[name] = best
-    return found
-
-
-def _versions(data: memoryview, is64: bool, bo: str) -> dict[bytes, int]:
-    if len(data) % 64:
-        raise _Unusual
-    fmt = bo + ("Q56s" if is64 else "I60s")
-    if not data:
-        return {}
+def _versions(
+    elf: ElfFile, section: Section | None, is64: bool, little: bool
+) -> dict[bytes, int] | None:
+    """``__versions`` as {symbol: crc}; None when it is absent or not whole entries."""
+    if section is None:
+        return None
+    data = elf.file_bytes(section)
+    if not data or len(data) % _VERSION_ENTRY:
+        return None
+    fmt = ("<" if little else ">") + ("Q56s" if is64 else "I60s")
     crcs, padded = zip(*struct.iter_unpack(fmt, data), strict=True)
     found = dict(zip(map(bytes.rstrip, padded, repeat(b"\0")), crcs, strict=True))
     if b"\0" in b"".join(found):
@@ -320,10 +275,66 @@ def _versions(data: memoryview, is64: bool, bo: str) -> dict[bytes, int]:
     return found
 
 
-def _ksymtab_strings(
-    by_name: dict[bytes, int], body: Callable[[int], memoryview]
+def _crc_exports(
+    elf: ElfFile,
+    candidates: Iterable[int],
+    *,
+    offsets: array[int],
+    mixed: array[int],
+    name_at: Callable[[int], bytes],
+    sym_offset: int,
 ) -> tuple[tuple[bytes, int | None], ...]:
-    index = by_name.get(b"__ksymtab_strings")
-    if index is None:
+    """The ``__crc_<name>`` symbols among ``candidates`` (symbol indexes), with their CRCs.
+
+    An absolute symbol's CRC is its value; another's is the 32-bit word its value points at in
+    its section. A CRC that cannot be read (an undefined symbol, a value outside its section)
+    is unknown, the export stays. A section index past the table makes kmod 34 abort: here the
+    module fails instead.
+    """
+    little = elf.byteorder == "little"
+    is64 = elf.is64
+    shnum = elf.section_count
+    entry = 24 if is64 else 16
+    value_fmt = struct.Struct(("<" if little else ">") + ("Q" if is64 else "I"))
+    value_at = sym_offset + (8 if is64 else 4)
+    exports: list[tuple[bytes, int | None]] = []
+    order = elf.byteorder
+    relocatable = elf.header.type == _ET_REL
+    bodies: dict[int, tuple[memoryview | bytes, int]] = {}
+    for i in candidates:
+        name = name_at(offsets[i])
+        shndx = mixed[i] >> 16 if little else mixed[i] & 0xFFFF
+        (value,) = value_fmt.unpack_from(elf.data, value_at + i * entry)
+        crc: int | None = None
+        if shndx == SHN_ABS:
+            crc = value & 0xFFFFFFFF
+        elif shndx != 0:
+            if shndx >= shnum:
+                raise ElfError(
+                    f"__crc_ symbol refers to section index {shndx:#x}, not a section of the "
+                    f"file ({shnum} sections)",
+                    path=elf.path,
+                )
+            found = bodies.get(shndx)
+            if found is None:
+                found = bodies[shndx] = _crc_section(elf, shndx, relocatable)
+            data, base = found
+            where = value - base
+            if 0 <= where <= len(data) - 4:
+                crc = int.from_bytes(data[where : where + 4], order)
+        exports.append((name[len(_CRC_PREFIX) :], crc))
+    return tuple(exports)
+
+
+def _crc_section(elf: ElfFile, index: int, relocatable: bool) -> tuple[memoryview | bytes, int]:
+    """A section's bytes (none when they run past the file) and the value its offset 0 has:
+    in a relocatable object symbol values are offsets into their section, else addresses."""
+    section = elf.section_at(index)
+    inside = section.offset + section.size <= len(elf.data)
+    return elf.file_bytes(section) if inside else b"", 0 if relocatable else section.addr
+
+
+def _ksymtab_strings(elf: ElfFile, section: Section | None) -> tuple[tuple[bytes, int | None], ...]:
+    if section is None:
         return ()
-    return tuple((name, None) for name in bytes(body(index)).split(b"\0") if name)
+    return tuple((name, None) for name in bytes(elf.file_bytes(section)).split(b"\0") if name)
