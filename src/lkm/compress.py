@@ -13,10 +13,19 @@ import zlib
 
 from lkm.errors import DecompressionError
 
-__all__ = ["MAGIC_SIZE", "Compression", "decompress", "detect", "xz_reread_reasons"]
+__all__ = [
+    "LIBRARY_NAMES",
+    "MAGIC_SIZE",
+    "Compression",
+    "decompress",
+    "detect",
+    "xz_reread_reasons",
+]
 
 # kmod reads this many bytes to tell the compression (the longest magic, xz's), for any file.
 MAGIC_SIZE = 6
+# The names kmod 34's tools give a decompressor's failure ("zstd: Src size is incorrect").
+LIBRARY_NAMES = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -568,7 +568,8 @@ def show_symbols(settings: Settings, printer: _Output, machine: Machine) -> int:
     """
     import errno
 
-    from lkm.errors import LkmError
+    from lkm.compress import LIBRARY_NAMES
+    from lkm.errors import DecompressionError, LkmError
     from lkm.module import ModuleFile, kmod_errno
 
     _context(settings, printer, machine.system)[0].close()  # kmod sets libkmod up for these too
@@ -585,6 +586,12 @@ def show_symbols(settings: Settings, printer: _Output, machine: Machine) -> int:
         else:
             lines = [f"0x{e.crc or 0:08x}\t{e.name}\n" for e in module.exports]
         code = 0 if lines else errno.ENODATA
+    except DecompressionError as err:
+        code = kmod_errno(err)
+        library = LIBRARY_NAMES.get(err.method)
+        if library and err.reason and not settings.quiet:
+            # kmod names the decompressor's failure first, once.
+            printer.message("ERROR", f"{library}: {err.reason}")
     except LkmError as err:
         code = kmod_errno(err)
     if code:

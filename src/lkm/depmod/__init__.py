@@ -26,6 +26,7 @@ import stat
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from lkm.compress import LIBRARY_NAMES
 from lkm.depmod.config import BUILT_IN, EXTERNAL, DepmodConfig
 from lkm.depmod.order import MODULE_BUCKETS, hash_order, listed_first
 from lkm.depmod.records import (
@@ -67,7 +68,7 @@ __all__ = [
 # Module files: lkm is kmod 34 built with xz, zstd and zlib, as ``-V`` says (Debian's kmod 34,
 # built without zlib, passes over ``.ko.gz`` files without a word).
 MODULE_SUFFIXES = _MODULE_SUFFIXES
-_DECOMPRESSOR = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
+_DECOMPRESSOR = LIBRARY_NAMES
 
 
 @dataclass
