@@ -161,6 +161,17 @@ def test_crc_of_an_undefined_or_misplaced_crc_symbol_is_unknown() -> None:
     assert module.scan().exports == ((b"e1", None), (b"e2", 0x22))
 
 
+def test_crc_read_from_a_section_whose_name_lies_past_the_name_table() -> None:
+    module = _module()
+    at = module.header(SYMTAB)[4] + module.symbol_index(b"__crc_e1") * _SYM.size
+    fields = list(_SYM.unpack_from(module.data, at))
+    fields[3], fields[4] = MODINFO, 0  # the CRC is .modinfo's first word
+    _SYM.pack_into(module.data, at, *fields)
+    module.set_header(MODINFO, 0, 1 << 20)  # .modinfo has lost its name: no aliases
+    scan = module.scan()
+    assert (scan.aliases, scan.exports) == ((), ((b"e1", 0x61696C61), (b"e2", 0x22)))
+
+
 def test_crc_symbol_in_a_section_past_the_table_fails_the_module() -> None:
     # kmod 34 aborts on it; lkm fails the module with one line.
     module = _module()

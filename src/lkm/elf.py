@@ -462,9 +462,11 @@ class ElfFile:
         """How many section headers the table holds (index 0 included)."""
         return len(self._shdrs)
 
-    def section_at(self, index: int) -> Section:
-        """Section header ``index`` (0 <= index < ``section_count``)."""
-        return self._section(index)
+    def section_span(self, index: int) -> tuple[int, int, int]:
+        """Address, file offset and size of section ``index`` (0 <= index < ``section_count``),
+        its name unread: a name past the name table does not matter here."""
+        fields = self._shdrs[index]
+        return fields[3], fields[4], fields[5]
 
     def file_bytes(self, section: Section) -> memoryview:
         """A section's bytes in the file whatever its type, as kmod 34 reads ``.modinfo``."""

@@ -329,9 +329,9 @@ def _crc_exports(
 def _crc_section(elf: ElfFile, index: int, relocatable: bool) -> tuple[memoryview | bytes, int]:
     """A section's bytes (none when they run past the file) and the value its offset 0 has:
     in a relocatable object symbol values are offsets into their section, else addresses."""
-    section = elf.section_at(index)
-    inside = section.offset + section.size <= len(elf.data)
-    return elf.file_bytes(section) if inside else b"", 0 if relocatable else section.addr
+    addr, offset, size = elf.section_span(index)
+    data = elf.data[offset : offset + size] if offset + size <= len(elf.data) else b""
+    return data, 0 if relocatable else addr
 
 
 def _ksymtab_strings(elf: ElfFile, section: Section | None) -> tuple[tuple[bytes, int | None], ...]:
