@@ -28,7 +28,7 @@ does not hold for one, 2 when a name stands for no module or the command line is
 for one the kernel does not have at all. A built-in module can never be absent.
 
 Options:
-      --want=STATE       loaded or absent: the state the exit status checks
+      --want=loaded|absent  the state the exit status checks
 """
 OPTIONS = (Option(None, "want", has_arg=True),)
 

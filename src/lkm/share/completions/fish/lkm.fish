@@ -284,7 +284,7 @@ complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--base
 complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -s h -l help -d 'show this help'
 complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version')"
 
-complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -l want -x -d 'loaded or absent: the state the exit status checks'
+complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -l want -x -a 'loaded absent' -d 'the state the exit status checks'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s k -l set-version -x -a "(__lkm_releases '-b' '--basedir' '-k' '--set-version')" -d 'use VER as kernel version instead of the running one'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
