@@ -32,6 +32,7 @@ MODULES = {
     "softa": ("kernel/softa.ko", (), ("v/d.bin",)),
     "softb": ("kernel/softb.ko", (), ()),
     "weak": ("kernel/weak.ko", ("kernel/core.ko",), ("v/gone.bin",)),
+    "globs": ("kernel/globs.ko", (), ("v/g*.bin", "v/none-*")),
     "broken": ("kernel/broken.ko.xz", (), ()),
 }
 
@@ -60,6 +61,10 @@ def build(root: Path) -> Path:
         f"{RELEASE}/v/d.bin": b"d",  # updates/ before the release directory
         "updates/v/d.bin": b"d",
         "real/c.bin": b"c",
+        "v/g1.bin": b"g",  # v/g*.bin: g1 from updates/ (the kernel's order), g2 compressed
+        "updates/v/g1.bin": b"g",
+        "v/g2.bin.xz": b"g",
+        "v/g3.txt": b"g",
     }
     for name, data in files.items():
         (firmware / name).parent.mkdir(parents=True, exist_ok=True)
@@ -263,3 +268,22 @@ def test_the_command_line_keeps_its_cache_in_xdg_cache_home(
     assert len(list(cache.iterdir())) == 1
     out = capsysbinary.readouterr()[0]
     assert out.count(b"firmware v/a.bin ") == 2
+
+
+def test_wildcard_firmware_stands_for_every_file_it_matches(tree: Path) -> None:
+    fw = tree / "lib/firmware"
+    records = [r for r in run(tree, ["globs"]) if isinstance(r, ClosureFirmware)]
+    assert records == [
+        ClosureFirmware(
+            "v/g1.bin",
+            ("globs",),
+            f"{fw}/updates/v/g1.bin",
+            (),
+            f"{fw}/updates/v/g1.bin",
+            "v/g*.bin",
+        ),
+        ClosureFirmware(
+            "v/g2.bin", ("globs",), f"{fw}/v/g2.bin.xz", (), f"{fw}/v/g2.bin.xz", "v/g*.bin"
+        ),
+        ClosureFirmware("v/none-*", ("globs",), None, (), None, "v/none-*"),
+    ]

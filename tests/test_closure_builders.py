@@ -21,8 +21,11 @@ pytestmark = pytest.mark.slow
 
 # Drivers with firmware in the installed packages (r8169, bnx2, iwlwifi; btusb's Realtek
 # firmware goes through symbolic links), with modinfo softdeps (r8169: realtek; ext4's jbd2:
-# crc32c, an alias), and with firmware no package installed provides (i915).
-DRIVERS = ["r8169", "bnx2", "iwlwifi", "ext4", "btusb", "nvme", "e1000e", "xhci_pci", "i915"]
+# crc32c, an alias), with firmware no package installed provides (i915), and with wildcard
+# patterns among its firmware names (brcmfmac: brcm/brcmfmac*-pcie.*.bin and others).
+DRIVERS = [
+    "r8169", "bnx2", "iwlwifi", "ext4", "btusb", "nvme", "e1000e", "xhci_pci", "i915", "brcmfmac",
+]  # fmt: skip
 # A modprobe.d softdep of the image's system: modprobe (and dracut-install, through libkmod)
 # honour it, mkosi does not read modprobe.d.
 MODPROBE_D = "softdep e1000e post: vfat\n"
@@ -86,6 +89,9 @@ def test_mkinitramfs_holds_the_closure_with_softdeps_and_its_firmware(
     missing = {r.name for r in records if isinstance(r, ClosureFirmware) and r.missing}
     assert any(name.startswith("i915/") for name in missing)
     assert not missing & image.firmware
+    # A wildcard pattern stands for every file it matches.
+    matched = [r for r in records if isinstance(r, ClosureFirmware) and r.pattern and r.path]
+    assert {r.pattern for r in matched} >= {"brcm/brcmfmac*-pcie.*.bin"}
 
 
 def test_mkinitramfs_takes_soft_dependencies_that_lkm_adds_only_when_asked(
@@ -108,8 +114,7 @@ def test_mkinitramfs_takes_soft_dependencies_that_lkm_adds_only_when_asked(
 
 def test_mkosi_picks_the_closure_without_softdeps(builders: tuple[Path, str]) -> None:
     root, release = builders
-    # mkosi names modules as their files are named (dashes); it only ever passes such names.
-    picked = image_builders.mkosi([name.replace("_", "-") for name in DRIVERS], release)
+    picked = image_builders.mkosi(DRIVERS, release)
     records = lkm_closure(root, release, DRIVERS)
     assert picked.modules == module_names(records)
     # mkosi 25.3 reads ``--null`` output as ``key: value`` first, and kmod 34 prints

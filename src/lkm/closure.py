@@ -97,11 +97,12 @@ class ClosureModule(NamedTuple):
 class ClosureFirmware(NamedTuple):
     """One firmware name and where the kernel would find it."""
 
-    name: str  # as the firmware: field gives it
+    name: str  # as the firmware: field gives it, or the file a wildcard pattern matched
     modules: tuple[str, ...]  # the modules of the closure that ask for it, in closure order
     path: str | None  # the first file the kernel would try that exists; None: missing
     links: tuple[str, ...]  # symbolic links followed from ``path`` on, in order
     target: str | None  # the file finally reached (``path`` itself when it is no link)
+    pattern: str | None = None  # the firmware: field, when it is a wildcard pattern
     kind: str = "firmware"
 
     @property
@@ -183,8 +184,9 @@ def closure(
             if module.name not in by:  # a module may name one file several times
                 by.append(module.name)
     found = [
-        find_firmware(name, dirs, basedir)._replace(modules=tuple(by))
+        record._replace(modules=tuple(by))
         for name, by in wanted.items()
+        for record in search_firmware(name, dirs, basedir)
     ]
     return [*modules, *found, *errors]
 
@@ -287,6 +289,37 @@ def _read_firmware(
     return result
 
 
+def search_firmware(
+    name: str, dirs: Sequence[str], basedir: str = ""
+) -> tuple[ClosureFirmware, ...]:
+    """The files firmware ``name`` stands for: :func:`find_firmware`'s one record, or for a
+    wildcard pattern (``*``, ``?``, ``[``; modules name some, such as
+    ``brcm/brcmfmac*-pcie.*.bin``, for image builders: the kernel asks for exact names) one
+    record for each file it matches, as glob(3) matches, in the kernel's order of directories
+    and suffixes, a file matched twice listed once; a pattern matching nothing is missing."""
+    if not any(c in name for c in "*?["):
+        return (find_firmware(name, dirs, basedir),)
+    import glob
+
+    found: dict[str, ClosureFirmware] = {}  # by the name matched: the first one counts
+    seen: set[str] = set()
+    for suffix in FIRMWARE_SUFFIXES:
+        for directory in dirs:
+            top = directory.rstrip("/")
+            for path in sorted(glob.glob(glob.escape(top) + "/" + name + suffix)):
+                resolved = _resolve_in_root(basedir, path)
+                matched = path[len(top) + 1 : len(path) - len(suffix)]
+                if path in seen or matched in found or resolved is None:
+                    continue
+                if os.path.isfile(resolved[0]):
+                    seen.add(path)
+                    record = ClosureFirmware(matched, (), path, resolved[1], resolved[0], name)
+                    found[matched] = record
+    if not found:
+        return (ClosureFirmware(name, (), None, (), None, name),)
+    return tuple(found.values())
+
+
 def find_firmware(name: str, dirs: Sequence[str], basedir: str = "") -> ClosureFirmware:
     """Where the kernel finds firmware ``name`` in ``dirs`` (see the module docstring);
     symbolic links resolve inside ``basedir``."""
@@ -351,4 +384,5 @@ __all__ = [
     "closure",
     "default_firmware_dirs",
     "find_firmware",
+    "search_firmware",
 ]

@@ -4,7 +4,7 @@
 
 They run in a trixie system of their own, ``$LKM_TEST_CACHE/image-builders`` (beside the kmod 34
 chroot of :mod:`support.world`, which stays as it is): debootstrap with initramfs-tools, mkosi and
-three firmware packages, then the real kernel package of the trixie tree unpacked into it
+four firmware packages, then the real kernel package of the trixie tree unpacked into it
 (``dpkg-deb -x``: its modules and ``/boot/config``, no maintainer script run) and indexed by the
 system's own depmod. Prepared once, under the world's lock, and kept.
 
@@ -27,22 +27,28 @@ from support import world
 ROOT = world.CACHE / "image-builders"
 PACKAGES = (
     "initramfs-tools", "zstd", "cpio", "kmod", "xz-utils", "mkosi",
-    "firmware-realtek", "firmware-iwlwifi", "firmware-bnx2",
+    "firmware-realtek", "firmware-iwlwifi", "firmware-bnx2", "firmware-brcm80211",
 )  # fmt: skip
 
-# mkosi's own module and firmware resolution, called as mkosi calls it for an initrd whose
-# modules are chosen (``root`` is the image's; modinfo runs in a sandbox chrooted there).
+# mkosi's own choice of the files an initrd keeps when its modules are chosen by name
+# (``KernelModulesInclude=`` with every other module excluded), as ``mkosi.kmod`` makes it:
+# module paths matched by regular expressions, then ``resolve_module_dependencies`` (modinfo
+# in a sandbox chrooted in ``root``), then the targets of firmware links.
 MKOSI_CALL = """\
-import json, sys
+import json, os, re, sys
 from pathlib import Path
 from types import SimpleNamespace
-from mkosi.kmod import resolve_module_dependencies
+from mkosi.kmod import gen_required_kernel_modules
 config = SimpleNamespace(
     output_format=SimpleNamespace(is_extension_image=lambda: False), overlay=False
 )
 context = SimpleNamespace(root=Path("/"), config=config)
-modules, firmware = resolve_module_dependencies(context, sys.argv[1], sys.argv[2:])
-print(json.dumps({"modules": sorted(map(str, modules)), "firmware": sorted(map(str, firmware))}))
+include = [rf"/{re.escape(name).replace('_', '[_-]')}\\.ko" for name in sys.argv[2:]]
+kept = gen_required_kernel_modules(context, sys.argv[1], include=include, exclude=[".*"])
+files = [str(p) for p in kept if not Path("/", p).is_dir() or Path("/", p).is_symlink()]
+modules = [p for p in files if p.startswith("usr/lib/modules/") and ".ko" in os.path.basename(p)]
+firmware = [p for p in files if p.startswith("usr/lib/firmware/")]
+print(json.dumps({"modules": sorted(modules), "firmware": sorted(firmware)}))
 """
 
 
@@ -75,7 +81,15 @@ def ensure() -> tuple[Path, str]:
             deb = world.download(world.SPECS["trixie-amd64"])
             world.run(["dpkg-deb", "-x", deb, ROOT])
             world.run(["chroot", ROOT, "depmod", release])
-            (ROOT / ".ready").touch()
+            (ROOT / ".ready").write_text("\n".join(PACKAGES))
+        if (ROOT / ".ready").read_text() != "\n".join(PACKAGES):
+            # Prepared with fewer packages: add the others.
+            world.log("installing into the image builders' system: " + " ".join(PACKAGES))
+            world.run(["chroot", ROOT, "apt-get", "update"])
+            world.run(
+                ["chroot", ROOT, "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+            )
+            (ROOT / ".ready").write_text("\n".join(PACKAGES))
     return ROOT, release
 
 
@@ -135,8 +149,8 @@ def mkinitramfs(modules: list[str], release: str) -> Image:
 
 
 def mkosi(modules: list[str], release: str) -> Image:
-    """mkosi's choice of module files and firmware files for ``modules`` (names as mkosi takes
-    them: its file names' spelling, with dashes)."""
+    """mkosi's choice of module files and firmware files for the modules named (``_`` and
+    ``-`` alike, as mkosi's own expressions for loaded modules take them)."""
     scratch = _scratch()
     try:
         (scratch / "call.py").write_text(MKOSI_CALL)

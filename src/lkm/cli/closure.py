@@ -147,7 +147,8 @@ def _print_text(printer: Printer, records: Sequence[Record]) -> None:
             if record.path is None:
                 lines.append(f"missing {record.name} (for {', '.join(record.modules)})")
                 continue
-            lines.append(f"firmware {record.name} {record.path}")
+            pattern = f" ({record.pattern})" if record.pattern is not None else ""
+            lines.append(f"firmware {record.name} {record.path}{pattern}")
             for link in record.links:
                 if link != record.path:
                     lines.append(f"  link {link}")
