@@ -66,6 +66,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.drivers",  # devices, the modules matching their modaliases, their drivers now
         "lkm.graph",  # dependency graphs as records and Graphviz text
         "lkm.keys",  # the keys a kernel trusts
+        "lkm.sign",  # module signatures made as the kernel's sign-file makes them
     ),
     "command line": (
         "lkm.cli.*",

@@ -17,6 +17,7 @@ __all__ = [
     "LIBRARY_NAMES",
     "MAGIC_SIZE",
     "Compression",
+    "compress",
     "decompress",
     "detect",
     "xz_reread_reasons",
@@ -249,3 +250,21 @@ def _gzip(data: bytes | memoryview, path: str | None) -> bytes:
             )
         rest = dec.unused_data
     return b"".join(out)
+
+
+def compress(data: bytes, method: Compression) -> bytes:
+    """``data`` compressed with ``method`` as the kernel's build compresses modules: xz with a
+    CRC32 check and a 1 MiB dictionary (the kernel's decompressor checks nothing stronger),
+    zstd at its default level, gzip without a name or time stamp."""
+    if method is Compression.XZ:
+        filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
+        return lzma.compress(data, lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, filters=filters)
+    if method is Compression.ZSTD:
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
+    if method is Compression.GZIP:
+        import gzip
+
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    return data

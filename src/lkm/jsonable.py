@@ -26,6 +26,7 @@ SCHEMAS: dict[str, int] = {
     "graph": 1,
     "show": 1,
     "keys": 1,
+    "sign": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

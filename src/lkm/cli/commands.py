@@ -75,6 +75,8 @@ COMMANDS = (
             "lkm.cli.completion:main", Kind.VERB),
     Command("keys", "the certificates built into a kernel image, or the running kernel's keys",
             "lkm.cli.keys:main", Kind.VERB),
+    Command("sign", "append a signature to module files, as the kernel's sign-file does",
+            "lkm.cli.sign:main", Kind.VERB),
 )  # fmt: skip
 
 # Commands the completion scripts call, left out of ``lkm --help``: the names they complete.

@@ -126,6 +126,7 @@ complete -c lkm -n '__lkm_at' -a 'graph' -d 'modules\' dependencies as a Graphvi
 complete -c lkm -n '__lkm_at' -a 'show' -d 'everything about modules: typed modinfo fields, file, signature, build-id, kernel state'
 complete -c lkm -n '__lkm_at' -a 'completion' -d 'print the bash, zsh or fish completion script for lkm'
 complete -c lkm -n '__lkm_at' -a 'keys' -d 'the certificates built into a kernel image, or the running kernel\'s keys'
+complete -c lkm -n '__lkm_at' -a 'sign' -d 'append a signature to module files, as the kernel\'s sign-file does'
 complete -c lkm -n '__lkm_at' -s h -l help -d 'show the commands'
 complete -c lkm -n '__lkm_at' -s V -l version -d 'show the version'
 
@@ -261,6 +262,7 @@ complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'show' -d 'everything about modules: typed modinfo fields, file, signature, build-id, kernel state'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'completion' -d 'print the bash, zsh or fish completion script for lkm'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'keys' -d 'the certificates built into a kernel image, or the running kernel\'s keys'
+complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'sign' -d 'append a signature to module files, as the kernel\'s sign-file does'
 complete -c lkm -n '__lkm_is --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox; and not __lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a "(__lkm_nested '-k' '--kernel' '-m' '--modules' '-d' '--deb' '-w' '--workdir' '-t' '--timeout')"
 
 complete -c lkm -n '__lkm_is -- links' -s h -l help -d 'show this help'
@@ -326,3 +328,11 @@ complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l pem -d
 complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l der -x -a "(__fish_complete_directories (commandline -ct))" -d 'write each certificate to DIR/KEYID.der'
 complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l json -d 'print the records as JSON (schema lkm/keys/1)'
 complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -s h -l help -d 'show this help'
+
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l key -x -d 'PEM private key, RSA or ECDSA (a PEM holding the certificate too is fine); an encrypted key takes its password from KBUILD_SIGN_PIN'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l cert -x -d 'the key\'s X.509 certificate, PEM or DER'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l hash -x -d 'sha256 (default), sha224, sha384, sha512, sha3-256, sha3-384, sha3-512'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l replace -d 'replace a module\'s signature instead of refusing it'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l json -d 'print the records as JSON (schema lkm/sign/1)'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -s h -l help -d 'show this help'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -F
