@@ -68,6 +68,8 @@ def make_root(root: Path) -> System:
         (root / "sys/module" / name / "refcnt").write_text("1\n")
     for where in ("etc/modprobe.d", "usr/lib/modprobe.d", "run/modules-load.d"):
         (root / where).mkdir(parents=True)
+    # What the kernel shows for a built-in module with parameters that modules.builtin lacks.
+    (root / "sys/module/kb/parameters").mkdir(parents=True)
     (root / "etc/modprobe.d/t.conf").write_text(ETC)
     (root / "usr/lib/modprobe.d/u.conf").write_text(USR)
     for relative, text in LOAD.items():
@@ -181,6 +183,13 @@ def test_builtin_module_is_never_absent(system: System) -> None:
     [bi] = one(system, "bi", Want.LOADED)
     assert (bi.satisfied, bi.reason) == (True, None)
     assert bi.plan == ()
+
+
+def test_sysfs_directory_without_initstate_is_built_in(system: System) -> None:
+    [kb] = one(system, "kb", Want.ABSENT)
+    assert (kb.presence, kb.builtin, kb.loaded, kb.found_as) == (Presence.BUILTIN, True, None, None)
+    assert (kb.satisfied, kb.reason) == (False, "built into the kernel: it can never be absent")
+    assert one(system, "kb", Want.LOADED)[0].satisfied
 
 
 def test_going_module_is_neither_loaded_nor_absent(system: System) -> None:

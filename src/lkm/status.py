@@ -41,7 +41,7 @@ class Want(enum.Enum):
 class Presence(enum.Enum):
     """Where the module is, the first that holds."""
 
-    BUILTIN = "builtin"  # modules.builtin lists it: part of the kernel image
+    BUILTIN = "builtin"  # part of the kernel image (modules.builtin, or /sys/module says so)
     LOADED = "loaded"  # the kernel has it (``loaded`` gives its state)
     AVAILABLE = "available"  # not in the kernel; the tree has its file
     MISSING = "missing"  # neither: modprobe could only run an install command for it
@@ -107,7 +107,7 @@ class ModuleStatus(NamedTuple):
     alias: str | None  # the alias it was found through, if any
     presence: Presence | None
     loaded: str | None  # the kernel's state (live, coming, going); None: not loaded
-    builtin: bool
+    builtin: bool  # modules.builtin lists it, or /sys/module shows it built in (no initstate)
     path: str | None  # the module's file in the tree
     blacklisted: bool  # a blacklist line names the module
     blacklist: tuple[Source, ...]  # every place that blacklists it
@@ -128,6 +128,7 @@ class ModuleStatus(NamedTuple):
 class _Context(NamedTuple):
     resolver: Resolver
     origins: Origins
+    sysfs: str
     state: SysfsState
     boot: tuple[tuple[BootLoad, frozenset[str]], ...]  # each boot name and its modules
 
@@ -149,7 +150,8 @@ def status(
         system.modprobe_dirs, module_dir=moddir.path, cmdline=system.cmdline
     )
     resolver = Resolver(moddir, config)
-    context = _Context(resolver, origins, SysfsState(system.sysfs), _boot(system, resolver))
+    state = SysfsState(system.sysfs)
+    context = _Context(resolver, origins, system.sysfs, state, _boot(system, resolver))
     records: list[ModuleStatus] = []
     for name in names:
         records += _records(name, context, want)
@@ -206,6 +208,17 @@ def _error(name: str, message: str, want: Want | None) -> ModuleStatus:
     )  # fmt: skip
 
 
+def _builtin_in_sysfs(sysfs: str, name: str) -> bool:
+    """Whether the kernel shows ``name`` as built in: a ``/sys/module`` directory without
+    ``initstate`` (one for a built-in module with parameters; a loaded module has the file
+    from the start). libkmod calls it coming and modprobe loads over it; for a check it is
+    there, and can never go."""
+    import os
+
+    path = f"{sysfs}/module/{name}"
+    return os.path.isdir(path) and not os.path.lexists(f"{path}/initstate")
+
+
 def _source(origin: Origin) -> Source:
     return Source(None, None) if origin.line is None else Source(origin.path, origin.line)
 
@@ -216,7 +229,7 @@ def _record(
     resolver, origins = context.resolver, context.origins
     config = resolver.config
     name = match.name
-    builtin = resolver.moddir.is_builtin(name)
+    builtin = resolver.moddir.is_builtin(name) or _builtin_in_sysfs(context.sysfs, name)
     loaded = None if builtin else context.state.state(name)
     path = match.path
     if path is None:
