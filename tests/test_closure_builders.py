@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 DRIVERS = [
     "r8169", "bnx2", "iwlwifi", "ext4", "btusb", "nvme", "e1000e", "xhci_pci", "i915", "brcmfmac",
 ]  # fmt: skip
-# A modprobe.d softdep of the image's system: modprobe (and dracut-install, through libkmod)
-# honour it, mkosi does not read modprobe.d.
-MODPROBE_D = "softdep e1000e post: vfat\n"
+# A modprobe.d softdep and weakdep of the image's system: dracut-install (through libkmod)
+# takes both, mkosi does not read modprobe.d. (Trixie's modules declare no weakdep.)
+MODPROBE_D = "softdep e1000e post: vfat\nweakdep e1000e msdos\n"
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +68,21 @@ def firmware_files(root: Path, records: list[object], *, links: bool = True) -> 
     return files
 
 
-def test_mkinitramfs_holds_the_closure_with_softdeps_and_its_firmware(
+def test_mkinitramfs_holds_the_closure_with_soft_and_weak_dependencies_and_firmware(
     builders: tuple[Path, str],
 ) -> None:
     root, release = builders
     # What the image holds whatever the list says (modules its hooks add).
     baseline = image_builders.mkinitramfs([], release)
     image = image_builders.mkinitramfs(DRIVERS, release)
-    records = lkm_closure(root, release, DRIVERS + sorted(baseline.modules), softdeps=True)
+    names = DRIVERS + sorted(baseline.modules)
+    records = lkm_closure(root, release, names, softdeps=True, weakdeps=True)
     assert not [r for r in records if getattr(r, "error", None)]
     # initramfs-tools adds "hidden dependencies" of its own (hook-functions): vmd for nvme,
     # which no dependency, softdep or weakdep of nvme names.
     assert image.modules - module_names(records) == {"vmd"}
     assert module_names(records) <= image.modules
-    assert {"vfat", "fat", "realtek", "crc32c_generic"} <= image.modules
+    assert {"vfat", "fat", "msdos", "realtek", "crc32c_generic"} <= image.modules
     assert image.firmware == firmware_files(root, records)
     # Links were followed: btusb's Realtek firmware comes as links and their targets.
     assert any(r.links for r in records if isinstance(r, ClosureFirmware))
@@ -94,22 +95,23 @@ def test_mkinitramfs_holds_the_closure_with_softdeps_and_its_firmware(
     assert {r.pattern for r in matched} >= {"brcm/brcmfmac*-pcie.*.bin"}
 
 
-def test_mkinitramfs_takes_soft_dependencies_that_lkm_adds_only_when_asked(
+def test_mkinitramfs_takes_soft_and_weak_dependencies_that_lkm_adds_only_when_asked(
     builders: tuple[Path, str],
 ) -> None:
     root, release = builders
     baseline = image_builders.mkinitramfs([], release)
     image = image_builders.mkinitramfs(DRIVERS, release)
     hard = module_names(lkm_closure(root, release, DRIVERS))
-    soft = lkm_closure(root, release, DRIVERS, softdeps=True)
+    soft = lkm_closure(root, release, DRIVERS, softdeps=True, weakdeps=True)
     reached_softly = {
         r.name
         for r in soft
-        if isinstance(r, ClosureModule) and r.reason in (Reason.SOFTDEP_PRE, Reason.SOFTDEP_POST)
+        if isinstance(r, ClosureModule)
+        and r.reason in (Reason.SOFTDEP_PRE, Reason.SOFTDEP_POST, Reason.WEAKDEP)
     }
     # Everything reached through a softdep, and their own dependencies (fat, for vfat).
     assert image.modules - baseline.modules - hard == module_names(soft) - hard | {"vmd"}
-    assert {"realtek", "crc32c_generic", "crc32c_intel", "vfat"} <= reached_softly
+    assert {"realtek", "crc32c_generic", "crc32c_intel", "vfat", "msdos"} <= reached_softly
 
 
 def test_mkosi_picks_the_closure_without_softdeps(builders: tuple[Path, str]) -> None:
@@ -119,7 +121,7 @@ def test_mkosi_picks_the_closure_without_softdeps(builders: tuple[Path, str]) ->
     assert picked.modules == module_names(records)
     # mkosi 25.3 reads ``--null`` output as ``key: value`` first, and kmod 34 prints
     # ``softdep=pre: realtek`` there: every modinfo softdep is lost (r8169 -> realtek), and
-    # modprobe.d is not read at all (e1000e -> vfat).
-    assert not {"realtek", "crc32c_generic", "vfat"} & picked.modules
+    # modprobe.d is not read at all (e1000e -> vfat, msdos).
+    assert not {"realtek", "crc32c_generic", "vfat", "msdos"} & picked.modules
     # Firmware: the file found and the link's final target, not the links in between.
     assert picked.firmware == firmware_files(root, records, links=False)
