@@ -287,3 +287,14 @@ def test_wildcard_firmware_stands_for_every_file_it_matches(tree: Path) -> None:
         ),
         ClosureFirmware("v/none-*", ("globs",), None, (), None, "v/none-*"),
     ]
+
+
+def test_a_dependency_whose_file_is_gone_is_the_modules_error(tree: Path) -> None:
+    core = tree / "lib/modules/9.9/kernel/core.ko"
+    core.unlink()
+    records = run(tree, ["phy"])
+    # As kmod reads such a modules.dep line: the module has no dependencies at all.
+    (phy,) = [r for r in records if isinstance(r, ClosureModule)]
+    assert phy.name == "phy"
+    assert phy.error == f"dependency {core}: No such file or directory"
+    assert phy.firmware == ("v/c.bin",)
