@@ -67,6 +67,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.graph",  # dependency graphs as records and Graphviz text
         "lkm.keys",  # the keys a kernel trusts
         "lkm.sign",  # module signatures made as the kernel's sign-file makes them
+        "lkm.audit",  # what in a running kernel's modules is not as it should be
     ),
     "command line": (
         "lkm.cli.*",

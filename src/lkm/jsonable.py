@@ -27,6 +27,7 @@ SCHEMAS: dict[str, int] = {
     "show": 1,
     "keys": 1,
     "sign": 1,
+    "audit": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -75,6 +75,7 @@ def install(root: str, report: int) -> None:
 
 def tools(root: str, report: int) -> list[tuple[str, int]]:
     from lkm.cli import (
+        audit,
         closure,
         depmod,
         drivers,
@@ -148,6 +149,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("lkm drivers", lambda: drivers.main(["--json"], system=system)),
         ("lkm graph foo", lambda: graph.main(["--softdeps", "foo"], system=system)),
         ("lkm show", lambda: show.main(["a", "bi", ko, "b"], system=system)),
+        ("lkm audit", lambda: audit.main(["--json"], system=system)),
     ]
     done = []
     for name, run in runs:
@@ -160,6 +162,7 @@ def main(root: str, report_path: str) -> int:
     report = os.open(report_path, os.O_WRONLY | os.O_APPEND)
     import support.kernel  # noqa: F401  (imported before the hook: it is the test's own)
     from lkm.cli import (  # noqa: F401
+        audit,
         closure,
         depmod,
         drivers,

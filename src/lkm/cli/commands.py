@@ -77,6 +77,8 @@ COMMANDS = (
             "lkm.cli.keys:main", Kind.VERB),
     Command("sign", "append a signature to module files, as the kernel's sign-file does",
             "lkm.cli.sign:main", Kind.VERB),
+    Command("audit", "what in the running kernel's modules is not as it should be: taint, "
+            "files, hidden and blacklisted modules, lockdown", "lkm.cli.audit:main", Kind.VERB),
 )  # fmt: skip
 
 # Commands the completion scripts call, left out of ``lkm --help``: the names they complete.
