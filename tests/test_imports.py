@@ -68,6 +68,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.keys",  # the keys a kernel trusts
         "lkm.sign",  # module signatures made as the kernel's sign-file makes them
         "lkm.audit",  # what in a running kernel's modules is not as it should be
+        "lkm.verify",  # module signatures checked as the kernel checks them
     ),
     "command line": (
         "lkm.cli.*",

@@ -28,6 +28,7 @@ SCHEMAS: dict[str, int] = {
     "keys": 1,
     "sign": 1,
     "audit": 1,
+    "verify": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

@@ -290,6 +290,42 @@ def parse_pkcs7(
 
     Bytes after the outer value are ignored, like kmod does.
     """
+    return read_pkcs7(blob, path=path, offset=offset, algo=algo, hash=hash).signature
+
+
+class SignerDetails(NamedTuple):
+    """What checking a PKCS#7 signer needs beyond what modinfo shows (see :mod:`lkm.verify`)."""
+
+    issuer: bytes | None  # the DER of the signer's issuer Name (None: named by key id)
+    serial: int | None
+    subject_key_id: bytes | None
+    digest_oid: str
+    signature_oid: str
+    # The [0] IMPLICIT authenticatedAttributes as encoded, or None when there are none.
+    authenticated_attributes: bytes | None
+    message_digest: bytes | None  # the messageDigest attribute's value, when present
+    signature: bytes
+
+
+class Pkcs7(NamedTuple):
+    """A module's CMS SignedData: the first signer as modinfo shows it and its details."""
+
+    signature: ModuleSignature
+    content_type: str  # the encapsulated content's type (data for module signatures)
+    has_content: bool  # whether the content is inside (module signatures are detached)
+    signer_count: int
+    signer: SignerDetails
+
+
+def read_pkcs7(
+    blob: bytes,
+    *,
+    path: str | None = None,
+    offset: int = 0,
+    algo: int = 0,
+    hash: int = 0,
+) -> Pkcs7:
+    """:func:`parse_pkcs7` with the details a verifier needs; the same checks, the same errors."""
     der = DerReader(blob, path, offset)
     outer = der.read(0, len(blob))
     der.expect(outer, TAG_SEQUENCE, "a ContentInfo SEQUENCE", constructed=True)
@@ -314,7 +350,7 @@ def parse_pkcs7(
     der.expect(fields[1], TAG_SET, "a digestAlgorithms SET")
     for item in der.members(fields[1]):
         _algorithm(der, item)
-    _content_info(der, fields[2])
+    inner_type, has_content = _content_info(der, fields[2])
     rest = fields[3:]
     for number in (0, 1):  # optional certificates [0] and crls [1]
         if rest and rest[0].is_context(number) and rest[0].constructed:
@@ -325,7 +361,8 @@ def parse_pkcs7(
     signers = [_signer_info(der, item, algo, hash) for item in der.members(rest[0])]
     if not signers:
         raise der.error("expected at least one signer info, found none", rest[0].start)
-    return signers[0]
+    signature, details = signers[0]
+    return Pkcs7(signature, inner_type, has_content, len(signers), details)
 
 
 def _algorithm(der: DerReader, tlv: Tlv) -> str:
@@ -339,7 +376,7 @@ def _algorithm(der: DerReader, tlv: Tlv) -> str:
     return oid
 
 
-def _content_info(der: DerReader, tlv: Tlv) -> None:
+def _content_info(der: DerReader, tlv: Tlv) -> tuple[str, bool]:
     """The inner ContentInfo: a type and optional [0] content (absent in module signatures)."""
     der.expect(tlv, TAG_SEQUENCE, "an encapContentInfo SEQUENCE", constructed=True)
     parts = der.children(tlv)
@@ -357,6 +394,7 @@ def _content_info(der: DerReader, tlv: Tlv) -> None:
         if content_type == _OID_DATA:
             der.expect(inner[0], TAG_OCTET_STRING, "data content OCTET STRING")
         _any(der, inner[0])
+    return content_type, len(parts) == 2
 
 
 # Universal types whose content kmod's decoder checks when they stand for ANY, and the strings
@@ -396,17 +434,22 @@ def _any(der: DerReader, tlv: Tlv) -> None:
         raise der.error(f"expected at most 7 unused bits, found {value[0]}", tlv.start)
 
 
-def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSignature:
+def _signer_info(
+    der: DerReader, tlv: Tlv, algo: int, hash_: int
+) -> tuple[ModuleSignature, SignerDetails]:
     der.expect(tlv, TAG_SEQUENCE, "a SignerInfo SEQUENCE", constructed=True)
     fields = list(der.children(tlv))
     if len(fields) < 5:
         raise der.error(f"expected at least 5 SignerInfo fields, found {len(fields)}", tlv.start)
     der.integer(fields[0])
     sid = fields[1]
+    issuer: bytes | None = None
+    serial_number: int | None = None
+    subject_key_id: bytes | None = None
     if sid.is_context(0):
         kind = KeyIdKind.SUBJECT_KEY_ID
         signer = ""
-        key_id = der.content(sid)
+        key_id = subject_key_id = der.content(sid)
     else:
         der.expect(sid, TAG_SEQUENCE, "an IssuerAndSerialNumber SEQUENCE", constructed=True)
         parts = der.children(sid)
@@ -414,11 +457,16 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
             raise der.error(f"expected issuer and serial, found {len(parts)} values", sid.start)
         kind = KeyIdKind.ISSUER_SERIAL
         signer = _signer_name(der, parts[0])
-        serial = abs(der.integer(parts[1]))
+        issuer = der.data[parts[0].start : parts[0].end]
+        serial_number = der.integer(parts[1])
+        serial = abs(serial_number)
         key_id = serial.to_bytes((serial.bit_length() + 7) // 8, "big")
     digest = _algorithm(der, fields[2])
     rest = fields[3:]
+    attributes = message_digest = None
     if rest[0].is_context(0) and rest[0].constructed:  # signed attributes
+        attributes = der.data[rest[0].start : rest[0].end]
+        message_digest = _message_digest(der, rest[0])
         rest = rest[1:]
     if len(rest) < 2:
         raise der.error("expected a signature algorithm and signature", tlv.start)
@@ -430,7 +478,7 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
         rest = rest[1:]
     if rest:
         raise der.error("expected the end of the SignerInfo, found more", rest[0].start)
-    return ModuleSignature(
+    shown = ModuleSignature(
         algo=algo,
         hash=hash_,
         id_type=SignatureIdType.PKCS7,
@@ -441,6 +489,37 @@ def _signer_info(der: DerReader, tlv: Tlv, algo: int, hash_: int) -> ModuleSigna
         key_id_kind=kind,
         signature_algo=_OID_LONG_NAMES.get(signature_algo, signature_algo),
     )
+    details = SignerDetails(
+        issuer, serial_number, subject_key_id, digest, signature_algo, attributes,
+        message_digest, signature,
+    )  # fmt: skip
+    return shown, details
+
+
+_OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+
+
+def _message_digest(der: DerReader, attributes: Tlv) -> bytes | None:
+    """The messageDigest attribute's value among signed attributes, if one is readable.
+
+    Only a verifier looks at it, and modinfo reads whatever the attributes hold: an attribute
+    that is not well formed is passed over here rather than refused.
+    """
+    try:
+        for attribute in der.members(attributes):
+            if not attribute.is_universal(TAG_SEQUENCE, constructed=True):
+                continue
+            parts = der.children(attribute)
+            if len(parts) != 2 or not parts[0].is_universal(TAG_OID):
+                continue
+            if der.oid(parts[0]) != _OID_MESSAGE_DIGEST or not parts[1].constructed:
+                continue
+            values = der.children(parts[1])
+            if len(values) == 1 and values[0].is_universal(TAG_OCTET_STRING):
+                return der.content(values[0])
+    except SignatureError:
+        return None
+    return None
 
 
 def _signer_name(der: DerReader, name: Tlv) -> str:

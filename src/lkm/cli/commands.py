@@ -79,6 +79,8 @@ COMMANDS = (
             "lkm.cli.sign:main", Kind.VERB),
     Command("audit", "what in the running kernel's modules is not as it should be: taint, "
             "files, hidden and blacklisted modules, lockdown", "lkm.cli.audit:main", Kind.VERB),
+    Command("verify", "check modules' signatures as the kernel does, against given or built-in "
+            "certificates", "lkm.cli.verify:main", Kind.VERB),
 )  # fmt: skip
 
 # Commands the completion scripts call, left out of ``lkm --help``: the names they complete.
