@@ -94,7 +94,11 @@ def test_flipped_bytes_fail_and_openssl_agrees(name: str, tmp_path: Path) -> Non
         assert record.verdict is not Verdict.VALID, (path, at)
         accepted = _openssl_accepts(content, bytes(changed[len(content) : len(data) - 40]), pem,
                                     tmp_path)  # fmt: skip
-        assert not accepted, (path, at)
+        if record.reason is not None and record.reason.startswith("the signed content's type"):
+            # openssl does not look at a detached signature's content type; the kernel wants data.
+            assert accepted, (path, at)
+        else:
+            assert not accepted, (path, at)
         COMPARED[f"lkm verify: {name} flipped bytes refused as openssl refuses them"] += 1
 
 
@@ -120,6 +124,6 @@ def test_names_and_bad_names_on_the_command_line(tmp_path: Path) -> None:
     boot.mkdir()
     (boot / f"vmlinuz-{tree.kver}").symlink_to(image)
     module = tree.moddir / "kernel/fs/fat/vfat.ko.xz"
-    done = subprocess.run([*command[:4], str(tmp_path), "-k", tree.kver, str(module)],
+    done = subprocess.run([*command[:4], "-b", str(tmp_path), "-k", tree.kver, str(module)],
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert (done.returncode, done.stdout.split("\n")[0]) == (0, f"{module}: valid")
