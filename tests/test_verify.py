@@ -439,3 +439,16 @@ def test_library_call_keeps_order_and_runs_in_a_pool(
         Verdict.UNSIGNED if n % 3 == 0 else Verdict.VALID for n in range(40)
     ]
     assert json.loads(json.dumps([r.verdict.value for r in pooled]))[:2] == ["unsigned", "valid"]
+
+
+@pytest.mark.parametrize("key", ["rsa", "p384"])
+def test_modules_lkm_sign_makes_verify(keys: dict[str, Signer], key: str, tmp_path: Path) -> None:
+    from lkm.sign import sign_module
+
+    signer = keys[key]
+    for digest in ("sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"):
+        data = sign_module(MODULE, signer.key.read_bytes(), signer.der.read_bytes(), digest)
+        status, _text, record = check(tmp_path, data, signer)
+        assert (status, record["verdict"], record["hash"]) == (0, "valid", digest)
+        status, _text, record = check(tmp_path, data, keys["other"])
+        assert (status, record["verdict"]) == (1, "unknown-key")
