@@ -24,6 +24,24 @@ from support.elfbuild import elf64, modinfo_section
 HERE = Path(__file__).parent
 
 
+def _certificate() -> bytes:
+    """A self-signed certificate for lkm verify to trust."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "audit")])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    builder = builder.public_key(key.public_key()).serial_number(1).not_valid_before(start)
+    cert = builder.not_valid_after(start + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def make_root(root: Path) -> None:
     moddir = root / "lib/modules/1.0"
     (moddir / "kernel").mkdir(parents=True)
@@ -63,6 +81,8 @@ def make_root(root: Path) -> None:
         "usr/lib/modules-load.d",
     ):
         (root / where).mkdir(parents=True)
+    (root / "etc/keys").mkdir()
+    (root / "etc/keys/signing.der").write_bytes(_certificate())
     (root / "etc/modprobe.d/t.conf").write_text("options a y=2\nalias foo a\nsoftdep a pre: bi\n")
     (root / "usr/lib/modprobe.d/u.conf").write_text("blacklist b\n")
     (root / "etc/depmod.d/d.conf").write_text("search updates built-in\n")
@@ -100,13 +120,14 @@ def test_every_tool_stays_in_its_root(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     lines = report.read_text().splitlines()
     ran = [line for line in lines if line.startswith("= ")]
-    assert len(ran) == 28, lines  # every tool ran to its end
+    assert len(ran) == 29, lines  # every tool ran to its end
     assert "= lkm status 0" in ran
     assert "= python-kmod and Resolver.open 0" in ran
     assert "= lkm closure 0" in ran
     assert "= lkm drivers 0" in ran
     assert "= lkm show 0" in ran
     assert "= lkm audit 3" in ran  # the root has no /proc/sys/kernel/tainted
+    assert "= lkm verify 3" in ran  # a and a.ko unsigned, bi built in: no file to verify
     outside = [line for line in lines if not line.startswith(("# ", "= "))]
     assert not outside, "\n".join(lines)
     # The tools did read the root: depmod wrote there, and its files are what it read.

@@ -88,6 +88,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         modprobe,
         rmmod,
         show,
+        verify,
     )
     from lkm.cli import status as status_verb
     from lkm.system import System
@@ -150,6 +151,12 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("lkm graph foo", lambda: graph.main(["--softdeps", "foo"], system=system)),
         ("lkm show", lambda: show.main(["a", "bi", ko, "b"], system=system)),
         ("lkm audit", lambda: audit.main(["--json"], system=system)),
+        (
+            "lkm verify",
+            lambda: verify.main(
+                [f"--cert={root}/etc/keys/signing.der", "a", "bi", ko], system=system
+            ),
+        ),
     ]
     done = []
     for name, run in runs:
@@ -175,6 +182,7 @@ def main(root: str, report_path: str) -> int:
         modprobe,
         rmmod,
         show,
+        verify,
     )
     from lkm.cli import status as status_verb  # noqa: F401
 
