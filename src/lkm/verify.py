@@ -297,8 +297,11 @@ def _load_key(der: bytes) -> _Key:
         fields = fields[1:]
     issuer = reader.data[fields[2].start : fields[2].end]
     key_id = bytes.fromhex(record.key_id) if record.key_id is not None else None
-    return _Key(issuer, cert.serial_number, key_id, cert.public_key(), record.subject,
-                record.key_id)  # fmt: skip
+    try:
+        public = cert.public_key()
+    except Exception:  # a key type cryptography cannot use: it can check nothing
+        public = None
+    return _Key(issuer, cert.serial_number, key_id, public, record.subject, record.key_id)
 
 
 # The digests the kernel's PKCS#7 parser and its RSA and ECDSA checks accept, by OID.
@@ -453,6 +456,8 @@ def _check(keyring: _Keyring, content: memoryview, pkcs7: Pkcs7) -> _Key:
             wanted = f"issuer '{shown.signer}' and serial {signer.serial or 0:x}"
         raise _Refused(Verdict.UNKNOWN_KEY, f"no trusted certificate has {wanted}")
     public = key.public_key
+    if public is None:
+        raise _Refused(Verdict.UNSUPPORTED, f"the key of {key.subject} is of a type lkm cannot use")
     prehashed = utils.Prehashed(algorithm)
     try:
         if signer.signature_oid == _RSA:
