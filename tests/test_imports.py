@@ -20,6 +20,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "parsers": (
         "lkm",  # the package itself: the version and the error root
         "lkm.errors",
+        "lkm.typing_lite",  # typing's names for type checkers, without typing at run time
         "lkm.text",
         "lkm.names",
         "lkm.wildcard",

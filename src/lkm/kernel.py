@@ -30,9 +30,9 @@ import os
 import struct
 import sys
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lkm.errors import LkmError
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable

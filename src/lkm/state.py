@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 import errno
 import os
-from typing import NamedTuple
 
 from lkm.errors import LkmError
 from lkm.text import decode as _text
+from lkm.typing_lite import NamedTuple
 
 _LONG_MAX = (1 << 63) - 1
 _LONG_MIN = -(1 << 63)

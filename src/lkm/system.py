@@ -11,7 +11,8 @@ nothing deep inside reaches for the host (psutil's captured root, as a value).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple
+
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.moddir import ModuleDirectory

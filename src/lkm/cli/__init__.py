@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,15 +22,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     that ``finally`` blocks (temporary files, child processes) run on the way out; then the
     process dies of it. Output still in the buffers is dropped, as a C program's is.
     """
-    import signal
+    # The C module the ``signal`` module wraps: the wrapper's enums would cost every start-up.
+    if TYPE_CHECKING:
+        import signal as _signal
+    else:
+        import _signal
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
     try:
         return dispatch(argv)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        return 128 + signal.SIGINT  # not reached: the signal is not blocked, it just arrived
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGINT)
+        return 128 + _signal.SIGINT  # not reached: the signal is not blocked, it just arrived
 
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +73,7 @@ def usage() -> str:
 
     width = max(len(command.name) for command in COMMANDS) + 2
 
-    def lines(kind: Kind) -> str:
+    def lines(kind: str) -> str:
         return "".join(f"  {c.name:<{width}}{c.summary}\n" for c in COMMANDS if c.kind is kind)
 
     return (

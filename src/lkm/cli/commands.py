@@ -7,24 +7,38 @@ starting one tool never loads another: this module imports none of them.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
-class Kind(enum.Enum):
+class Kind:
+    """Whose command it is. Plain strings rather than an enum: every start-up reads this table,
+    and ``enum`` would be imported for it alone."""
+
     TOOL = "tool"  # one of kmod 34's programs: also run through a link named after it
     VERB = "verb"  # lkm's own
 
 
-class Command(NamedTuple):
-    name: str
-    summary: str  # one line, for ``lkm --help``
-    entry: str  # "module:function"; the function takes the arguments, returns the exit status
-    kind: Kind
-    # Where its getopt table is, "module:NAME" (default: the entry's module, NAME ``OPTIONS``):
-    # completions and manual pages read it there, and the command's ``--help`` for the words.
-    options: str = ""
+class Command:
+    """One command. A plain class rather than a named tuple, for the same reason as ``Kind``."""
+
+    __slots__ = ("entry", "kind", "name", "options", "summary")
+
+    def __init__(self, name: str, summary: str, entry: str, kind: str, options: str = "") -> None:
+        self.name = name
+        self.summary = summary  # one line, for ``lkm --help``
+        # "module:function"; the function takes the arguments, returns the exit status
+        self.entry = entry
+        self.kind = kind  # Kind.TOOL or Kind.VERB
+        # Where its getopt table is, "module:NAME" (default: the entry's module, NAME
+        # ``OPTIONS``): completions and manual pages read it there, and the command's ``--help``
+        # for the words.
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"Command({self.name!r}, {self.entry!r})"
 
     @property
     def option_table(self) -> str:

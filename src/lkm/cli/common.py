@@ -4,12 +4,15 @@ libkmod's complaint about the kernel's module compression."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from typing import cast
 
 from lkm import __version__
-from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
+from lkm.typing_lite import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lkm.cli.getopt import Option
 
 FEATURES = "+ZSTD +XZ +ZLIB +PKCS7"
 
@@ -43,6 +46,8 @@ def parse_tool_args(
 ) -> tuple[list[tuple[str, str | None]], list[str]] | int:
     """getopt for insmod, rmmod and lsmod, then their shared ``-s -V -h``: the parsed options
     and the operands, or the exit status when the command line already decided it."""
+    from lkm.cli.getopt import UsageError, getopt_long  # here: ``lkm --version`` needs no getopt
+
     try:
         parsed, operands = getopt_long(args, options)
     except UsageError as err:

@@ -6,10 +6,11 @@ its argument permutation, so lkm reproduces both rather than using argparse.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
-
 from lkm.errors import LkmError
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class UsageError(LkmError):

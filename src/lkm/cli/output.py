@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import BinaryIO
+
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 def encode(text: str) -> bytes:

@@ -1,0 +1,71 @@
+"""Short commands import only what they use: start-up is most of their time.
+
+Each command runs in a fresh interpreter without ``site`` (so that nothing but the command adds
+to ``sys.modules``); the modules it added are compared with the expected sets. A new import on
+one of these paths fails here, and is either made lazy or added with its reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lkm
+
+SRC = str(Path(lkm.__file__).resolve().parent.parent)
+
+_SCRIPT = """
+import io, sys
+sys.path.insert(0, {src!r})
+before = set(sys.modules)
+from lkm.cli import main
+sys.stdout = io.TextIOWrapper(io.BytesIO())
+sys.stderr = io.TextIOWrapper(io.BytesIO())
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+sys.__stdout__.write(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+# What every start-up loads: the dispatcher, the table of commands, the shared messages.
+_DISPATCH = {
+    "lkm", "lkm.errors", "lkm.typing_lite", "lkm.cli", "lkm.cli.commands", "lkm.cli.common",
+    "lkm.cli.output",
+}  # fmt: skip
+
+# Modules of the standard library no short command needs: ``typing`` imports ``re`` and much
+# more; ``signal`` wraps ``_signal`` in enums.
+_NEVER = {"typing", "re", "signal", "argparse", "dataclasses", "inspect", "pathlib", "json"}
+
+
+def imported(argv: list[str]) -> set[str]:
+    """The modules ``lkm ARGV...`` adds to a bare interpreter's."""
+    script = _SCRIPT.format(src=SRC, argv=["lkm", *argv])
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, check=True, timeout=60
+    )
+    return set(done.stdout.decode().split())
+
+
+def test_version_imports_the_dispatcher_alone() -> None:
+    found = imported(["--version"])
+    assert {m for m in found if m.startswith("lkm")} == _DISPATCH
+    # No named tuple is made: not even collections is needed.
+    assert not found & (_NEVER | {"enum", "collections", "importlib"}), found
+
+
+def test_lsmod_imports_the_kernel_state_readers_alone() -> None:
+    found = imported(["lsmod"])
+    assert {m for m in found if m.startswith("lkm")} == _DISPATCH | {
+        "lkm.cli.getopt", "lkm.cli.lsmod", "lkm.kernel", "lkm.state", "lkm.system", "lkm.text",
+    }  # fmt: skip
+    assert not found & _NEVER, found
+
+
+@pytest.mark.parametrize("tool", ["lsmod"])
+def test_a_tools_help_imports_no_typing(tool: str) -> None:
+    assert not imported([tool, "--help"]) & _NEVER
