@@ -60,6 +60,30 @@ def build(kver: str) -> Path:
     return target
 
 
+OTHER = ("lkm_proprietary", "lkm_busy")  # the modules of Kbuild.other
+
+
+def build_other(kver: str) -> Path:
+    """The modules of ``Kbuild.other``, built once in a directory of their own: ``lkm_proprietary``
+    (MODULE_LICENSE "Proprietary") and a second build of ``lkm_busy`` (its source and one more
+    object, so another GNU build-id)."""
+    target = world.CHROOT / "scratch-kernel" / f"testmods-other-{kver}"
+    with world.locked():
+        if (target / ".ready").exists():
+            return target
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy(SOURCES / "Kbuild.other", target / "Kbuild")
+        shutil.copy(SOURCES / "lkm_busy.c", target / "lkm_busy_main.c")
+        for name in ("lkm_proprietary.c", "lkm_rebuild.c"):
+            shutil.copy(SOURCES / name, target / name)
+        world.log(f"building the other test modules against linux-headers-{kver}")
+        world.run(["make", "-C", headers(kver), f"M={target}", "modules"])
+        (target / ".ready").touch()
+    return target
+
+
 def wrong_vermagic(image: bytes, kver: str) -> bytes:
     """``image`` with the first word after the release in its vermagic string overwritten."""
     old = f"vermagic={kver} SMP ".encode()
