@@ -260,3 +260,21 @@ def test_index_key_beyond_7_bit_ascii_with_dry_run(tmp_path: Path) -> None:
     options = DepmodOptions(release="1.0.0", basedir=str(tmp_path), config=(), dry_run=True)
     shown = run_depmod(options, Reporter()).shown
     assert b"alias symbol:s\xc3\xa9 a\n" in shown
+
+
+def test_zstd_block_longer_than_the_input_left_is_a_wrong_source_size() -> None:
+    # kmod decodes in one call, which measures each block against the input left before
+    # decoding it; the streaming decoder finds the same block too big for the frame.
+    import zstandard
+
+    from lkm.compress import decompress
+    from lkm.errors import DecompressionError
+
+    frame = bytearray(zstandard.ZstdCompressor().compress(random.Random(3).randbytes(3000)))
+    header = 4 + 1 + 2  # magic, descriptor, 2-byte content size (single segment)
+    assert frame[4] == 0x60
+    block = int.from_bytes(frame[header : header + 3], "little")
+    frame[header : header + 3] = (block + (4000 << 3)).to_bytes(3, "little")
+    with pytest.raises(DecompressionError) as caught:
+        decompress(bytes(frame))
+    assert caught.value.reason == "Src size is incorrect"

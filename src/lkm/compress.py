@@ -206,6 +206,16 @@ def _zstd_frames(data: bytes | memoryview, path: str | None, size: int) -> bytes
 def _one_call_reason(data: bytes, streaming: str) -> str:
     import zstandard
 
+    oversized = _oversized_block(data)
+    if oversized is not None:
+        # The one-call decoder measures each block against the input left before decoding
+        # it, where the streaming one waits for more input (or finds the block too big for
+        # the frame): unless a block before it is corrupt, the source size is wrong.
+        try:
+            zstandard.ZstdDecompressor().decompressobj().decompress(data[:oversized])
+        except zstandard.ZstdError as err:
+            return str(err).rpartition(": ")[2]
+        return "Src size is incorrect"
     try:
         zstandard.ZstdDecompressor().decompress(data)
     except zstandard.ZstdError as err:
@@ -215,6 +225,31 @@ def _one_call_reason(data: bytes, streaming: str) -> str:
     except MemoryError:
         pass
     return streaming
+
+
+def _oversized_block(data: bytes) -> int | None:
+    """Where the first block header of the frame at the start of ``data`` sits whose block
+    claims more bytes than follow it; None when every block fits (or the frame header cannot
+    be read)."""
+    if len(data) < 5:
+        return None
+    descriptor = data[4]
+    single_segment = descriptor >> 5 & 1
+    size_bytes = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
+    at = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + size_bytes
+    while at + 3 <= len(data):
+        header = int.from_bytes(data[at : at + 3], "little")
+        kind, size = header >> 1 & 3, header >> 3
+        if kind == 3:  # reserved: a corrupt block whatever its size
+            return None
+        if kind == 1:  # a run of one byte
+            size = 1
+        if size > len(data) - at - 3:
+            return at
+        if header & 1:  # the last block
+            return None
+        at += 3 + size
+    return None
 
 
 # Beyond this stated size lkm does not allocate a whole buffer just to learn a reason.

@@ -177,7 +177,7 @@ class ModuleFile:
         section = elf.section("__versions")
         if section is None:
             return ()
-        data = elf.section_data(section)
+        data = elf.file_bytes(section)  # whatever its type says, as kmod 34 reads it
         if len(data) % _VERSION_ENTRY:
             raise ElfError(
                 f"__versions size {len(data)} is not a multiple of {_VERSION_ENTRY}",

@@ -582,9 +582,15 @@ def show_symbols(settings: Settings, printer: _Output, machine: Machine) -> int:
     try:
         module = ModuleFile.from_path(path)
         if versions:
-            lines = [f"0x{v.crc:08x}\t{v.symbol}\n" for v in module.versions]
+            # kmod shows a name without one leading dot (as 64-bit PowerPC's ELFv1 writes them).
+            lines = [f"0x{v.crc:08x}\t{v.symbol.removeprefix('.')}\n" for v in module.versions]
         else:
-            lines = [f"0x{e.crc or 0:08x}\t{e.name}\n" for e in module.exports]
+            # kmod reads exports as depmod does, leniently (lkm.depmod.scan).
+            from lkm.depmod.scan import scan_bytes
+            from lkm.text import decode as _text
+
+            exports = scan_bytes(module.data, path=path).exports
+            lines = [f"0x{crc or 0:08x}\t{_text(name)}\n" for name, crc in exports]
         code = 0 if lines else errno.ENODATA
     except DecompressionError as err:
         code = kmod_errno(err)
