@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -11,6 +13,11 @@ from support import world
 # QEMU guests and kernel builds beside them) Hypothesis' per-example deadline only adds flakes.
 settings.register_profile("lkm", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("lkm")
+
+# depmod's module cache stays off in the tests that compare lkm's runs with kmod's (a cache file
+# would sit among the outputs they list); tests/test_depmod_cache.py turns it on and holds a
+# run with it to a full run's bytes.
+os.environ.setdefault("LKM_DEPMOD_CACHE", "0")
 
 
 def _prepared(name: str) -> world.Tree:

@@ -138,6 +138,7 @@ def parse(
             printer.error(f"Bad version passed {operands[0]}")
             return 1
     from lkm.depmod import DepmodOptions
+    from lkm.depmod.cache import enabled
 
     return DepmodOptions(
         release=release,
@@ -156,6 +157,7 @@ def parse(
         quick=quick,
         all_modules=all_modules,
         files=tuple(files),
+        cache=enabled(),
     )
 
 

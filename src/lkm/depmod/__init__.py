@@ -25,6 +25,7 @@ import os
 import stat
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lkm.compress import LIBRARY_NAMES
 from lkm.depmod.config import BUILT_IN, EXTERNAL, DepmodConfig
@@ -41,6 +42,9 @@ from lkm.depmod.scan import ModuleFailure, ModuleScan, scan_file, scan_files
 from lkm.moddir import MODULE_SUFFIXES as _MODULE_SUFFIXES
 from lkm.names import module_name_from_path as module_name
 from lkm.text import decode as _text
+
+if TYPE_CHECKING:
+    from lkm.depmod.cache import Cache
 
 __all__ = [
     "DependencyCycleError",
@@ -604,11 +608,13 @@ def build(
     prefix: str | None = None,
     jobs: int | None = None,
     builtin: bool = True,
+    cache: Cache | None = None,
 ) -> DepmodResult:
     """Everything depmod computes for the module directory ``moddir``.
 
     ``files``, when given, are the only modules looked at (absolute paths); ``builtin`` false
-    skips the builtin files (``-n`` shows no binary index, so kmod does not read them). Raises
+    skips the builtin files (``-n`` shows no binary index, so kmod does not read them); with
+    ``cache``, only the files it holds no valid entry for are read (see lkm.depmod.cache). Raises
     DependencyCycleError when modules need each other in a circle.
     """
     # kmod finds the modules (and reports what it cannot follow) before reading modules.order.
@@ -623,7 +629,14 @@ def build(
         )
         order = []
     ordered = order_modules(found, order)
-    scans = scan_modules([m.path for m in ordered], jobs)
+    if cache is None:
+        scans = scan_modules([m.path for m in ordered], jobs)
+    else:
+        from lkm.depmod.cache import scan_with_cache
+
+        scans = scan_with_cache(
+            [m.path for m in ordered], cache, lambda paths: scan_modules(paths, jobs)
+        )
     modules, owners = resolve(
         ordered, scans, reporter, kernel=kernel, errsyms=errsyms, prefix=prefix
     )
@@ -683,6 +696,9 @@ class DepmodOptions:
     # the kernel command line file (None: none).
     modprobe_config: tuple[str, ...] | None = None
     cmdline: str | None = "/proc/cmdline"
+    # Read and write the module cache (lkm.depmod.cache) in the output directory; only runs
+    # over the whole tree use it, and -n reads it but writes nothing.
+    cache: bool = False
 
     @property
     def module_dir(self) -> str:
@@ -744,6 +760,22 @@ def up_to_date(moddir: str, reporter: Reporter) -> bool:
             except OSError:
                 continue
     return True
+
+
+def _open_cache(directory: str, reporter: Reporter) -> Cache:
+    """The cache in ``directory``: empty when there is none, and when it cannot be used, after
+    one line saying why (the run then reads every module)."""
+    from lkm.depmod.cache import CACHE_NAME, Cache, CacheError, load
+
+    path = f"{directory}/{CACHE_NAME}"
+    try:
+        return load(path)
+    except FileNotFoundError:
+        return Cache()
+    except (OSError, CacheError) as err:
+        reason = os.strerror(err.errno or 0) if isinstance(err, OSError) else str(err)
+        reporter.warning(f"ignoring the module cache {path} ({reason}): reading every module")
+        return Cache()
 
 
 def run_depmod(options: DepmodOptions, reporter: Reporter | None = None) -> DepmodRun:
@@ -809,6 +841,7 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
             raise DepmodError(f"could not search modules: {reason}") from err
 
     config = load_config(options.config, options.release, reporter.error)
+    cache = _open_cache(options.output_dir, reporter) if options.cache and files is None else None
     # The builtin files are read as their indexes are written (below), as kmod does.
     result = build(
         moddir,
@@ -819,6 +852,7 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         errsyms=options.errsyms,
         prefix=options.prefix,
         builtin=False,
+        cache=cache,
     )
     # Above a few hundred modules a second process pays for its start.
     outputs = render(result, default_jobs() if len(result.modules) >= 256 else 1)
@@ -845,4 +879,8 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         return made
 
     write_outputs(options.output_dir, [(name, produce(name, data)) for name, data in outputs])
+    if cache is not None:
+        from lkm.depmod.cache import save
+
+        save(options.output_dir, cache)
     return DepmodRun(tuple((name, written[name]) for name, _ in outputs), True)
