@@ -4,7 +4,10 @@ No Debian kernel is built with ``CONFIG_MODULE_COMPRESS_ZSTD`` (bookworm up to e
 compress with xz), so one is built here from Debian trixie's ``linux-source-6.12`` package (the
 kernel decompresses zstd modules from 6.2 on): ``tinyconfig`` plus what the sandbox needs, built
 in, and a few real modules (fat, vfat, msdos, loop) installed as ``.ko.zst``, together with the
-test modules of ``tests/data/testmods`` built against it.
+test modules of ``tests/data/testmods`` built against it. The kernel checks module signatures
+(``CONFIG_MODULE_SIG``) and trusts one test key, made with the build and kept beside the image
+(``signing_key.pem``: key and certificate); nothing is signed by the build, so its modules load
+as unsigned ones (tainting the kernel with ``E``) unless the command line enforces signatures.
 
 Made once per machine (a few minutes on two cores): the sources, build directory and image under
 ``CACHE/vm/zstd-kernel-<version>``, the module tree inside the kmod chroot at
@@ -48,11 +51,33 @@ BUILT_IN = (
     "MODULES", "MODULE_UNLOAD", "MODULE_FORCE_UNLOAD", "MODULE_FORCE_LOAD",
     "MODULE_COMPRESS", "MODULE_COMPRESS_ZSTD", "MODULE_DECOMPRESS",
     "UNWINDER_GUESS",
+    "MODULE_SIG", "CRYPTO_RSA", "CRYPTO_SHA256", "CRYPTO_SHA512",
 )  # fmt: skip
 # Real modules to load: vfat needs fat, loop has parameters.
 MODULES = ("FAT_FS", "VFAT_FS", "MSDOS_FS", "BLK_DEV_LOOP")
-# No signing keys (no openssl needed); no ORC tables (the guessing unwinder, see BUILT_IN).
-DISABLED = ("MODULE_SIG", "UNWINDER_ORC")
+# Modules are left unsigned (the tests sign what they need); no ORC tables (the guessing
+# unwinder, see BUILT_IN).
+DISABLED = ("MODULE_SIG_ALL", "UNWINDER_ORC")
+# Part of the cache's name: a build of another configuration is another build.
+FLAVOUR = "sig"
+# The kernel build's certs/default_x509.genkey, with the test key's name.
+GENKEY = """\
+[ req ]
+default_bits = 2048
+distinguished_name = req_distinguished_name
+prompt = no
+string_mask = utf8only
+x509_extensions = myexts
+
+[ req_distinguished_name ]
+CN = lkm test kernel key
+
+[ myexts ]
+basicConstraints=critical,CA:FALSE
+keyUsage=digitalSignature
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+"""
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,7 @@ class ZstdKernel:
     root: Path  # host path of the tree's base directory (inside the chroot; depmod's -b)
     kver: str
     testmods: Path  # the test modules built against it (lkm_params.ko.zst and the plain .ko)
+    signing_key: Path  # PEM: the private key the kernel trusts, and its certificate
 
     @property
     def moddir(self) -> Path:
@@ -94,8 +120,8 @@ def build() -> ZstdKernel:
     """The kernel, built once (see the module docstring)."""
     deb = source_package()
     version = deb.name.split("_")[1]
-    work = world.CACHE / "vm" / f"zstd-kernel-{version}"
-    root = world.CHROOT / "scratch-kernel" / f"zstd-{version}"
+    work = world.CACHE / "vm" / f"zstd-kernel-{version}-{FLAVOUR}"
+    root = world.CHROOT / "scratch-kernel" / f"zstd-{version}-{FLAVOUR}"
     with world.locked():
         if not (work / ".ready").exists() or not (root / ".ready").exists():
             started = time.monotonic()
@@ -107,7 +133,9 @@ def build() -> ZstdKernel:
             (root / ".ready").touch()
             (work / ".ready").touch()
     kver = (work / "kver").read_text().strip()
-    return ZstdKernel(work / f"vmlinuz-{kver}", root, kver, root / "testmods")
+    return ZstdKernel(
+        work / f"vmlinuz-{kver}", root, kver, root / "testmods", work / "signing_key.pem"
+    )
 
 
 def _compile(deb: Path, work: Path, root: Path) -> None:
@@ -130,6 +158,8 @@ def _compile(deb: Path, work: Path, root: Path) -> None:
         config += ["-m", option]
     for option in DISABLED:
         config += ["-d", option]
+    key = _signing_key(work)
+    config += ["--set-str", "MODULE_SIG_KEY", key, "--set-str", "SYSTEM_TRUSTED_KEYS", key]
     world.run(config)
     world.run([*make, "olddefconfig"])
     _check_config(out / ".config")
@@ -148,6 +178,18 @@ def _compile(deb: Path, work: Path, root: Path) -> None:
     # The sources and objects are not needed again (about 1.5 GB); the image is kept.
     shutil.rmtree(src)
     shutil.rmtree(out)
+
+
+def _signing_key(work: Path) -> Path:
+    """The test key the kernel trusts, made as the kernel's build makes its own."""
+    (work / "x509.genkey").write_text(GENKEY)
+    key = work / "signing_key.pem"
+    world.run(
+        ["openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "36500", "-batch",
+         "-x509", "-config", work / "x509.genkey", "-outform", "PEM", "-out", key,
+         "-keyout", key]
+    )  # fmt: skip
+    return key
 
 
 def _check_config(path: Path) -> None:
