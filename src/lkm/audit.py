@@ -22,7 +22,10 @@ What is looked at, and the ``kind`` of each finding:
   its file in the module tree (found through ``modules.dep.bin``): no file, a GNU build-id in
   the file other than the one the kernel holds (``/sys/module/NAME/notes/.note.gnu.build-id``,
   an ELF note), no appended signature (the kernel taints ``E`` for it), or (``info``) who
-  signed it. Nothing here checks a signature against a key.
+  signed it.
+- ``bad-signature``, ``unknown-key``, ``unsupported-signature``: with ``certificates``, a
+  signature :mod:`lkm.verify` judges as the kernel would: invalid, made with a key none of the
+  certificates holds, or of a kind the kernel cannot check.
 - ``hidden-module``: a module the kernel has (a ``/sys/module/NAME`` with an ``initstate``,
   which a built-in module lacks, or symbols tagged ``[NAME]`` in ``/proc/kallsyms``) that
   ``/proc/modules`` does not list.
@@ -166,8 +169,9 @@ def parse_build_id_note(data: bytes) -> bytes | None:
 class _Audit:
     """The findings of one audit, in the order the checks run."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, certificates: Sequence[bytes] | None) -> None:
         self.system = system
+        self.certificates = certificates
         self.findings: list[Finding] = []
 
     def add(
@@ -202,12 +206,18 @@ class _Audit:
 
 
 def audit(
-    system: System, moddir: ModuleDirectory | None = None, *, signers: bool = True
+    system: System,
+    moddir: ModuleDirectory | None = None,
+    *,
+    certificates: Sequence[bytes] | None = None,
+    signers: bool = True,
 ) -> list[Finding]:
     """Every finding about ``system``'s kernel and its modules, checked against ``moddir``
-    (None: ``system``'s own tree, ``basedir/lib/modules/RELEASE``). ``signers``: a
-    ``signed`` info finding for each signed module."""
-    run = _Audit(system)
+    (None: ``system``'s own tree, ``basedir/lib/modules/RELEASE``). ``certificates``: the
+    DER certificates each module's signature is verified against as the kernel verifies it
+    (:mod:`lkm.verify`); None: signatures are only read, not verified. ``signers``: a
+    ``signed`` info finding for each module signed (verified, with ``certificates``)."""
+    run = _Audit(system, certificates)
     _kernel_taint(run)
     loaded = _proc_modules(run)
     if loaded is not None:
@@ -356,11 +366,14 @@ def _file(run: _Audit, name: str, path: str, signers: bool, denied: list[str]) -
             name,
             file=path,
         )
+    elif run.certificates is not None:
+        _verified(run, name, path, module.raw, signers)
     elif signers:
         run.add(
             Severity.INFO,
             "signed",
-            f"{name}: signed by {signature.signer or 'key ' + signature.key_id.hex()}",
+            f"{name}: signed by {signature.signer or 'key ' + signature.key_id.hex()} "
+            "(not verified)",
             name,
             file=path,
             signer=signature.signer,
@@ -408,6 +421,56 @@ def _file(run: _Audit, name: str, path: str, signers: bool, denied: list[str]) -
             loaded_build_id=loaded_id.hex(),
             file_build_id=file_id.hex(),
         )
+
+
+# What a verdict of lkm.verify other than valid or unsigned is, as a finding.
+_VERDICTS = {
+    "invalid": (Severity.PROBLEM, "bad-signature", "a signature the kernel refuses"),
+    "unknown-key": (Severity.WARNING, "unknown-key", "signed with a key not trusted"),
+    "unsupported": (Severity.WARNING, "unsupported-signature", "a signature the kernel cannot "
+                    "check"),
+    "error": (Severity.WARNING, "unreadable", "could not be verified"),
+}  # fmt: skip
+
+
+def _verified(run: _Audit, name: str, path: str, raw: bytes, signers: bool) -> None:
+    """The verdict on a signed module's file against the trusted certificates."""
+    from lkm.verify import verify_data
+
+    assert run.certificates is not None
+    record = verify_data(raw, run.certificates, name=name)
+    verdict = record.verdict.value
+    signer = record.signer or f"key {record.key_id or record.serial}"
+    if verdict == "valid":
+        if signers:
+            run.add(
+                Severity.INFO,
+                "signed",
+                f"{name}: signed by {signer}, verified with {record.certificate}",
+                name,
+                file=path,
+                signer=record.signer or "",
+                key_id=record.key_id or record.serial or "",
+                hash_algorithm=record.hash or "",
+                verdict=verdict,
+                certificate=record.certificate,
+            )
+        return
+    severity, kind, what = _VERDICTS.get(verdict, _VERDICTS["error"])
+    reason = record.reason or record.error or verdict
+    if kind == "unreadable":
+        run.unreadable(path, reason, module=name)
+        return
+    run.add(
+        severity,
+        kind,
+        f"{name}: {path}: {what} ({reason})",
+        name,
+        file=path,
+        signer=record.signer or "",
+        verdict=verdict,
+        reason=reason,
+    )
 
 
 # /proc/kallsyms tags that name no module: BPF programs, ftrace and kprobe trampolines.
