@@ -4,7 +4,8 @@ The zstd kernel of zstdkernel.py checks module signatures and trusts one test ke
 it; booted with ``module.sig_enforce=1`` it must load a module lkm signed with that key (plain
 and zstd-compressed, with SHA-256 and SHA-512) and refuse the same module unsigned, signed with
 another key, or with one byte changed after signing. Each load runs with lkm's insmod and with
-kmod 34's, in one boot; both must say the same.
+kmod 34's, in one boot; both must say the same. ``lkm verify`` against the image's own keys
+predicts each outcome.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ STEPS = (
 )
 REFUSED = ("unsigned", "other-key", "changed")
 LOADED = ("signed", "signed-zstd", "signed-sha512")
+# Each loading step's file, and what lkm verify says of it.
+FILES = {
+    "unsigned": ("unsigned.ko", "unsigned"),
+    "other-key": ("other-key.ko", "unknown-key"),
+    "changed": ("changed.ko", "invalid"),
+    "signed": ("signed.ko", "valid"),
+    "signed-zstd": ("signed.ko.zst", "valid"),
+    "signed-sha512": ("signed-sha512.ko", "valid"),
+}
 
 
 def other_key() -> bytes:
@@ -133,3 +143,19 @@ def test_the_kernel_loads_what_lkm_signed_and_refuses_the_rest(sign_run: Path) -
     # A good signature leaves no "unsigned module" taint (E); O says the module is out of tree.
     assert step("signed-taint")[0] == "O\n"
     assert step("end-state")[0] == "0\n"
+
+
+def test_lkm_verify_predicts_each_outcome(sign_run: Path) -> None:
+    """Against the certificates built into the kernel image: valid exactly where it loaded."""
+    import harness
+    import zstdkernel
+
+    from lkm.verify import trusted_certificates, verify
+
+    kernel = zstdkernel.build()
+    trusted = trusted_certificates(kernel=str(kernel.vmlinuz))
+    files = [str(kernel.root / "signed" / name) for name, _ in FILES.values()]
+    verdicts = [record.verdict.value for record in verify(files, trusted, jobs=1)]
+    assert verdicts == [verdict for _, verdict in FILES.values()]
+    loaded = [harness.read_step(sign_run, label, "lkm")[2] == "0" for label in FILES]
+    assert loaded == [verdict == "valid" for verdict in verdicts]
