@@ -293,6 +293,7 @@ def test_output_directory_holds_it(
     moddir = _tree(tmp_path / "t")
     _run(tmp_path / "t", capsys, "-o", str(tmp_path / "o"))
     assert (tmp_path / "o/lib/modules" / RELEASE / CACHE_NAME).is_file()
+    assert not [p for p in os.listdir(tmp_path / "o/lib/modules" / RELEASE) if "tmp" in p]
     assert not (moddir / CACHE_NAME).exists()
 
 
@@ -322,3 +323,11 @@ def test_cache_of_builtin_types_only() -> None:
         depmod_cache.CacheError, match=r"unreadable payload \(class os\.stat_result"
     ):
         depmod_cache.parse(forged, writer_name())
+
+
+def test_name_goes_with_a_debian_kernel_packages_purge() -> None:
+    """Debian's linux-image postrm, on purge, removes modules.dep, ... and ``modules.*.bin``."""
+    from fnmatch import fnmatchcase
+
+    assert fnmatchcase(CACHE_NAME, "modules.*.bin")
+    assert fnmatchcase(f"modules.lkm-cache-{os.getpid()}.tmp.bin", "modules.*.bin")

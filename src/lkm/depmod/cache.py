@@ -249,7 +249,9 @@ def save(directory: str, cache: Cache) -> None:
     """Write the cache into ``directory`` (a temporary name, then renamed); a failure to write
     it costs the next run its speed, nothing else, so it is not reported."""
     data = serialize(cache, writer_name(), time.time_ns())
-    temporary = f"{directory}/{CACHE_NAME}.{os.getpid()}.tmp"
+    # The temporary name matches ``modules.*.bin`` too: one left by a killed run goes with the
+    # package's purge like the cache itself.
+    temporary = f"{directory}/modules.lkm-cache-{os.getpid()}.tmp.bin"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
