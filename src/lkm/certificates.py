@@ -87,29 +87,33 @@ def _record(cert: X509, der: bytes) -> Certificate:
     except Exception:  # an algorithm cryptography does not know
         digest = None
     try:
-        subject = cert.subject.rfc4514_string()
-        issuer = cert.issuer.rfc4514_string()
-        algorithm = _key_algorithm(cert)
+        # cryptography parses lazily: a damaged field shows only when it is read.
+        return Certificate(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            serial=format(cert.serial_number, "x"),
+            key_id=key_id,
+            algorithm=_key_algorithm(cert),
+            signature_hash=digest.name if digest is not None else None,
+            not_before=cert.not_valid_before_utc.isoformat(),
+            not_after=cert.not_valid_after_utc.isoformat(),
+            sha256=cert.fingerprint(hashes.SHA256()).hex(),
+            der=der,
+        )
     except ValueError as err:
         raise CertificateError(f"unreadable X.509 certificate: {err}") from err
-    return Certificate(
-        subject=subject,
-        issuer=issuer,
-        serial=format(cert.serial_number, "x"),
-        key_id=key_id,
-        algorithm=algorithm,
-        signature_hash=digest.name if digest is not None else None,
-        not_before=cert.not_valid_before_utc.isoformat(),
-        not_after=cert.not_valid_after_utc.isoformat(),
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        der=der,
-    )
 
 
 def _key_algorithm(cert: X509) -> str:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except UnsupportedAlgorithm:
+        # A key type cryptography cannot use (SM2, GOST, or a damaged algorithm identifier):
+        # the certificate is still listed, its key named by its OID.
+        return f"unsupported ({cert.public_key_algorithm_oid.dotted_string})"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA-{key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):

@@ -108,7 +108,9 @@ def sign_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     guest = harness.Guest("zstd", kernel.vmlinuz, kernel.moddir, kernel.kver)
     files = kernel.root / "signed"
     signed_modules(kernel.testmods, kernel.signing_key, files)
-    text = harness.compare_script(STEPS, {"files": str(files)}, after="dmesg")
+    # After the steps: the keys the running kernel lists, as lkm keys reads /proc/keys.
+    after = "dmesg; $LKM keys --json > /tmp/keys.json 2> /tmp/keys.err"
+    text = harness.compare_script(STEPS, {"files": str(files)}, after=after)
     out = tmp_path_factory.mktemp("sign-vm")
     run = harness.boot(guest, text, out, timeout=1800, append="module.sig_enforce=1")
     assert run.status == 0, run.console[-2000:] + (out / "console.log").read_text()
@@ -159,3 +161,21 @@ def test_lkm_verify_predicts_each_outcome(sign_run: Path) -> None:
     assert verdicts == [verdict for _, verdict in FILES.values()]
     loaded = [harness.read_step(sign_run, label, "lkm")[2] == "0" for label in FILES]
     assert loaded == [verdict == "valid" for verdict in verdicts]
+
+
+def test_lkm_keys_lists_the_running_kernels_key_as_its_image_holds_it(sign_run: Path) -> None:
+    """/proc/keys in the guest names the trusted test key by the key id that ``lkm keys
+    --kernel`` reads from the image booted; the built-in keyring is there."""
+    import zstdkernel
+
+    from lkm.keys import kernel_certificates
+    from support.schemas import validate_output
+
+    assert (sign_run / "keys.err").read_text() == ""
+    records = validate_output("keys", (sign_run / "keys.json").read_bytes())["records"]
+    listed = {r["key_id"] for r in records if r["type"] == "asymmetric"}
+    image = kernel_certificates(str(zstdkernel.build().vmlinuz))
+    assert {cert.key_id for cert in image.certificates} == listed
+    names = {r["name"] for r in records if r["type"] == "asymmetric"}
+    assert names == {cert.subject.removeprefix("CN=") for cert in image.certificates}
+    assert any(r["description"].startswith(".builtin_trusted_keys:") for r in records)
