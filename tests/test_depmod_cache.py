@@ -105,8 +105,12 @@ def test_second_run_reads_only_what_changed(
     assert sorted(os.path.basename(p) for p in load(str(moddir / CACHE_NAME)).entries) == [
         "a.ko", "b.ko", "c.ko", "d.ko"]  # fmt: skip
     scanned.clear()
+    written = (moddir / CACHE_NAME).stat()
     assert _run(tmp_path / "t", capsys) == ""
     assert scanned == []
+    # Nothing changed: the cache file is left as it was, not written again.
+    now = (moddir / CACHE_NAME).stat()
+    assert (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
     # One changed (new imports), one added, one removed.
     (moddir / "kernel/b.ko").write_bytes(module_elf(imports=["a_fn", "b_fn"]))
     (moddir / "kernel/e.ko").write_bytes(module_elf(imports=["a_fn"], modinfo=["alias=e"]))

@@ -113,6 +113,17 @@ class Cache:
     def __init__(self, entries: dict[str, Entry] | None = None) -> None:
         self.entries: dict[str, Entry] = entries or {}
         self.fresh: dict[str, Entry] = {}
+        self.loaded = entries is not None
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether this run's entries are exactly the loaded file's (no module read, none
+        gone): writing the file again would change nothing."""
+        return (
+            self.loaded
+            and self.fresh.keys() == self.entries.keys()
+            and all(self.fresh[path] is entry for path, entry in self.entries.items())
+        )
 
     def lookup(self, path: str, identity: Identity | None) -> ModuleScan | None:
         entry = self.entries.get(path)
@@ -246,8 +257,11 @@ def serialize(cache: Cache, writer: str, now_ns: int) -> bytes:
 
 
 def save(directory: str, cache: Cache) -> None:
-    """Write the cache into ``directory`` (a temporary name, then renamed); a failure to write
-    it costs the next run its speed, nothing else, so it is not reported."""
+    """Write the cache into ``directory`` (a temporary name, then renamed) unless it holds the
+    same entries already; a failure to write it costs the next run its speed, nothing else, so
+    it is not reported."""
+    if cache.unchanged:
+        return
     data = serialize(cache, writer_name(), time.time_ns())
     # The temporary name matches ``modules.*.bin`` too: one left by a killed run goes with the
     # package's purge like the cache itself.
