@@ -17,7 +17,9 @@ from lkm.kernelimage import vmlinux
 from lkm.keys import parse_proc_keys
 from support.kernel_images import EC_CERT, RSA_CERT, bzimage, fake_vmlinux
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from cryptography.x509 import Certificate as X509
 
 
+# cryptography reports damaged certificates with more than ValueError: InvalidVersion, and a
+# TypeError from a name attribute of the wrong type, among others. Whatever it raises while
+# parsing or reading a field, the bytes are not a certificate lkm can show.
+_FAILURES = Exception
+
+
 class CertificateError(FormatError):
     """Bytes that are not a certificate lkm can read, with the reason."""
 
@@ -53,7 +59,7 @@ def load_der(der: bytes) -> Certificate:
 
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as err:
+    except _FAILURES as err:
         raise CertificateError(f"not a DER X.509 certificate: {err}") from err
     return _record(cert, bytes(der))
 
@@ -66,7 +72,7 @@ def load_file(data: bytes) -> list[Certificate]:
     if b"-----BEGIN CERTIFICATE-----" in data:
         try:
             certs = x509.load_pem_x509_certificates(data)
-        except ValueError as err:
+        except _FAILURES as err:
             raise CertificateError(f"not a PEM X.509 certificate: {err}") from err
         return [_record(cert, cert.public_bytes(Encoding.DER)) for cert in certs]
     return [load_der(data)]
@@ -74,20 +80,21 @@ def load_file(data: bytes) -> list[Certificate]:
 
 def _record(cert: X509, der: bytes) -> Certificate:
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
 
     try:
-        key_id: str | None = cert.extensions.get_extension_for_class(
-            x509.SubjectKeyIdentifier
-        ).value.digest.hex()
-    except (x509.ExtensionNotFound, ValueError):
-        key_id = None
-    try:
-        digest = cert.signature_hash_algorithm
-    except Exception:  # an algorithm cryptography does not know
-        digest = None
-    try:
         # cryptography parses lazily: a damaged field shows only when it is read.
+        try:
+            key_id: str | None = cert.extensions.get_extension_for_class(
+                x509.SubjectKeyIdentifier
+            ).value.digest.hex()
+        except x509.ExtensionNotFound:
+            key_id = None
+        try:
+            digest = cert.signature_hash_algorithm
+        except UnsupportedAlgorithm:  # a digest cryptography does not know
+            digest = None
         return Certificate(
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),
@@ -100,7 +107,7 @@ def _record(cert: X509, der: bytes) -> Certificate:
             sha256=cert.fingerprint(hashes.SHA256()).hex(),
             der=der,
         )
-    except ValueError as err:
+    except _FAILURES as err:
         raise CertificateError(f"unreadable X.509 certificate: {err}") from err
 
 
