@@ -19,8 +19,8 @@ the modules whose import took longest (``python3 -X importtime``, cumulative mic
 
 Without ``/proc/modules`` (a container), lsmod needs a system to list: the benchmark then runs
 itself again in a private mount namespace (``unshare -m``, as root) where a small fake ``/proc``
-and ``/sys/module`` (four modules) are mounted over the real ones; every command, the baseline
-too, runs in it.
+(``modules``, and ``self`` leading to the real one) and ``/sys/module`` (four modules) are
+mounted over the real ones; every command, the baseline too, runs in it.
 
 Targets: ``--version``, ``lsmod`` and ``modprobe -R`` at most 1.5x, ``modinfo`` and ``show`` of
 one xz module at most 2.0x (started directly).
@@ -76,7 +76,12 @@ def _in_small_system() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="lkm-startup-"))
     try:
         _make_small_system(scratch)
+        # The real /proc stays reachable for what needs /proc/self (valgrind does).
+        (scratch / "realproc").mkdir()
+        for name in ("self", "thread-self"):
+            (scratch / "proc" / name).symlink_to(scratch / "realproc" / name)
         script = (
+            f"mount --rbind /proc {scratch}/realproc && "
             f"mount --bind {scratch}/proc /proc && "
             f"mount --bind {scratch}/sys/module /sys/module && "
             'exec "$@"'

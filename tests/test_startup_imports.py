@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import lkm
+from support.modinfo_cases import GOOD
 
 SRC = str(Path(lkm.__file__).resolve().parent.parent)
 
@@ -66,6 +67,24 @@ def test_lsmod_imports_the_kernel_state_readers_alone() -> None:
     assert not found & _NEVER, found
 
 
-@pytest.mark.parametrize("tool", ["lsmod"])
+def test_modprobe_resolving_an_alias_imports_no_pattern_compiler(tmp_path: Path) -> None:
+    (tmp_path / "lib/modules/1.0").mkdir(parents=True)
+    found = imported(["modprobe", "-R", "foo", "-d", str(tmp_path), "-S", "1.0"])
+    assert {m for m in found if m.startswith("lkm")} == _DISPATCH - {"lkm.cli.common"} | {
+        "lkm.cli.getopt", "lkm.cli.modprobe", "lkm.config", "lkm.index", "lkm.moddir",
+        "lkm.names", "lkm.resolve", "lkm.system", "lkm.text", "lkm.wildcard",
+    }  # fmt: skip
+    assert not found & _NEVER, found
+
+
+def test_modinfo_of_an_uncompressed_file_imports_no_decompressor(tmp_path: Path) -> None:
+    module = tmp_path / "good.ko"
+    module.write_bytes(GOOD)
+    found = imported(["modinfo", str(module)])
+    assert "lkm.module" in found
+    assert not found & (_NEVER | {"lzma", "zlib", "zstandard", "importlib"}), found
+
+
+@pytest.mark.parametrize("tool", ["lsmod", "modprobe", "modinfo"])
 def test_a_tools_help_imports_no_typing(tool: str) -> None:
     assert not imported([tool, "--help"]) & _NEVER

@@ -8,8 +8,6 @@ actually met, keeping the CLI's start-up lean.
 from __future__ import annotations
 
 import enum
-import lzma
-import zlib
 
 from lkm.errors import DecompressionError
 
@@ -87,6 +85,8 @@ _XZ_REASONS = {
 
 def _xz(data: bytes | memoryview, path: str | None) -> bytes:
     # Like xz(1), read concatenated streams and tolerate stream padding between them.
+    import lzma  # here, as each library: a command reads modules of one compression, or none
+
     out: list[bytes] = []
     rest: bytes | memoryview = data
     while rest:
@@ -130,6 +130,8 @@ def xz_reread_reasons(data: bytes | memoryview, count: int) -> tuple[str, ...]:
 
 def _xz_failed_read_end(data: memoryview, start: int) -> tuple[str, int]:
     """The reason the stream read from ``start`` fails and where the reading stopped."""
+    import lzma
+
     dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
     at = start
     while at < len(data):
@@ -266,6 +268,8 @@ def _zstd_error(message: str, path: str | None, reason: str) -> DecompressionErr
 
 def _gzip(data: bytes | memoryview, path: str | None) -> bytes:
     # zlib with wbits 16+MAX_WBITS reads one gzip member; loop for concatenated members.
+    import zlib
+
     out: list[bytes] = []
     rest: bytes | memoryview = data
     while rest:
@@ -292,6 +296,8 @@ def compress(data: bytes, method: Compression) -> bytes:
     CRC32 check and a 1 MiB dictionary (the kernel's decompressor checks nothing stronger),
     zstd at its default level, gzip without a name or time stamp."""
     if method is Compression.XZ:
+        import lzma
+
         filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
         return lzma.compress(data, lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, filters=filters)
     if method is Compression.ZSTD:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+
+from lkm.typing_lite import NamedTuple
 
 DEFAULT_CONFIG_DIRS = (
     "/etc/modprobe.d",

@@ -9,9 +9,8 @@ into the buffer handed in; errors add the buffer's file offset, so they point at
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from lkm.errors import SignatureError
+from lkm.typing_lite import NamedTuple
 
 # Identifier octet bits (X.690 8.1.2).
 CLASS_UNIVERSAL = 0x00

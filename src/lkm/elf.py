@@ -13,9 +13,12 @@ import enum
 import functools
 import struct
 from functools import cached_property
-from typing import Literal, NamedTuple
 
 from lkm.errors import ElfError, NotElfError
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Literal
 
 __all__ = [
     "SHN_ABS",

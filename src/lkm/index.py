@@ -22,10 +22,10 @@ import struct
 from collections.abc import Iterable, Iterator
 from enum import IntFlag
 from types import TracebackType
-from typing import NamedTuple
 
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
 from lkm.text import decode as _decode
+from lkm.typing_lite import NamedTuple
 from lkm.wildcard import Patterns
 
 MAGIC = 0xB007F457

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.errors import IndexFormatError
 from lkm.names import module_name_from_path
 from lkm.text import decode as _text
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.index import Index

@@ -24,9 +24,12 @@ import errno
 import os
 import stat
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
     from lkm.errors import LkmError
     from lkm.moddir import ModuleDirectory
     from lkm.resolve import MissingDependency
@@ -66,7 +69,8 @@ class ModuleRecord(NamedTuple):
 
 # What a query that found nothing was taken for: a name or alias looked up ("module"), no valid
 # alias pattern and so not looked up ("alias"), a module name only with -m ("name").
-LookupKind = Literal["module", "alias", "name"]
+if TYPE_CHECKING:
+    LookupKind: TypeAlias = Literal["module", "alias", "name"]
 _KIND_WORDS = {"module": "Module", "alias": "Module alias", "name": "Module name"}
 
 

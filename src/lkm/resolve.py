@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from types import EllipsisType
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lkm.errors import LkmError, NotFoundError
 from lkm.moddir import ModuleDirectory, module_name_from_path, normalize_alias, normalize_name
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from lkm.config import Config
@@ -241,6 +240,8 @@ class _Listing(NamedTuple):
 
 
 def _compile(pattern: str) -> Callable[[bytes], object]:
+    import re  # here: most commands compile no pattern of the configuration
+
     from lkm.wildcard import fnmatch_regex
 
     return re.compile(fnmatch_regex(os.fsencode(pattern)), re.DOTALL).match

@@ -40,7 +40,7 @@ leave their field empty and say why in ``problems``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.moddir import ModuleDirectory

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 from enum import Enum, IntEnum
-from typing import NamedTuple
 
 from lkm.der import (
     CLASS_UNIVERSAL,
@@ -30,6 +29,7 @@ from lkm.der import (
     Tlv,
 )
 from lkm.errors import SignatureError
+from lkm.typing_lite import NamedTuple
 
 MAGIC = b"~Module signature appended~\n"
 _TRAILER = struct.Struct(">BBBBB3xI")

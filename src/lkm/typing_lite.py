@@ -15,7 +15,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, cast
+    from typing import Generic, NamedTuple, Protocol, TypeVar, cast
 else:
     # What a class body holds besides its fields and methods; typing leaves these out too.
     _NOT_COPIED = frozenset(
@@ -64,12 +64,6 @@ else:
         def __init__(self, name, *constraints, **options):
             self.__name__ = name
 
-    class _Literal:
-        def __getitem__(self, values):
-            return self
-
-    Literal = _Literal()
-
     def cast(typ, value):
         return value
 
@@ -77,7 +71,6 @@ else:
 __all__ = [
     "TYPE_CHECKING",
     "Generic",
-    "Literal",
     "NamedTuple",
     "Protocol",
     "TypeVar",

@@ -9,7 +9,8 @@ Python's fnmatch differs from C's, so patterns become regular expressions of the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+
+from lkm.typing_lite import Generic, TypeVar
 
 __all__ = ["Patterns", "fnmatch_regex", "pieces_match"]
 

@@ -46,10 +46,9 @@ class Command:
         return self.options or self.entry.partition(":")[0] + ":OPTIONS"
 
     def load(self) -> Callable[[Sequence[str]], int]:
-        import importlib
-
         module, _, function = self.entry.partition(":")
-        main: Callable[[Sequence[str]], int] = getattr(importlib.import_module(module), function)
+        # __import__ with a fromlist gives the module itself; importlib would be one more import.
+        main: Callable[[Sequence[str]], int] = getattr(__import__(module, fromlist=["_"]), function)
         return main
 
 

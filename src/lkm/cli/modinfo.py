@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
 from lkm.errors import DecompressionError
 from lkm.moddir import ModuleDirectory
 from lkm.modinfo import ModuleRecord, NotFound, Param, Record, Unreadable, find
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.system import System

@@ -10,13 +10,15 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO, Generic, NamedTuple, TypeVar
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
 from lkm.system import System
+from lkm.typing_lite import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from lkm.config import Config
     from lkm.kernel import Kernel
     from lkm.moddir import ModuleDirectory

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option
 from lkm.cli.output import Printer
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lkm.show import Loaded, ModuleInfo, Record, Signature
