@@ -42,6 +42,14 @@ def builders() -> Iterator[tuple[Path, str]]:
         conf.unlink()
 
 
+@pytest.fixture(scope="module")
+def images(builders: tuple[Path, str]) -> tuple[image_builders.Image, image_builders.Image]:
+    """mkinitramfs with an empty list (what its hooks add whatever the list says) and with
+    DRIVERS, built once for every test here: each build takes minutes."""
+    _root, release = builders
+    return image_builders.mkinitramfs([], release), image_builders.mkinitramfs(DRIVERS, release)
+
+
 def lkm_closure(root: Path, release: str, names: list[str], **options: bool) -> list[object]:
     system = System.under(str(root), release)
     moddir = ModuleDirectory.for_release(str(root), release)
@@ -69,12 +77,11 @@ def firmware_files(root: Path, records: list[object], *, links: bool = True) -> 
 
 
 def test_mkinitramfs_holds_the_closure_with_soft_and_weak_dependencies_and_firmware(
-    builders: tuple[Path, str],
+    builders: tuple[Path, str], images: tuple[image_builders.Image, image_builders.Image]
 ) -> None:
     root, release = builders
-    # What the image holds whatever the list says (modules its hooks add).
-    baseline = image_builders.mkinitramfs([], release)
-    image = image_builders.mkinitramfs(DRIVERS, release)
+    # The baseline: what the image holds whatever the list says (modules its hooks add).
+    baseline, image = images
     names = DRIVERS + sorted(baseline.modules)
     records = lkm_closure(root, release, names, softdeps=True, weakdeps=True)
     assert not [r for r in records if getattr(r, "error", None)]
@@ -96,11 +103,10 @@ def test_mkinitramfs_holds_the_closure_with_soft_and_weak_dependencies_and_firmw
 
 
 def test_mkinitramfs_takes_soft_and_weak_dependencies_that_lkm_adds_only_when_asked(
-    builders: tuple[Path, str],
+    builders: tuple[Path, str], images: tuple[image_builders.Image, image_builders.Image]
 ) -> None:
     root, release = builders
-    baseline = image_builders.mkinitramfs([], release)
-    image = image_builders.mkinitramfs(DRIVERS, release)
+    baseline, image = images
     hard = module_names(lkm_closure(root, release, DRIVERS))
     soft = lkm_closure(root, release, DRIVERS, softdeps=True, weakdeps=True)
     reached_softly = {
