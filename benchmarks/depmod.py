@@ -34,11 +34,20 @@ _MEASURE = (
 )
 
 
+# A full run: lkm's module cache (which plain lkm depmod keeps) would time an incremental one;
+# benchmarks/depmod_incremental.py times that.
+_FULL_RUN = {**os.environ, "LKM_DEPMOD_CACHE": "0"}
+
+
 def _run(command: list[str]) -> tuple[float, float, int]:
     """Wall time, CPU time and peak RSS (KiB) of one run."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *command], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _MEASURE, *command],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_FULL_RUN,
     )
     elapsed = time.perf_counter() - start
     cpu, peak = done.stdout.split()[-2:]
