@@ -4,7 +4,6 @@ files that are replaced whole or left alone."""
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import lzma
 import os
@@ -17,12 +16,12 @@ import zstandard
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
 
 from lkm.compress import Compression, compress, decompress, detect
 from lkm.errors import ElfError, SignatureError
 from lkm.sign import HASHES, SignError, load_signer, sign_file, sign_module
 from lkm.signature import MAGIC, find_signature
+from support.kernel_images import make_certificate
 from support.schemas import validate_output
 from support.signatures import UNSIGNED, integer, name, oid, seq, set_, tlv
 
@@ -35,24 +34,6 @@ _DIGESTS = {
     "sha3-384": hashes.SHA3_384(),
     "sha3-512": hashes.SHA3_512(),
 }
-
-
-def make_certificate(common_name: str, key: object, serial: int) -> bytes:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    public = key.public_key()  # type: ignore[attr-defined]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=36500))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def pem_key(key: object, password: bytes | None = None) -> bytes:

@@ -4,7 +4,6 @@ verdict, and agreement with ``openssl cms -verify`` on the same bytes."""
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import io
 import json
@@ -20,12 +19,12 @@ import zstandard
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from lkm.signature import MAGIC
 from lkm.verify import Verdict, verify
 from support import signatures as der
 from support.elfbuild import elf64, modinfo_section
+from support.kernel_images import make_certificate
 from support.schemas import validate_output
 
 MODULE = elf64(
@@ -46,20 +45,7 @@ class Signer(NamedTuple):
 
 
 def _signer(directory: Path, name: str, key: object, serial: int) -> Signer:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    public = key.public_key()  # type: ignore[attr-defined]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    )
+    cert = x509.load_der_x509_certificate(make_certificate(name, key, serial, days=3650))
     stem = directory / name.replace(" ", "-")
     key_path, pem, der = (stem.with_suffix(s) for s in (".key", ".pem", ".der"))
     key_path.write_bytes(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from lkm.errors import FormatError
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.hashes import HashAlgorithm
     from cryptography.x509 import Certificate as X509
 
 
@@ -135,4 +136,22 @@ def _key_algorithm(cert: X509) -> str:
     return type(key).__name__
 
 
-__all__ = ["Certificate", "CertificateError", "load_der", "load_file"]
+def hash_algorithm(name: str) -> HashAlgorithm:
+    """cryptography's hash object for a digest named as module signatures name them
+    (``sha1``, ``sha224`` ... ``sha512``, ``sha3-256`` ... ``sha3-512``); KeyError for others."""
+    from cryptography.hazmat.primitives import hashes
+
+    classes: dict[str, type[HashAlgorithm]] = {
+        "sha1": hashes.SHA1,
+        "sha224": hashes.SHA224,
+        "sha256": hashes.SHA256,
+        "sha384": hashes.SHA384,
+        "sha512": hashes.SHA512,
+        "sha3-256": hashes.SHA3_256,
+        "sha3-384": hashes.SHA3_384,
+        "sha3-512": hashes.SHA3_512,
+    }
+    return classes[name]()
+
+
+__all__ = ["Certificate", "CertificateError", "hash_algorithm", "load_der", "load_file"]

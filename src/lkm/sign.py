@@ -300,20 +300,11 @@ def check_hash(name: str) -> None:
 
 
 def _hash(name: str) -> HashAlgorithm:
-    from cryptography.hazmat.primitives import hashes
+    from lkm.certificates import hash_algorithm
 
-    classes: dict[str, type[HashAlgorithm]] = {
-        "sha224": hashes.SHA224,
-        "sha256": hashes.SHA256,
-        "sha384": hashes.SHA384,
-        "sha512": hashes.SHA512,
-        "sha3-256": hashes.SHA3_256,
-        "sha3-384": hashes.SHA3_384,
-        "sha3-512": hashes.SHA3_512,
-    }
-    if name not in classes:
+    if name not in HASHES:
         raise SignError(f"unknown hash algorithm {name!r} (expected one of {', '.join(HASHES)})")
-    return classes[name]()
+    return hash_algorithm(name)
 
 
 def _issuer_and_serial(tbs: bytes, name: str) -> tuple[bytes, bytes]:

@@ -418,6 +418,8 @@ def _check(keyring: _Keyring, content: memoryview, pkcs7: Pkcs7) -> _Key:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+    from lkm.certificates import hash_algorithm
+
     signer = pkcs7.signer
     shown = pkcs7.signature
     digest_name = _DIGESTS.get(signer.digest_oid)
@@ -433,7 +435,7 @@ def _check(keyring: _Keyring, content: memoryview, pkcs7: Pkcs7) -> _Key:
     if pkcs7.has_content:
         raise _Refused(Verdict.INVALID, "the PKCS#7 carries content of its own: a module "
                        "signature must be detached")  # fmt: skip
-    algorithm = _hash_algorithm(digest_name)
+    algorithm = hash_algorithm(digest_name)
     hasher = hashes.Hash(algorithm)
     hasher.update(content)
     digest = hasher.finalize()
@@ -445,7 +447,7 @@ def _check(keyring: _Keyring, content: memoryview, pkcs7: Pkcs7) -> _Key:
             raise _Refused(Verdict.INVALID, "digest mismatch: the messageDigest attribute is "
                            "not the module content's digest")  # fmt: skip
         # What is signed then is the attributes, encoded as the SET OF they are.
-        hasher = hashes.Hash(_hash_algorithm(digest_name))
+        hasher = hashes.Hash(algorithm)
         hasher.update(b"\x31" + signer.authenticated_attributes[1:])
         signed = hasher.finalize()
     key = keyring.find(pkcs7)
@@ -494,23 +496,6 @@ def _rsa_failure(public: Any, signature: bytes, digest: bytes) -> str:
     if not recovered.endswith(digest):
         return "digest mismatch: the signature is over other content than the module's"
     return "bad signature: the digest info does not match its algorithm"
-
-
-def _hash_algorithm(name: str) -> Any:
-    """cryptography's hash object for one of :data:`_DIGESTS`' names."""
-    from cryptography.hazmat.primitives import hashes
-
-    classes: dict[str, Any] = {
-        "sha1": hashes.SHA1,
-        "sha224": hashes.SHA224,
-        "sha256": hashes.SHA256,
-        "sha384": hashes.SHA384,
-        "sha512": hashes.SHA512,
-        "sha3-256": hashes.SHA3_256,
-        "sha3-384": hashes.SHA3_384,
-        "sha3-512": hashes.SHA3_512,
-    }
-    return classes[name]()
 
 
 __all__ = [

@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
-def make_certificate(common_name: str, key: object, serial: int = 0x1234ABCD) -> bytes:
+def make_certificate(
+    common_name: str, key: object, serial: int = 0x1234ABCD, days: int = 36500
+) -> bytes:
     """A self-signed X.509 v3 certificate with a subjectKeyIdentifier, DER-encoded."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -24,7 +26,7 @@ def make_certificate(common_name: str, key: object, serial: int = 0x1234ABCD) ->
         .public_key(public)
         .serial_number(serial)
         .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=36500))
+        .not_valid_after(start + datetime.timedelta(days=days))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())  # type: ignore[arg-type]
     )
