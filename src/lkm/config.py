@@ -332,6 +332,8 @@ class _Builder:
         """The origin of every entry, from ``marks``: the sizes before each line was added,
         with that line's origin."""
         found: list[list[Origin]] = [[] for _ in ENTRY_FIELDS]
+        if not marks:  # nothing but comments, the last one without its newline
+            return Origins()
         ends = [*(sizes for sizes, _ in marks[1:]), self.sizes()]
         for (before, origin), after in zip(marks, ends, strict=True):
             for field, (start, end) in enumerate(zip(before, after, strict=True)):
