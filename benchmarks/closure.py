@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from lkm.closure import (
     ClosureFirmware,
     ClosureModule,
@@ -190,6 +191,17 @@ def main() -> int:
     print(f"{'contender':<46} {'seconds':>9} {'x lkm':>7}")
     for label, value in medians.items():
         print(f"{label:<46} {value:>9.3f} {value / lkm:>7.1f}")
+    batched = medians["(b) kmod 34 modinfo -0, batched"]
+    one_each = medians["(a) kmod 34 modinfo, one process per module"]
+    no_cache = medians["lkm closure, in-process, no cache"]
+    for case, value, reference, reference_value, target in (
+        ("cache kept", lkm, "(b) kmod 34 modinfo -0, batched", batched, 0.1),
+        ("no cache", no_cache, "(b) kmod 34 modinfo -0, batched", batched, None),
+        ("cache kept", lkm, "(a) kmod 34 modinfo, one process per module", one_each, None),
+    ):
+        row("closure", f"{len(names)} modules with firmware, in-process, {case}", lkm=value,
+            reference=reference, reference_value=reference_value, target=target,
+            samples=options.rounds)  # fmt: skip
     return 0
 
 

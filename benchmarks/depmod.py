@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from support import world
 
 # CPU time (user + system) of the whole process tree a command starts, and the peak RSS of
@@ -52,6 +53,10 @@ def _run(command: list[str]) -> tuple[float, float, int]:
     elapsed = time.perf_counter() - start
     cpu, peak = done.stdout.split()[-2:]
     return elapsed, float(cpu), int(peak)
+
+
+# Targets on lkm's wall time over kmod's, by tree: uncompressed, xz.
+WALL_TARGETS = {"bookworm-amd64": 1.0, "trixie-amd64": 0.8}
 
 
 def bench(name: str, rounds: int) -> None:
@@ -91,6 +96,15 @@ def bench(name: str, rounds: int) -> None:
         f" lkm {m:.2f} s wall / {mc:.2f} s CPU / {memory['lkm'] / 1024:.0f} MiB;"
         f" ratio {m / k:.2f}x wall, {mc / kc:.2f}x CPU"
     )
+    suffix = tree.modules()[0].name.partition(".ko")[2].lstrip(".") or "uncompressed"
+    for what, lkm_value, kmod_value, unit, target in (
+        ("wall time", m, k, "s", WALL_TARGETS.get(name)),
+        ("CPU time", mc, kc, "s", None),
+        ("peak memory", memory["lkm"] / 1024, memory["kmod"] / 1024, "MiB", 2.0),
+    ):
+        row("depmod", f"full run, {name} ({suffix}), {what}", lkm=lkm_value,
+            reference="kmod 34 depmod", reference_value=kmod_value, unit=unit,
+            target=target, samples=rounds)  # fmt: skip
 
 
 def main() -> int:

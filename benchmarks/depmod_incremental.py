@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from support import world
 
 
@@ -87,6 +88,9 @@ def bench(name: str, rounds: int) -> None:
         f" lkm incremental {m:.2f} s; ratio {m / k:.2f}x"
         f" (lkm runs: {', '.join(f'{t:.2f}' for t in times['lkm'])})"
     )
+    row("depmod_incremental", f"after one module {'/'.join(sorted(set(kinds)))}, {name}",
+        lkm=m, reference="kmod 34 depmod, full run", reference_value=k, target=0.2,
+        samples=rounds)  # fmt: skip
     shutil.rmtree(root.parent, ignore_errors=True)
 
 

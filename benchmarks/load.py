@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "vm"))
 
 import harness
 
+from _report import row
 from support import world
 
 TARGET = "nf_conntrack_ftp"
@@ -221,6 +222,17 @@ def main() -> int:
     print(f"guest insmod+rmmod x5, lkm / kmod:      {load['lkm'] / load['kmod']:6.2f}x")
     print(f"guest lsmod, lkm / python3 -c pass:   {lsmod['lkm'] / lsmod['python']:6.2f}x")
     print(f"host lsmod, lkm / python3 -c pass:    {host['lkm'] / host['python']:6.2f}x")
+    guest_rounds = max(5, options.startup_rounds // 4)
+    for case, figures, reference, samples in (
+        (f"guest: modprobe {TARGET} + modprobe -r", modprobe, "kmod", options.rounds),
+        ("guest: insmod 5 + rmmod 5", load, "kmod", options.rounds),
+        ("guest: lsmod", lsmod, "kmod", guest_rounds),
+        ("guest: lsmod", lsmod, "python", guest_rounds),
+        ("host: lsmod of 100 fake modules", host, "python", options.startup_rounds),
+    ):
+        name = {"kmod": "kmod 34", "python": "python3 -c pass"}[reference]
+        row("load", case, lkm=figures["lkm"], reference=name,
+            reference_value=figures[reference], samples=samples)  # fmt: skip
     return 0
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from lkm.bulk import summarize_many
 from lkm.module import ModuleFile
 from support import world
@@ -143,6 +144,17 @@ def main() -> int:
     ]
     for label, value, target in ratios:
         print(f"{label:<46} {value:8.2f}x {target:>8}")
+    for label, reference, target_value in (
+        ("lkm library, all modules, one by one", "kmod 34 modinfo, all modules", None),
+        ("lkm library, all modules, summarize_many", "kmod 34 modinfo, all modules", 1.0),
+        ("lkm modinfo, all modules, one process", "kmod 34 modinfo, all modules", None),
+        ("lkm modinfo <one module>", "python3 -c pass", 2.0),
+    ):
+        bare_row = reference == "python3 -c pass"
+        case = label.replace("<one module>", "of one xz module")
+        row("modinfo", case, lkm=rows[label], reference=reference,
+            reference_value=bare_start if bare_row else kmod_all, target=target_value,
+            samples=n if bare_row else rounds)  # fmt: skip
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from lkm.moddir import ModuleDirectory
 from lkm.resolve import Resolver
 from support import world
@@ -114,6 +115,14 @@ def main() -> int:
         f"lkm modprobe -R (median):  {lkm_one * 1000:10.1f} ms = {lkm_one / bare:.2f}x (target 2x)"
     )
     print(f"kmod modprobe -R (median): {kmod_one * 1000:10.1f} ms (chroot included)")
+    for case, seconds in (("fresh indexes", cold), ("warm indexes", warm)):
+        row("resolve", f"in-process alias resolutions, {case}", lkm=n / seconds,
+            reference="target", reference_value=20000, unit="/s", target=1.0,
+            higher_is_better=True, samples=1)  # fmt: skip
+    for reference, value in (("python3 -c pass", bare), ("kmod 34 modprobe -R", kmod_one)):
+        row("resolve", "lkm modprobe -R ALIAS, one process", lkm=lkm_one, reference=reference,
+            reference_value=value, target=2.0 if value is bare else None,
+            samples=len(sample), note="" if value is bare else "kmod chrooted")  # fmt: skip
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from support import world
 
 
@@ -90,6 +91,9 @@ def main() -> int:
             )
         ratio = medians["lkm show MODULE"] / bare
         print(f"lkm show / python3 -c pass (medians): {ratio:.2f}x; target 2.0x")
+        row("show", f"lkm show of one xz module ({os.path.getsize(module) // 1024} KiB)",
+            lkm=medians["lkm show MODULE"], reference="python3 -c pass", reference_value=bare,
+            target=2.0, samples=options.rounds)  # fmt: skip
     return 0
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _report import row
 from support import world
 
 ALIAS = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"  # e1000e
@@ -206,6 +207,14 @@ def main() -> int:
         if target is not None and label.endswith("(direct)"):
             line += f" {target:.1f}x {'ok' if median / bare <= target else 'MISSED'}"
         print(line)
+    for label in commands:
+        median, count = medians[f"{label} (direct)"], counts[f"{label} (direct)"]
+        instructions = f"instructions {count / bare_count:.2f}x" if count and bare_count else ""
+        case = {"lsmod": "lsmod, small system", "modinfo": "modinfo of one xz module",
+                "show": "show of one xz module"}.get(label, label)  # fmt: skip
+        row("startup", f"lkm {case}", lkm=median, reference="python3 -c pass",
+            reference_value=bare, target=TARGETS.get(label), samples=options.rounds,
+            note=instructions)  # fmt: skip
     if not options.no_importtime:
         for label, args in commands.items():
             print(f"\npython3 -X importtime, {label} (direct): slowest imports, cumulative")

@@ -1,0 +1,198 @@
+"""Run every benchmark in turn and write the table of benchmarks/README.md.
+
+    python benchmarks/run.py [--quick] [--only NAME...] [--skip NAME...] [--no-readme]
+                             [--rows FILE] [--wait-quiet SECONDS]
+
+Checks first that the machine is quiet (its load average; a busy machine is warned about and
+its load written beside the figures), then runs each benchmark script with this interpreter,
+its own table printed as it goes, while the script hands its rows over (benchmarks/_report.py).
+At the end the table of every row replaces the results section of benchmarks/README.md, with
+the date, the machine, the interpreter, the kernel, the lkm commit and the load averages.
+
+``--quick`` runs each with few rounds to check the wiring: its figures are not measurements, so
+it prints the section and leaves the README alone, as does a run of some of them (``--only``,
+``--skip``), whose table would lack the others' rows. A script that is missing (one still being
+written) is skipped with a line saying so; one that fails is named in the section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import _report
+
+HERE = Path(__file__).resolve().parent
+# In the order of the table: (name, arguments of a --quick run). A full run uses each
+# script's own defaults, which are the documented measurement.
+BENCHMARKS: dict[str, list[str]] = {
+    "depmod": ["--rounds", "1"],
+    "depmod_incremental": ["--rounds", "1"],
+    "modules_load": ["--rounds", "1"],
+    "startup": ["--rounds", "3", "--no-importtime"],
+    "show": ["--rounds", "3"],
+    "modinfo": ["--rounds", "1", "--startup-rounds", "3"],
+    "resolve": ["--sample", "3"],
+    "closure": ["--rounds", "1", "--modules", "60"],
+    "verify": ["--rounds", "1", "--sample", "200"],
+    "load": ["--rounds", "1", "--startup-rounds", "4"],
+}
+
+# Above this one-minute load average per core the machine is not quiet.
+QUIET_LOAD_PER_CORE = 0.25
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: int | None  # None: the script is missing
+    seconds: float
+    load: float  # one-minute load average when it started
+
+
+def load_average() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def quiet(load: float, cores: int) -> bool:
+    return load <= QUIET_LOAD_PER_CORE * cores
+
+
+def wait_quiet(limit: float, cores: int) -> None:
+    """Wait up to ``limit`` seconds for the load average to fall below the quiet line."""
+    deadline = time.monotonic() + limit
+    while not quiet(load_average()[0], cores) and time.monotonic() < deadline:
+        time.sleep(15)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return done.stdout.strip() or "unknown"
+
+
+def machine() -> dict[str, str]:
+    cores = os.cpu_count() or 1
+    load = load_average()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": f"{cores} x {cpu_model()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "commit": commit(),
+        "load": " ".join(f"{value:.2f}" for value in load),
+        "quiet": "yes" if quiet(load[0], cores) else "no",
+    }
+
+
+def section(info: dict[str, str], outcomes: list[Outcome], rows: list[_report.Row],
+            quick: bool) -> str:  # fmt: skip
+    """The README's results section: the run's circumstances, the table, each script's time."""
+    lines = []
+    if quick:
+        lines += ["**Wiring check (`--quick`): too few rounds; these figures are not "
+                  "measurements.**", ""]  # fmt: skip
+    lines += [
+        f"Measured {info['date']} on {info['cpus']}; {info['python']}; {info['kernel']};"
+        f" lkm {info['commit']}. Load average at the start: {info['load']}"
+        + ("" if info["quiet"] == "yes" else " (**not quiet**: wall-time ratios are noisy)")
+        + ". Ratios are lkm / reference (below 1: lkm is faster); figures are medians.",
+        "",
+        _report.table(rows).rstrip("\n"),
+        "",
+    ]
+    ran = [o for o in outcomes if o.status is not None]
+    if ran:
+        lines.append(
+            "Time per script (load average at its start): "
+            + ", ".join(f"{o.name} {o.seconds / 60:.1f} min ({o.load:.2f})" for o in ran)
+            + f"; {sum(o.seconds for o in ran) / 60:.0f} min in all."
+        )
+    failed = [f"{o.name} (exit status {o.status})" for o in ran if o.status]
+    missing = [o.name for o in outcomes if o.status is None]
+    if failed:
+        lines.append(f"Failed, so missing from the table: {', '.join(failed)}.")
+    if missing:
+        lines.append(f"Not run (no script yet): {', '.join(missing)}.")
+    return "\n".join(lines) + "\n"
+
+
+def run(name: str, quick: bool, rows_file: str) -> Outcome:
+    script = HERE / f"{name}.py"
+    load = load_average()[0]
+    if not script.exists():
+        print(f"run.py: {name}: no benchmarks/{name}.py, skipped", flush=True)
+        return Outcome(name, None, 0.0, load)
+    command = [sys.executable, str(script), *(BENCHMARKS.get(name, []) if quick else [])]
+    print(f"\n===== {' '.join(command[1:])} (load average {load:.2f})", flush=True)
+    start = time.monotonic()
+    env = {**os.environ, _report.ROWS_VARIABLE: rows_file}
+    status = subprocess.run(command, env=env, check=False).returncode
+    return Outcome(name, status, time.monotonic() - start, load)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few rounds: check the wiring")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=BENCHMARKS, default=[])
+    parser.add_argument("--skip", nargs="+", metavar="NAME", choices=BENCHMARKS, default=[])
+    parser.add_argument("--no-readme", action="store_true", help="print the section only")
+    parser.add_argument("--rows", metavar="FILE", help="keep the rows (JSON lines) in FILE")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="wait up to this long for the machine to become quiet")  # fmt: skip
+    options = parser.parse_args()
+
+    cores = os.cpu_count() or 1
+    if options.wait_quiet:
+        wait_quiet(options.wait_quiet, cores)
+    info = machine()
+    if info["quiet"] != "yes":
+        print(f"run.py: warning: the machine is not quiet (load average {info['load']},"
+              f" {cores} cores): wall-time ratios will be noisy", file=sys.stderr)  # fmt: skip
+    wanted = options.only or list(BENCHMARKS)
+    names = [name for name in wanted if name not in options.skip]
+    handle, rows_file = tempfile.mkstemp(prefix="lkm-bench-rows-", suffix=".jsonl")
+    os.close(handle)
+    if options.rows:
+        rows_file = options.rows
+        Path(rows_file).write_text("")
+    try:
+        outcomes = [run(name, options.quick, rows_file) for name in names]
+        rows = _report.read_rows(rows_file)
+    finally:
+        if not options.rows:
+            os.unlink(rows_file)
+    text = section(info, outcomes, rows, options.quick)
+    print("\n" + text, end="")
+    # Only a full run makes the README's table: a partial one would drop the others' rows.
+    if not (options.quick or options.no_readme or options.only or options.skip):
+        readme = HERE / "README.md"
+        new = _report.replace_section(readme.read_text(encoding="utf-8"), text)
+        temporary = readme.with_name(readme.name + ".new")
+        temporary.write_text(new, encoding="utf-8")
+        os.replace(temporary, readme)
+        print(f"run.py: {readme} written", file=sys.stderr)
+    return 1 if any(o.status for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
