@@ -132,11 +132,12 @@ def test_section_names_the_machine_the_failures_and_the_missing() -> None:
 def test_every_benchmark_script_is_run_and_hands_its_rows_over() -> None:
     scripts = {p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswith("_")}
     scripts.discard("run")
-    assert scripts <= set(run.BENCHMARKS)
+    assert scripts <= set(run.BENCHMARKS), "run.py's BENCHMARKS lacks a script"
+    assert set(run.FULL) <= set(run.BENCHMARKS)
     for name in scripts:
         source = (BENCHMARKS / f"{name}.py").read_text()
-        assert "from _report import row" in source, name
-        assert re.search(rf'\brow\(\s*"{name}"', source), name
+        wired = "from _report import row" in source and re.search(rf'\brow\(\s*"{name}"', source)
+        assert wired, f"{name}.py hands no row over (see benchmarks/README.md: Adding a benchmark)"
 
 
 def test_the_readme_has_the_section_and_describes_every_benchmark() -> None:
