@@ -132,7 +132,7 @@ def section(info: dict[str, str], outcomes: list[Outcome], rows: list[_report.Ro
         lines.append(
             "Time per script (load average at its start): "
             + ", ".join(f"{o.name} {o.seconds / 60:.1f} min ({o.load:.2f})" for o in ran)
-            + f"; {sum(o.seconds for o in ran) / 60:.0f} min in all."
+            + f"; {sum(o.seconds for o in ran) / 60:.1f} min in all."
         )
     failed = [f"{o.name} (exit status {o.status})" for o in ran if o.status]
     missing = [o.name for o in outcomes if o.status is None]
@@ -141,6 +141,14 @@ def section(info: dict[str, str], outcomes: list[Outcome], rows: list[_report.Ro
     if missing:
         lines.append(f"Not run (no script yet): {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
+
+
+def write_section(readme: Path, text: str) -> None:
+    """The results section of ``readme`` replaced by ``text`` (a temporary file renamed)."""
+    new = _report.replace_section(readme.read_text(encoding="utf-8"), text)
+    temporary = readme.with_name(readme.name + ".new")
+    temporary.write_text(new, encoding="utf-8")
+    os.replace(temporary, readme)
 
 
 def run(name: str, quick: bool, rows_file: str) -> Outcome:
@@ -177,27 +185,23 @@ def main() -> int:
               f" {cores} cores): wall-time ratios will be noisy", file=sys.stderr)  # fmt: skip
     wanted = options.only or list(BENCHMARKS)
     names = [name for name in wanted if name not in options.skip]
-    handle, rows_file = tempfile.mkstemp(prefix="lkm-bench-rows-", suffix=".jsonl")
-    os.close(handle)
     if options.rows:
         rows_file = options.rows
         Path(rows_file).write_text("")
-    try:
-        outcomes = [run(name, options.quick, rows_file) for name in names]
-        rows = _report.read_rows(rows_file)
-    finally:
-        if not options.rows:
-            os.unlink(rows_file)
-    text = section(info, outcomes, rows, options.quick)
+    else:
+        # Removed at the end only: if the run breaks off, the rows handed over so far stay.
+        handle, rows_file = tempfile.mkstemp(prefix="lkm-bench-rows-", suffix=".jsonl")
+        os.close(handle)
+    print(f"run.py: rows go to {rows_file}", file=sys.stderr)
+    outcomes = [run(name, options.quick, rows_file) for name in names]
+    text = section(info, outcomes, _report.read_rows(rows_file), options.quick)
     print("\n" + text, end="")
     # Only a full run makes the README's table: a partial one would drop the others' rows.
     if not (options.quick or options.no_readme or options.only or options.skip):
-        readme = HERE / "README.md"
-        new = _report.replace_section(readme.read_text(encoding="utf-8"), text)
-        temporary = readme.with_name(readme.name + ".new")
-        temporary.write_text(new, encoding="utf-8")
-        os.replace(temporary, readme)
-        print(f"run.py: {readme} written", file=sys.stderr)
+        write_section(HERE / "README.md", text)
+        print(f"run.py: {HERE / 'README.md'} written", file=sys.stderr)
+    if not options.rows:
+        os.unlink(rows_file)
     return 1 if any(o.status for o in outcomes) else 0
 
 

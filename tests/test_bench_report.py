@@ -95,6 +95,16 @@ def test_section_replaced_between_the_markers_only() -> None:
     assert _report.replace_section(new, "new table\n") == new
 
 
+def test_readme_section_rewritten_in_place(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text((BENCHMARKS / "README.md").read_text())
+    run.write_section(readme, TABLE)
+    text = readme.read_text()
+    assert f"{_report.BEGIN}\n{TABLE}{_report.END}\n" in text
+    assert text.startswith("# Benchmarks\n") and text.endswith("does not exist yet.\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+
+
 def test_section_without_markers_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"markers .* are missing or out of order"):
         _report.replace_section(f"{_report.END}\n{_report.BEGIN}\n", "x")
@@ -121,7 +131,7 @@ def test_section_names_the_machine_the_failures_and_the_missing() -> None:
     assert "\n".join(lines[4:7]) + "\n" == "\n".join(TABLE.splitlines()[:3]) + "\n"
     assert lines[-3:] == [
         "Time per script (load average at its start): depmod 2.0 min (2.28),"
-        " verify 0.5 min (2.40); 2 min in all.",
+        " verify 0.5 min (2.40); 2.5 min in all.",
         "Failed, so missing from the table: verify (exit status 1).",
         "Not run (no script yet): modules_load.",
     ]
