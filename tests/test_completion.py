@@ -157,7 +157,7 @@ def test_bash(tree: Path) -> None:
         ],
     )
     assert found == [
-        ["modinfo", "modprobe"],
+        ["modinfo", "modprobe", "modules-load"],
         ["-a", "--author", "-d", "--description", "-l", "--license", "-p", "--parameters",
          "-n", "--filename", "-0", "--null", "-m", "--modname", "-F", "--field", "-k",
          "--set-version", "-b", "--basedir", "-V", "--version", "-h", "--help"],
@@ -193,7 +193,7 @@ def test_zsh(tree: Path, tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    assert found[0] == ["modinfo", "modprobe"]
+    assert found[0] == ["modinfo", "modprobe", "modules-load"]
     options = {"-a", "--author", "-F", "--field", "-b", "--basedir", "-0", "--null", "-h"}
     assert options <= set(found[1]) and all(word.startswith("-") for word in found[1])
     assert [sorted(words) for words in found[2:]] == [
@@ -226,7 +226,7 @@ def test_fish(tree: Path) -> None:
             f"lkm show {b} {k} snd",
         ],
     )
-    assert found[0] == ["modinfo", "modprobe"]
+    assert found[0] == ["modinfo", "modprobe", "modules-load"]
     assert {"-a", "--author", "-F", "--field", "-0", "--null", "-h", "--help"} <= set(found[1])
     assert found[2:] == [
         ["--set-version"],

@@ -70,6 +70,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.sign",  # module signatures made as the kernel's sign-file makes them
         "lkm.audit",  # what in a running kernel's modules is not as it should be
         "lkm.verify",  # module signatures checked as the kernel checks them
+        "lkm.boot_load",  # modules-load.d's modules loaded, independent ones in parallel
     ),
     "command line": (
         "lkm.cli.*",

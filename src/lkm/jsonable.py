@@ -29,6 +29,7 @@ SCHEMAS: dict[str, int] = {
     "sign": 1,
     "audit": 1,
     "verify": 1,
+    "modules-load": 1,
 }
 
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None

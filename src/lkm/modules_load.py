@@ -11,11 +11,21 @@ What systemd-modules-load (252, run black-box) reads:
   (``a # b`` is the name ``a # b``; a ``\\`` at the end joins nothing). A name is looked up as
   modprobe looks one up, so an alias counts too.
 - The kernel command line: ``modules_load=a,b`` (``modules-load=`` too), empty items skipped;
-  ``rd.modules_load=`` only in an initrd.
+  ``rd.modules_load=`` only in an initrd (systemd's test: ``/etc/initrd-release`` exists).
+  Its names come before the files'.
+
+Given files as arguments (systemd-modules-load 257), it reads those alone, in the order given
+(neither the directories nor the kernel command line): an absolute path as it is; any other
+(``a.conf``, ``./a.conf``, ``sub/a.conf``, ``../x/a.conf``) is looked for below each
+directory in turn, the first that opens wins, never below the working directory. A file that
+cannot be opened is ``Failed to open ARG: strerror`` (ENOENT when no directory has it), one
+that cannot be read (a directory) ``Failed to read file 'PATH': strerror``; both make the exit
+status 1 and the other files are still read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -38,6 +48,13 @@ class BootEntry(NamedTuple):
     path: str
     line: int | None
     initrd: bool = False
+
+
+class ConfigProblem(NamedTuple):
+    """A configuration file given that could not be read, with systemd's message for it."""
+
+    path: str
+    message: str
 
 
 def find_files(directories: Sequence[str]) -> tuple[str, ...]:
@@ -147,4 +164,59 @@ def boot_entries(directories: Sequence[str], cmdline: str | None) -> tuple[BootE
     return tuple(entries)
 
 
-__all__ = ["BootEntry", "boot_entries", "find_files", "parse_cmdline", "parse_file"]
+def in_initrd(root: str = "") -> bool:
+    """Whether this is an initrd, as systemd tells: ``/etc/initrd-release`` exists."""
+    return os.path.exists(f"{root}/etc/initrd-release")
+
+
+def argument_entries(
+    arguments: Sequence[str], directories: Sequence[str]
+) -> tuple[BootEntry | ConfigProblem, ...]:
+    """The names of the files given as arguments, found and read as systemd-modules-load
+    does (see the module docstring); a problem in place of a file that cannot be read."""
+    found: list[BootEntry | ConfigProblem] = []
+    for argument in arguments:
+        path, code = _open_argument(argument, directories)
+        if path is None:
+            found.append(ConfigProblem(argument, f"Failed to open {argument}: {os.strerror(code)}"))
+            continue
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read()
+        except OSError as err:
+            text = f"Failed to read file '{path}': {os.strerror(err.errno or errno.EIO)}"
+            found.append(ConfigProblem(path, text))
+            continue
+        found += parse_file(data, path)
+    return tuple(found)
+
+
+def _open_argument(argument: str, directories: Sequence[str]) -> tuple[str | None, int]:
+    """The path an argument names and 0, or None and the errno of the failure."""
+    candidates = (
+        [argument] if argument.startswith("/") else [f"{d}/{argument}" for d in directories]
+    )
+    code = errno.ENOENT
+    for candidate in candidates:
+        try:
+            os.close(os.open(candidate, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as err:
+            if argument.startswith("/"):
+                code = err.errno or errno.EIO
+            continue
+        except ValueError:  # a NUL in it: no such file
+            continue
+        return candidate, 0
+    return None, code
+
+
+__all__ = [
+    "BootEntry",
+    "ConfigProblem",
+    "argument_entries",
+    "boot_entries",
+    "find_files",
+    "in_initrd",
+    "parse_cmdline",
+    "parse_file",
+]

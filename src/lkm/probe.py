@@ -158,7 +158,7 @@ def insert(
                 on_action(action)
             if flags & ProbeFlag.DRY_RUN:
                 continue
-            _carry_out(
+            carry_out(
                 action,
                 kernel,
                 force=force,
@@ -177,16 +177,20 @@ def insert(
     return 0
 
 
-def _carry_out(
+def carry_out(
     action: Action,
     kernel: Kernel,
     *,
-    force: InitFlag,
-    kernel_compression: str | None,
-    run_command: CommandRunner,
-    decompress_note: Callable[[str], None] | None,
+    force: InitFlag | None = None,
+    kernel_compression: str | None = None,
+    run_command: CommandRunner = run_shell,
+    decompress_note: Callable[[str], None] | None = None,
 ) -> None:
-    """One step of loading: its install command, or its file given to the kernel."""
+    """One step of loading: its install command, or its file given to the kernel.
+
+    Raises ProbeError as :func:`insert` does (``path`` set when the kernel refused the file:
+    EEXIST then means the module is there already).
+    """
     from lkm.kernel import KernelCallError, LoadError, load_file
     from lkm.resolve import ActionKind
 
@@ -203,7 +207,7 @@ def _carry_out(
             kernel,
             action.path or "",
             action.options,
-            force=force,
+            force=force or False,
             kernel_compression=kernel_compression,
             decompress_note=decompress_note,
         )
@@ -337,6 +341,7 @@ __all__ = [
     "ProbeError",
     "ProbeFlag",
     "RemoveError",
+    "carry_out",
     "insert",
     "remove",
     "run_shell",

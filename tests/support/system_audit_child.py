@@ -86,6 +86,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         lsmod,
         modinfo,
         modprobe,
+        modules_load,
         rmmod,
         show,
         verify,
@@ -151,6 +152,7 @@ def tools(root: str, report: int) -> list[tuple[str, int]]:
         ("lkm graph foo", lambda: graph.main(["--softdeps", "foo"], system=system)),
         ("lkm show", lambda: show.main(["a", "bi", ko, "b"], system=system)),
         ("lkm audit", lambda: audit.main(["--json"], system=system)),
+        ("lkm modules-load", lambda: modules_load.main([], kernel=kernel(), system=system)),
         (
             "lkm verify",
             lambda: verify.main(
@@ -180,6 +182,7 @@ def main(root: str, report_path: str) -> int:
         lsmod,
         modinfo,
         modprobe,
+        modules_load,
         rmmod,
         show,
         verify,

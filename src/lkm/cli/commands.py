@@ -94,6 +94,8 @@ COMMANDS = (
             "files, hidden and blacklisted modules, lockdown", "lkm.cli.audit:main", Kind.VERB),
     Command("verify", "check modules' signatures as the kernel does, against given or built-in "
             "certificates", "lkm.cli.verify:main", Kind.VERB),
+    Command("modules-load", "load the modules systemd-modules-load loads at boot, independent "
+            "ones in parallel", "lkm.cli.modules_load:main", Kind.VERB),
 )  # fmt: skip
 
 # Commands the completion scripts call, left out of ``lkm --help``: the names they complete.

@@ -129,6 +129,7 @@ complete -c lkm -n '__lkm_at' -a 'keys' -d 'the certificates built into a kernel
 complete -c lkm -n '__lkm_at' -a 'sign' -d 'append a signature to module files, as the kernel\'s sign-file does'
 complete -c lkm -n '__lkm_at' -a 'audit' -d 'what in the running kernel\'s modules is not as it should be: taint, files, hidden and blacklisted modules, lockdown'
 complete -c lkm -n '__lkm_at' -a 'verify' -d 'check modules\' signatures as the kernel does, against given or built-in certificates'
+complete -c lkm -n '__lkm_at' -a 'modules-load' -d 'load the modules systemd-modules-load loads at boot, independent ones in parallel'
 complete -c lkm -n '__lkm_at' -s h -l help -d 'show the commands'
 complete -c lkm -n '__lkm_at' -s V -l version -d 'show the version'
 
@@ -267,6 +268,7 @@ complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'sign' -d 'append a signature to module files, as the kernel\'s sign-file does'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'audit' -d 'what in the running kernel\'s modules is not as it should be: taint, files, hidden and blacklisted modules, lockdown'
 complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'verify' -d 'check modules\' signatures as the kernel does, against given or built-in certificates'
+complete -c lkm -n '__lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a 'modules-load' -d 'load the modules systemd-modules-load loads at boot, independent ones in parallel'
 complete -c lkm -n '__lkm_is --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox; and not __lkm_at --values=-k --values=--kernel --values=-m --values=--modules --values=-d --values=--deb --values=-w --values=--workdir --values=-t --values=--timeout -- sandbox' -a "(__lkm_nested '-k' '--kernel' '-m' '--modules' '-d' '--deb' '-w' '--workdir' '-t' '--timeout')"
 
 complete -c lkm -n '__lkm_is -- links' -s h -l help -d 'show this help'
@@ -359,3 +361,11 @@ complete -c lkm -n '__lkm_is --values=--cert --values=--kernel --values=-b --val
 complete -c lkm -n '__lkm_is --values=--cert --values=--kernel --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- verify' -l json -d 'print the records as JSON (schema lkm/verify/1)'
 complete -c lkm -n '__lkm_is --values=--cert --values=--kernel --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- verify' -s h -l help -d 'show this help'
 complete -c lkm -n '__lkm_is --values=--cert --values=--kernel --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- verify' -a "(__lkm_modules_or_files '-b' '--basedir' '-k' '--set-version')"
+
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -s j -l jobs -x -d 'load with N threads (default: the number of CPUs)'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -s k -l set-version -x -a "(__lkm_releases '-b' '--basedir' '-k' '--set-version')" -d 'use VER as kernel version instead of the running one'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -l json -d 'print the records as JSON (schema lkm/modules-load/1)'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -s h -l help -d 'show this help'
+complete -c lkm -n '__lkm_is --values=-j --values=--jobs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- modules-load' -F
