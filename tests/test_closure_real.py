@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from lkm.closure import ClosureModule, closure
@@ -53,3 +56,47 @@ def test_order_is_modprobe_show_depends_and_firmware_is_modinfos(trixie: world.T
             assert module.firmware == tuple(fields.stdout.decode().splitlines()), module.name
             COMPARED["closure firmware (modinfo -F firmware)"] += 1
         assert paths
+
+
+def test_a_tree_indexed_by_lkm_gives_the_records_of_one_indexed_by_kmod(
+    trixie: world.Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """600 modules' closure on a copy of the tree indexed by lkm's depmod (its cache serving
+    every module's firmware fields, none read) is the closure on kmod's indexes, every module
+    read: the same records, paths aside."""
+    import lkm.bulk
+    from lkm.cli.depmod import main as depmod
+    from lkm.depmod import cache as depmod_cache
+    from lkm.system import System
+
+    order = (trixie.moddir / "modules.order").read_text().split()
+    names = [Path(line).name.split(".", 1)[0] for line in order[:: len(order) // 600][:600]]
+    copy = tmp_path / "root"
+    shutil.copytree(trixie.moddir, copy / "lib/modules" / trixie.kver, symlinks=True)
+    monkeypatch.setenv("LKM_DEPMOD_CACHE", "1")
+    monkeypatch.setattr(depmod_cache, "RACY_NS", 0)  # the copy is a moment old
+    assert depmod(["-b", str(copy), trixie.kver], system=System.under(str(copy))) == 0
+
+    def records(root: Path) -> list[str]:
+        moddir = ModuleDirectory(str(root / "lib/modules" / trixie.kver))
+        config = load_config([], module_dir=moddir.path, cmdline=None)
+        with moddir:
+            found = closure(names, moddir, config, softdeps=True, weakdeps=True,
+                            basedir=str(root), release=trixie.kver)  # fmt: skip
+        return [repr(record).replace(str(root), "ROOT") for record in found]
+
+    kmods = records(trixie.root)
+    read: list[str] = []
+    real = lkm.bulk.firmware_many
+
+    def recording(paths: list[str], **options: object) -> object:
+        read.extend(paths)
+        return real(paths, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lkm.bulk, "firmware_many", recording)
+    try:
+        assert records(copy) == kmods
+        assert read == []
+        assert sum("firmware=('" in record for record in kmods) > 20
+    finally:
+        shutil.rmtree(copy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
 import struct
 from collections.abc import Iterator
@@ -15,7 +16,15 @@ import pytest
 import lkm.depmod
 from lkm.cli.depmod import main
 from lkm.depmod import cache as depmod_cache
-from lkm.depmod.cache import CACHE_NAME, Cache, load, serialize, writer_name
+from lkm.depmod.cache import (
+    CACHE_NAME,
+    Cache,
+    file_identity,
+    load,
+    load_firmware,
+    serialize,
+    writer_name,
+)
 from lkm.system import System
 from support.depmod_trees import module_elf, write_tree
 
@@ -187,8 +196,8 @@ BAD_CACHES = {
     "truncated": (lambda d: d[:-100], "truncated ({n} bytes of {whole})"),
     "trailing": (lambda d: d + b"\0", "1 bytes after its end"),
     "checksum": (lambda d: d[:-40] + bytes([d[-40] ^ 1]) + d[-39:], "checksum mismatch"),
-    "format": (lambda d: _reseal(d[:8] + struct.pack("<I", 2) + d[12:]),
-               "format 2, this lkm reads format 1"),
+    "format": (lambda d: _reseal(d[:8] + struct.pack("<I", 1) + d[12:]),
+               "format 1, this lkm reads format 2"),
     "byte-order": (lambda d: _reseal(d[:12] + (b"b" if d[12:13] == b"l" else b"l") + d[13:]),
                    "written on a {other} system"),
     "lkm-version": (_foreign_writer,
@@ -313,20 +322,64 @@ def test_files_changed_a_moment_ago_are_not_stored(
     assert load(str(moddir / CACHE_NAME)).entries == {}
 
 
+def _sealed(payload: bytes) -> bytes:
+    """A well-made cache file (this lkm's, checksum right) holding ``payload``."""
+    empty = pickle.dumps({}, pickle.HIGHEST_PROTOCOL)
+    data = serialize(Cache(), writer_name(), 0)
+    head = data[: -32 - 8 - 2 * len(empty)]  # an empty cache: two empty tables
+    forged = head + struct.pack("<Q", len(payload)) + payload
+    return forged + hashlib.sha256(forged).digest()
+
+
 def test_cache_of_builtin_types_only() -> None:
     """The unpickler refuses classes: a cache cannot make the run build any object."""
-    import pickle
-
-    cache = Cache()
-    data = serialize(cache, writer_name(), 0)
     evil = pickle.dumps({"x": (os.stat_result((0,) * 10), ())})
-    head = data[: -32 - 8 - len(pickle.dumps({}, pickle.HIGHEST_PROTOCOL))]
-    forged = head + struct.pack("<Q", len(evil)) + evil
-    forged += hashlib.sha256(forged).digest()
-    with pytest.raises(
-        depmod_cache.CacheError, match=r"unreadable payload \(class os\.stat_result"
-    ):
-        depmod_cache.parse(forged, writer_name())
+    for forged in (_sealed(evil), _sealed(pickle.dumps({}) + evil)):
+        with pytest.raises(
+            depmod_cache.CacheError, match=r"unreadable payload \(class os\.stat_result"
+        ):
+            depmod_cache.parse(forged, writer_name())
+
+
+BAD_FIRMWARE_TABLES = {
+    "not-a-table": ([], "unreadable payload (no firmware table)"),
+    "identity": ({(1, 2, 3): ()}, "unreadable payload (bad firmware entry for (1, 2, 3))"),
+    "name": ({(1, 2, 3, 4, 5): ("x.bin",)},
+             "unreadable payload (bad firmware entry for (1, 2, 3, 4, 5))"),
+    "names": ({(1, 2, 3, 4, 5): [b"x.bin"]},
+              "unreadable payload (bad firmware entry for (1, 2, 3, 4, 5))"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_FIRMWARE_TABLES)
+def test_bad_firmware_table(case: str, tmp_path: Path) -> None:
+    table, message = BAD_FIRMWARE_TABLES[case]
+    path = tmp_path / CACHE_NAME
+    path.write_bytes(_sealed(pickle.dumps(table) + pickle.dumps({})))
+    with pytest.raises(depmod_cache.CacheError) as caught:
+        load_firmware(str(path))
+    assert str(caught.value) == message
+
+
+def test_firmware_table_holds_each_modules_firmware_fields(
+    tmp_path: Path, scanned: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under each file's identity, as modinfo shows them: a string without ``=`` is the key
+    with an empty value (``alias`` and the others need the ``=``, as for kmod)."""
+    files = {
+        "kernel/a.ko": module_elf(modinfo=["firmware=a/1.bin", "alias=x", "firmware=a/0.bin"]),
+        "kernel/b.ko": module_elf(modinfo=["firmware", "alias", "firmwares=no"]),
+        "kernel/c.ko": module_elf(),
+    }
+    moddir = write_tree(tmp_path / "t", RELEASE, files)
+    _run(tmp_path / "t", capsys)
+    table = load_firmware(str(moddir / CACHE_NAME))
+    assert table == {
+        file_identity(str(moddir / "kernel/a.ko")): (b"a/1.bin", b"a/0.bin"),
+        file_identity(str(moddir / "kernel/b.ko")): (b"",),
+        file_identity(str(moddir / "kernel/c.ko")): (),
+    }
+    assert (moddir / "modules.alias").read_bytes().splitlines()[1:] == [b"alias x a"]
 
 
 def test_name_goes_with_a_debian_kernel_packages_purge() -> None:

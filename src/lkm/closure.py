@@ -133,6 +133,7 @@ def closure(
     release: str | None = None,
     jobs: int | None = None,
     cache_dir: str | None = None,
+    depmod_cache: bool = True,
 ) -> list[Record]:
     """The closure of ``names`` (module names, aliases or module paths) in ``moddir`` with
     ``config``: module records, then firmware records, then error records (see the module
@@ -140,7 +141,9 @@ def closure(
     (``release``: the module directory's name); symbolic links resolve inside ``basedir``.
     ``jobs``: processes reading module files (default: every core). ``cache_dir``: where
     modules' firmware fields are kept between calls (:mod:`lkm.firmware_cache`; None: no
-    cache, every module file is read)."""
+    cache). ``depmod_cache``: take the firmware fields of the modules lkm's depmod read, and
+    that have not changed since, from its cache in ``moddir`` (:mod:`lkm.depmod.cache`) when
+    there is one. With neither, every module file is read; the records are the same."""
     from lkm.resolve import Resolver
 
     missing: dict[str, str] = {}
@@ -157,7 +160,7 @@ def closure(
     for name in names:
         if not walk.request(name):
             errors.append(ClosureError(name, f"Module {name} not found."))
-    firmware_of = _read_firmware(walk, moddir, jobs, cache_dir)
+    firmware_of = _read_firmware(walk, moddir, jobs, cache_dir, depmod_cache)
     modules = [
         entry._replace(
             firmware=firmware_of.get(entry.name, ((), None))[0],
@@ -255,27 +258,34 @@ class _Walk:
 
 
 def _read_firmware(
-    walk: _Walk, moddir: ModuleDirectory, jobs: int | None, cache_dir: str | None
+    walk: _Walk,
+    moddir: ModuleDirectory,
+    jobs: int | None,
+    cache_dir: str | None,
+    depmod_cache: bool,
 ) -> dict[str, tuple[tuple[str, ...], str | None]]:
     """Each listed module's firmware: fields and the error reading its file (None: read)."""
-    from lkm.bulk import firmware_many
-
+    result: dict[str, tuple[tuple[str, ...], str | None]] = {}
+    unread: list[tuple[str, str]] = [(m.name, m.path) for m in walk.listed if m.path is not None]
+    if depmod_cache and unread:
+        unread = _from_depmod_cache(unread, moddir, result)
     cache = None
-    if cache_dir is not None:
+    if cache_dir is not None and unread:
         from lkm.firmware_cache import FirmwareCache
 
         cache = FirmwareCache(cache_dir, moddir.path)
-    result: dict[str, tuple[tuple[str, ...], str | None]] = {}
-    unread: list[tuple[str, str]] = []
-    for module in walk.listed:
-        if module.path is None:
-            continue
-        kept = cache.get(module.path) if cache is not None else None
-        if kept is None:
-            unread.append((module.name, module.path))
-        else:
-            result[module.name] = (kept, None)
-    read = firmware_many([path for _, path in unread], jobs=jobs)
+        cached, unread = unread, []
+        for name, path in cached:
+            kept = cache.get(path)
+            if kept is None:
+                unread.append((name, path))
+            else:
+                result[name] = (kept, None)
+    read: list[tuple[tuple[str, ...], str | None]] = []
+    if unread:
+        from lkm.bulk import firmware_many
+
+        read = firmware_many([path for _, path in unread], jobs=jobs)
     for (name, path), (firmware, error) in zip(unread, read, strict=True):
         result[name] = (firmware, error)
         if cache is not None and error is None:
@@ -287,6 +297,33 @@ def _read_firmware(
             fields = moddir.builtin(module.name).modinfo
             result[module.name] = (tuple(v for k, v in fields if k == "firmware"), None)
     return result
+
+
+def _from_depmod_cache(
+    modules: list[tuple[str, str]],
+    moddir: ModuleDirectory,
+    result: dict[str, tuple[tuple[str, ...], str | None]],
+) -> list[tuple[str, str]]:
+    """Fill ``result`` from depmod's cache for the modules (name, path) whose file is the one
+    depmod read; the others, to be read. No cache, or one that cannot be used (written by
+    another lkm, damaged), serves none: depmod's next run says why."""
+    from lkm.depmod.cache import CACHE_NAME, CacheError, file_identity, load_firmware
+
+    try:
+        table = load_firmware(os.path.join(moddir.path, CACHE_NAME))
+    except (OSError, CacheError):
+        return modules
+    from lkm.text import decode
+
+    unread = []
+    for name, path in modules:
+        identity = file_identity(path)
+        kept = table.get(identity) if identity is not None else None
+        if kept is None:
+            unread.append((name, path))
+        else:
+            result[name] = (tuple(map(decode, kept)), None)
+    return unread
 
 
 def search_firmware(

@@ -26,7 +26,8 @@ Options:
       --firmware-dir=DIR search DIR for firmware instead of the kernel's directories
                          (may be repeated; searched in the order given)
       --no-cache         read every module file, keeping nothing (by default modules'
-                         firmware fields are kept in $XDG_CACHE_HOME/lkm/firmware, each
+                         firmware fields are taken from lkm depmod's cache in the module
+                         directory, and kept in $XDG_CACHE_HOME/lkm/firmware, each
                          read again once its file changes)
 """
 OPTIONS = (
@@ -122,6 +123,7 @@ def _closure(
             basedir=system.basedir,
             release=system.kernel_release(),
             cache_dir=default_directory() if cache else None,
+            depmod_cache=cache,
         )
 
 

@@ -16,8 +16,14 @@ The file is ``MAGIC``, the format version (u32), the byte order of the Python th
 (``l`` or ``b``), the length-prefixed text naming the lkm that wrote it (its version and a
 digest of the scanner's source), the payload's length (u64) and the payload, then the SHA-256
 of everything before it. A file that is not whole and exactly that is ignored: the run reads
-every module and says so in one line. The payload is a pickle of builtin types only (tuples,
-bytes, ints, None, booleans); it is read by an unpickler that refuses every class.
+every module and says so in one line. The payload is two pickles of builtin types only
+(tuples, bytes, ints, None, booleans), read by an unpickler that refuses every class: first
+each module's ``firmware:`` fields under its file's identity, then the entries by path. The
+first is ``lkm closure``'s (:func:`load_firmware`): a kernel package runs depmod when it is
+installed, so an image builder finds every module's firmware here, a ``stat`` per module in
+place of decompressing it, and without unpickling the entries depmod needs. It is keyed by
+identity, not path, so that a tree indexed inside a chroot serves a closure computed from
+outside it.
 
 Not stored: files that could not be read (their failure may be passing, as EACCES or EIO),
 and files whose mtime or ctime is within ``RACY_NS`` of the run's end: a file written again
@@ -47,6 +53,7 @@ __all__ = [
     "enabled",
     "file_identity",
     "load",
+    "load_firmware",
     "save",
 ]
 
@@ -54,7 +61,7 @@ CACHE_NAME = "modules.lkm-cache.bin"
 # LKM_DEPMOD_CACHE=0 (or no, off, false): every module is read, no cache is read or written.
 ENVIRONMENT = "LKM_DEPMOD_CACHE"
 MAGIC = b"LKMDEPC\0"
-FORMAT = 1
+FORMAT = 2
 _HEAD = struct.Struct("<8sIcB")  # magic, format, byte order, length of the writer's name
 _LENGTH = struct.Struct("<Q")
 _DIGEST_SIZE = 32
@@ -172,11 +179,21 @@ def load(path: str) -> Cache:
     cannot be used."""
     with open(path, "rb") as stream:
         data = stream.read()
-    return Cache(_entries(parse(data, writer_name())))
+    return Cache(_entries(parse(data, writer_name())[1]))
 
 
-def parse(data: bytes, writer: str) -> object:
-    """The payload of a cache file's bytes, checked whole; CacheError says what is wrong."""
+def load_firmware(path: str) -> dict[Identity, tuple[bytes, ...]]:
+    """The firmware table of the cache file at ``path``: each module's ``firmware:`` fields
+    under the identity its file had when depmod read it (see the module's text); errors as
+    :func:`load`'s."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    return _firmware(parse(data, writer_name(), parts=1)[0])
+
+
+def parse(data: bytes, writer: str, parts: int = 2) -> list[object]:
+    """The first ``parts`` pickles of a cache file's payload (the firmware table, the
+    entries), the file checked whole; CacheError says what is wrong."""
     if len(data) < len(MAGIC) and MAGIC.startswith(data):
         raise CacheError(f"truncated ({len(data)} bytes)")
     if data[: len(MAGIC)] != MAGIC:
@@ -205,8 +222,10 @@ def parse(data: bytes, writer: str) -> object:
     name = data[_HEAD.size : _HEAD.size + name_size].decode("utf-8", "replace")
     if name != writer:
         raise CacheError(f"written by {name}, this is {writer}")
+    stream = io.BytesIO(data[end : end + size])
     try:
-        return _Unpickler(io.BytesIO(data[end : end + size])).load()
+        # One unpickler each: every pickle numbers its memo from 0.
+        return [_Unpickler(stream).load() for _ in range(parts)]
     except Exception as err:  # whatever stops a checked payload's reading makes it unusable
         raise CacheError(f"unreadable payload ({err})") from err
 
@@ -236,17 +255,36 @@ def _entries(payload: object) -> dict[str, Entry]:
     return entries
 
 
+def _firmware(payload: object) -> dict[Identity, tuple[bytes, ...]]:
+    """The firmware table, checked for its shape."""
+    if not isinstance(payload, dict):
+        raise CacheError("unreadable payload (no firmware table)")
+    for identity, firmware in payload.items():
+        if (
+            not isinstance(identity, tuple)
+            or len(identity) != 5
+            or not all(type(number) is int for number in identity)
+            or type(firmware) is not tuple
+            or not all(type(name) is bytes for name in firmware)
+        ):
+            raise CacheError(f"unreadable payload (bad firmware entry for {identity!r})")
+    return payload
+
+
 def serialize(cache: Cache, writer: str, now_ns: int) -> bytes:
     """The bytes of a cache file holding ``cache``'s entries of this run."""
     import hashlib
 
     limit = now_ns - RACY_NS
-    payload = {
-        path: (entry.identity, tuple(entry.scan))
+    kept = {
+        path: entry
         for path, entry in cache.fresh.items()
         if entry.identity[3] < limit and entry.identity[4] < limit
     }
-    body = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+    firmware = {entry.identity: entry.scan.firmware for entry in kept.values()}
+    payload = {path: (entry.identity, tuple(entry.scan)) for path, entry in kept.items()}
+    body = pickle.dumps(firmware, pickle.HIGHEST_PROTOCOL)
+    body += pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
     name = writer.encode()
     order = b"l" if sys.byteorder == "little" else b"b"
     head = _HEAD.pack(MAGIC, FORMAT, order, len(name)) + name + _LENGTH.pack(len(body))

@@ -28,7 +28,6 @@ from lkm.module import kmod_errno
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 
 _CRC_PREFIX = b"__crc_"
-_WANTED_MODINFO = (b"alias", b"softdep", b"weakdep")
 _ET_REL = 1
 _LOW_ONLY = 0xFFFF  # a native word <= this has a zero top half
 _LOW = 0xFFFF
@@ -43,6 +42,9 @@ class ModuleScan(NamedTuple):
     weakdeps: tuple[bytes, ...]
     exports: tuple[tuple[bytes, int | None], ...]  # (name, crc)
     imports: tuple[tuple[bytes, int | None, bool], ...]  # (name, crc, weak), symtab order
+    # Not depmod's: the ``firmware:`` fields, kept in its cache for ``lkm closure`` (which
+    # would otherwise decompress every module again to read them).
+    firmware: tuple[bytes, ...] = ()
 
 
 class ModuleFailure(NamedTuple):
@@ -131,12 +133,24 @@ def scan_bytes(
 
 
 def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
-    found: dict[bytes, list[bytes]] = {b"alias": [], b"softdep": [], b"weakdep": []}
+    """aliases, softdeps, weakdeps and firmware; a firmware string without ``=`` is the key
+    with an empty value, as modinfo reads it (``ModuleFile.modinfo``)."""
+    found: dict[bytes, list[bytes]] = {
+        b"alias": [],
+        b"softdep": [],
+        b"weakdep": [],
+        b"firmware": [],
+    }
     for item in bytes(data).split(b"\0"):
         key, eq, value = item.partition(b"=")
-        if eq and key in found:
+        if key in found and (eq or key == b"firmware"):
             found[key].append(value)
-    return tuple(found[b"alias"]), tuple(found[b"softdep"]), tuple(found[b"weakdep"])
+    return (
+        tuple(found[b"alias"]),
+        tuple(found[b"softdep"]),
+        tuple(found[b"weakdep"]),
+        tuple(found[b"firmware"]),
+    )
 
 
 _SECTIONS = (".modinfo", ".symtab", ".strtab", "__versions", "__ksymtab_strings")
@@ -168,7 +182,9 @@ def _scan_elf(
     is64 = elf.is64
     little = elf.byteorder == "little"
     section, symtab, strtab, versions_section, ksymtab_strings = elf.sections_named(_SECTIONS)
-    aliases, softdeps, weakdeps = _modinfo(elf.file_bytes(section)) if section else ((), (), ())
+    aliases, softdeps, weakdeps, firmware = (
+        _modinfo(elf.file_bytes(section)) if section else ((), (), (), ())
+    )
     words = None
     if symtab is not None and strtab is not None:
         entry = 24 if is64 else 16
@@ -181,7 +197,9 @@ def _scan_elf(
             if little != (sys.byteorder == "little"):
                 words.byteswap()
     if words is None or strtab is None or symtab is None:
-        return ModuleScan(aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), ())
+        return ModuleScan(
+            aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), (), firmware
+        )
     stride, mixed_at = _SYMBOL_WORDS[is64]
     # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
     # little-endian, its bottom half when big-endian (read as one native word after swapping).
@@ -224,7 +242,12 @@ def _scan_elf(
         _versions_only(imports, versions)
     if offsets and max(offsets) >= limit:
         return ModuleScan(
-            aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), tuple(imports)
+            aliases,
+            softdeps,
+            weakdeps,
+            _ksymtab_strings(elf, ksymtab_strings),
+            tuple(imports),
+            firmware,
         )
     # Where "__crc_" starts in the string table (or in a name running past its end), found at
     # C speed; the symbols named from there, picked out at C speed too.
@@ -244,7 +267,7 @@ def _scan_elf(
         )
     if not exports:
         exports = _ksymtab_strings(elf, ksymtab_strings)
-    return ModuleScan(aliases, softdeps, weakdeps, exports, tuple(imports))
+    return ModuleScan(aliases, softdeps, weakdeps, exports, tuple(imports), firmware)
 
 
 def _versions_only(
