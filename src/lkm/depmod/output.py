@@ -90,21 +90,23 @@ def _dep_lines(result: DepmodResult) -> list[bytes]:
 def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, Content]]:
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
-    With ``jobs`` above one, the aliases and symbols (about half the work) are laid out in a
-    forked process while this one does the rest.
+    With ``jobs`` above one, the aliases (text and index) and the symbols' text (which needs
+    every symbol hashed for kmod's order) are laid out in a forked process while this one does
+    the rest: about half the work each.
     """
-    aliases_and_symbols: Background[Content] | None = None
+    forked: Background[Content] | None = None
     if jobs > 1 and hasattr(os, "fork"):
         from lkm.depmod.parallel import Background
 
-        aliases_and_symbols = Background(lambda: [*_aliases(result), *_symbols(result)])
+        forked = Background(lambda: [*_aliases(result), _symbols_text(result)])
     dep, dep_bin = _deps(result)
+    symbols_bin = _symbols_index(result)
     softdep, weakdep, devname = _module_texts(result)
     builtin_bin, builtin_alias_bin = _builtins(result)
-    if aliases_and_symbols is not None:
-        alias, alias_bin, symbols, symbols_bin = aliases_and_symbols.result()
+    if forked is not None:
+        alias, alias_bin, symbols = forked.result()
     else:
-        alias, alias_bin, symbols, symbols_bin = [*_aliases(result), *_symbols(result)]
+        alias, alias_bin, symbols = [*_aliases(result), _symbols_text(result)]
     return [
         ("modules.dep", dep),
         ("modules.dep.bin", dep_bin),
@@ -160,15 +162,27 @@ def _module_texts(result: DepmodResult) -> list[Content]:
     return [b"".join(softdep_text), b"".join(weakdep_text), b"".join(devname_text)]
 
 
-def _symbols(result: DepmodResult) -> list[Content]:
-    symbols_text = [SYMBOLS_HEADER]
-    symbols_bin: _Entries = {}
+def _symbols_text(result: DepmodResult) -> bytes:
+    """modules.symbols: in kmod's hash order of the symbols."""
     names = [_b(module.name) for module in result.modules]
-    for symbol in hash_order(result.owners, SYMBOL_BUCKETS):
-        owner = result.owners[symbol]
-        symbols_text.append(b"alias symbol:" + symbol + b" " + names[owner] + b"\n")
+    owners = result.owners
+    lines = [SYMBOLS_HEADER]
+    for symbol in hash_order(owners, SYMBOL_BUCKETS):
+        lines.append(b"alias symbol:" + symbol + b" " + names[owners[symbol]] + b"\n")
+    return b"".join(lines)
+
+
+def _symbols_index(result: DepmodResult) -> Content:
+    """modules.symbols.bin: one owner per symbol, so the order they are added in is no matter."""
+    names = [_b(module.name) for module in result.modules]
+    symbols_bin: _Entries = {}
+    for symbol, owner in result.owners.items():
         _add(symbols_bin, b"symbol:" + symbol, names[owner], owner)
-    return [b"".join(symbols_text), _index(symbols_bin)]
+    if _BAD_KEY in symbols_bin:
+        # kmod adds them in its hash order, and names the first it cannot hold in that order.
+        symbol = next(s for s in hash_order(result.owners, SYMBOL_BUCKETS) if not s.isascii())
+        return BadIndexKey(b"symbol:" + symbol)
+    return _index(symbols_bin)
 
 
 def _builtins(result: DepmodResult) -> list[Content]:
