@@ -3,8 +3,9 @@
 One boot of the trixie kernel with a network card, storage controllers, USB and sound
 (``QEMU_DEVICES``) loads the modules of every device as udev's coldplug does (kmod 34's
 ``modprobe -b`` on each modalias, a few rounds, since a USB controller's driver makes its
-devices appear), then runs ``lkm drivers --json`` and kmod 34's ``modprobe -R`` on each
-modalias, and records the parts of ``/sys`` that ``lkm drivers`` reads as a tar archive.
+devices appear, and the HD-audio one its codec; the kernel's own requests go to kmod 34 too),
+then runs ``lkm drivers --json`` and kmod 34's ``modprobe -R`` on each modalias, and records
+the parts of ``/sys`` that ``lkm drivers`` reads as a tar archive.
 
 ``python tests/vm/drivers_guest.py record`` boots once and writes the archive kept with the
 tests (``tests/data/sysfs-qemu-trixie.tar.xz``); run in the guest, ``drivers_guest.py SYSFS
@@ -45,20 +46,45 @@ blacklist snd_intel8x0
 
 COLDPLUG_ROUNDS = 3
 
+# snd_hda_intel finds the codecs on the HD-audio link in a work item after it binds, and only
+# then do they appear on the hdaudio bus: wait for one (at most a minute under TCG) so that
+# the next rounds load the codec's driver as udev would.
+CODEC_WAIT = (
+    "for i in $(seq 30); do ls /sys/bus/hdaudio/devices/* > /dev/null 2>&1 && break; sleep 2; done"
+)
+
+
+# The kernel loads some modules itself (request_module: snd_hda_intel asks for the driver of
+# the codecs it finds, snd-hda-codec-generic for QEMU's, and gives the card up when none binds)
+# by running /proc/sys/kernel/modprobe in the root of the guest's first process: the sandbox's
+# initramfs, where the host's root is /host and there is no /sbin/modprobe. As a real system's
+# /sbin/modprobe would, this runs kmod 34's in its chroot on the guest's module tree.
+KERNEL_MODPROBE = (
+    "printf '#!/bin/busybox sh\\nexec /bin/busybox chroot /host%s /sbin/modprobe -d %s \"$@\"\\n'"
+    ' "${{KMOD#chroot }}" {kmod_root} > $OUT/kernel-modprobe'
+)
+
 
 def guest_script(python: str, root: str, conf: str, kmod_conf: str, kmod_root: str) -> str:
     """The guest's steps; ``root``/``conf`` are lkm's paths, ``kmod_*`` the chroot's."""
     recorder = Path(__file__).resolve()
     modaliases = "cat /sys/bus/*/devices/*/modalias 2>/dev/null | sort -u"
     kmod = f"$KMOD modprobe -d {kmod_root} -C {kmod_conf}"
-    lines = []
+    lines = [
+        KERNEL_MODPROBE.format(kmod_root=kmod_root),
+        "chmod 755 $OUT/kernel-modprobe",
+        "echo /host$OUT/kernel-modprobe > /proc/sys/kernel/modprobe",
+    ]
     for round_ in range(1, COLDPLUG_ROUNDS + 1):
         lines += [
             f"{modaliases} > /tmp/modaliases.{round_}",
             f"{kmod} -a -b -q $(cat /tmp/modaliases.{round_}) 2> /tmp/coldplug.{round_}.err",
             "sleep 3",
         ]
+        if round_ == 1:
+            lines.append(CODEC_WAIT)
     lines += [
+        "dmesg > /tmp/dmesg",
         f"{modaliases} > /tmp/modaliases",
         f"$LKM drivers -b {root} -C {conf} --json > /tmp/drivers.json 2> /tmp/drivers.err;"
         " echo $? > /tmp/drivers.rc",
