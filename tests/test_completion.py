@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lkm.cli import completions, docs, manpages
-from lkm.cli.commands import COMMANDS, Command, Kind
+from lkm.cli.commands import BY_NAME, COMMANDS, Command, Kind
 from lkm.cli.interface import Operands, interface, interfaces
 from lkm.index import Index, write_index
 from support import shells
@@ -24,6 +24,18 @@ RELEASE = "9.9.9-test"
 # Modules of the test tree (modules.dep.bin) and its built-ins (modules.builtin.bin).
 MODULES = ("ext4", "extcon_core", "snd_hda_codec", "snd_hda_intel", "xfs")
 BUILTIN = ("exfat_builtin",)
+# Aliases as depmod writes them (modules.alias.bin, '-' as '_'): names a user types, and
+# patterns (a device's, a bracket expression) that completions leave out.
+ALIASES = (
+    ("fs_ext4", "ext4"), ("fs_xfs", "xfs"), ("fs_extra[0-9]", "ext4"),
+    ("platform:snd_hda_dummy", "snd_hda_intel"),
+    ("pci:v00008086d*sv*sd*bc04sc03i00*", "snd_hda_intel"),
+)  # fmt: skip
+BUILTIN_ALIASES = (("fs_exfat", "exfat_builtin"),)
+# /proc/modules of the QEMU guest of the drivers tests (tests/vm/drivers_guest.py), when the
+# HD-audio codec and the USB disk were in use.
+PROC_MODULES = Path(__file__).resolve().parent / "data" / "proc-modules-qemu-trixie"
+LOADED = sorted(line.split()[0] for line in PROC_MODULES.read_text().splitlines())
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -41,8 +53,19 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     deps = [(name, f"kernel/{name}.ko:", 0) for name in MODULES]
     (moddir / "modules.dep.bin").write_bytes(write_index(deps))
     (moddir / "modules.builtin.bin").write_bytes(write_index([(n, "", 0) for n in BUILTIN]))
+    (moddir / "modules.alias.bin").write_bytes(write_index([(k, v, 0) for k, v in ALIASES]))
+    (moddir / "modules.builtin.alias.bin").write_bytes(
+        write_index([(k, v, 0) for k, v in BUILTIN_ALIASES])
+    )
     (root / "lib" / "modules" / "1.0-other").mkdir()
+    (root / "lfile").write_text("not a directory\n")
     return root
+
+
+def loaded(prefix: str) -> list[str]:
+    """The loaded modules of PROC_MODULES starting with ``prefix``, spelled as it is."""
+    dashed = [name.replace("_", "-") for name in LOADED] if "-" in prefix else LOADED
+    return [name for name in dashed if name.startswith(prefix)]
 
 
 # --------------------------------------------------------------------- shipped and current
@@ -121,6 +144,63 @@ def test_releases_under_a_root(tree: Path) -> None:
     assert run(["complete-releases", "-b", str(tree), "9"]).stdout == f"{RELEASE}\n"
 
 
+def test_aliases_only_for_a_prefix_and_only_names_not_patterns(tree: Path) -> None:
+    args = ["complete-modules", "-b", str(tree), "-k", RELEASE, "--aliases"]
+    assert run([*args, "fs-"]).stdout == "fs-exfat\nfs-ext4\nfs-xfs\n"
+    assert run([*args, "fs_ex"]).stdout == "fs_exfat\nfs_ext4\n"
+    assert run([*args, "platform:"]).stdout == "platform:snd_hda_dummy\n"
+    assert run([*args, "pci:"]).stdout == ""
+    assert run([*args, "x"]).stdout == "xfs\n"
+    # Without a prefix: the module names alone.
+    assert run([*args, ""]).stdout == run(args[:-1]).stdout
+    assert run(args[:-1]).stdout.split() == sorted((*MODULES, *BUILTIN))
+
+
+def test_loaded_modules_of_a_missing_proc_are_none_and_silent(tmp_path: Path) -> None:
+    from lkm.cli.completion import loaded_names
+
+    with pytest.raises(FileNotFoundError):
+        loaded_names(str(tmp_path), "")
+    (tmp_path / "modules").write_text(PROC_MODULES.read_text())
+    assert loaded_names(str(tmp_path), "snd-hda-") == loaded("snd-hda-")
+    assert loaded_names(str(tmp_path), "") == LOADED
+    if not Path("/proc/modules").exists():
+        done = run(["complete-modules", "--loaded", "x"])
+        assert (done.stdout, done.stderr, done.returncode) == ("", "", 1)
+
+
+def test_every_option_taking_a_value_says_what_it_is() -> None:
+    """Completions offer an option's value from its getopt table: ``kind`` (and ``choices``
+    for a choice), never guessed from the help's words."""
+    from lkm.cli.getopt import KINDS
+
+    for found in interfaces():
+        for doc in found.options:
+            option = doc.option
+            if option.has_arg:
+                assert option.kind in KINDS, (found.command.name, doc.spellings)
+                assert bool(option.choices) == (option.kind == "choice"), doc.spellings
+            else:
+                assert (option.kind, option.choices) == ("", ()), doc.spellings
+
+
+def test_choices_are_the_ones_the_commands_take() -> None:
+    from lkm.cli.kmodcmd import FORMATS as STATIC_NODES_FORMATS
+    from lkm.graph import FORMATS
+    from lkm.sign import HASHES
+    from lkm.status import Want
+
+    def choices(command: str, long: str) -> tuple[str, ...]:
+        doc = interface(BY_NAME[command]).spelled(long)
+        assert doc is not None
+        return doc.choices
+
+    assert choices("graph", "format") == FORMATS == ("dot", "svg", "png")
+    assert choices("status", "want") == tuple(w.value for w in Want) == ("loaded", "absent")
+    assert choices("sign", "hash") == tuple(HASHES)
+    assert choices("static-nodes", "format") == STATIC_NODES_FORMATS
+
+
 def test_helpers_are_not_listed_by_help() -> None:
     assert "complete-modules" not in run(["--help"]).stdout
 
@@ -175,6 +255,63 @@ def test_bash(tree: Path) -> None:
     ]  # fmt: skip
 
 
+def test_bash_loaded_aliases_and_values(tree: Path) -> None:
+    b, k, d = ["-b", str(tree)], ["-k", RELEASE], ["-d", str(tree), "-S", RELEASE]
+    found = shells.bash(
+        SHARE / "completions" / "bash" / "lkm",
+        [
+            ["lkm", "rmmod", "snd_hda"],
+            ["lkm", "rmmod", "snd-hda-c"],
+            ["lkm", "modprobe", "-r", "e"],
+            ["lkm", "modprobe", "-vr", "e"],
+            ["lkm", "modprobe", "--remove", *d, "e"],
+            ["lkm", "modprobe", *d, "-Cr", "e"],  # "r" is -C's value: no removal
+            ["lkm", "modprobe", *d, "fs-"],
+            ["lkm", "show", *b, *k, "fs_e"],
+            ["lkm", "status", *b, *k, ""],
+            f"lkm modprobe -d {tree} -S {RELEASE} platform:snd",
+            f"lkm closure -b {tree} -k {RELEASE} platform:",
+            ["lkm", "verify", *b, *k, "fs"],
+            ["lkm", "graph", "--format", ""],
+            ["lkm", "graph", "-T", "s"],
+            ["lkm", "graph", "--format", "=", "p"],
+            ["lkm", "status", "--want", ""],
+            ["lkm", "sign", "--hash", "sha3-"],
+            ["lkm", "kmod", "static-nodes", "-f", ""],
+            ["lkm", "closure", "--firmware-dir", f"{tree}/l"],
+            ["lkm", "graph", "-o", f"{tree}/l"],
+            ["lkm", "status", "-C", f"{tree}/l"],
+            ["lkm", "status", *b, *k, "--json", "x"],
+        ],
+        proc_modules=PROC_MODULES,
+    )
+    assert found == [
+        loaded("snd_hda"),
+        loaded("snd-hda-c"),
+        loaded("e"),
+        loaded("e"),
+        loaded("e"),
+        ["exfat_builtin", "ext4", "extcon_core"],
+        ["fs-exfat", "fs-ext4", "fs-xfs"],
+        ["fs_exfat", "fs_ext4"],
+        sorted((*MODULES, *BUILTIN)),
+        ["snd_hda_dummy"],
+        ["snd_hda_dummy"],
+        [],
+        ["dot", "svg", "png"],
+        ["svg"],
+        ["png"],
+        ["loaded", "absent"],
+        ["sha3-256", "sha3-384", "sha3-512"],
+        ["human", "tmpfiles", "devname"],
+        [f"{tree}/lib"],
+        [f"{tree}/lfile", f"{tree}/lib"],
+        [f"{tree}/lfile", f"{tree}/lib"],
+        ["xfs"],
+    ]
+    assert len(loaded("e")) > 0 and len(loaded("snd_hda")) >= 3
+
+
 # ---------------------------------------------------------------------------- zsh
 
 
@@ -203,6 +340,36 @@ def test_zsh(tree: Path, tmp_path: Path) -> None:
         ["--basedir", "--config", "--help", "--json", "--set-version"],
         ["snd_hda_codec", "snd_hda_intel"],
     ]
+
+
+def test_zsh_loaded_aliases_and_values(tree: Path, tmp_path: Path) -> None:
+    b, d = f"-b {tree} -k {RELEASE}", f"-d {tree} -S {RELEASE}"
+    lines = {
+        "lkm rmmod snd_hda": loaded("snd_hda"),
+        "lkm rmmod snd-hda-c": loaded("snd-hda-c"),
+        "lkm modprobe -r e": loaded("e"),
+        "lkm modprobe -vr e": loaded("e"),
+        f"lkm modprobe --remove {d} e": loaded("e"),
+        f"lkm modprobe {d} -Cr e": ["exfat_builtin", "ext4", "extcon_core"],
+        f"lkm modprobe {d} fs-": ["fs-exfat", "fs-ext4", "fs-xfs"],
+        f"lkm show {b} fs_e": ["fs_exfat", "fs_ext4"],
+        f"lkm status {b} ": sorted((*MODULES, *BUILTIN)),
+        f"lkm modprobe {d} platform:snd": ["platform:snd_hda_dummy"],
+        f"lkm verify {b} fs": [],
+        "lkm graph --format ": ["dot", "png", "svg"],
+        "lkm graph -T s": ["svg"],
+        "lkm graph --format=p": ["png"],
+        "lkm status --want ": ["absent", "loaded"],
+        "lkm sign --hash sha3-": ["sha3-256", "sha3-384", "sha3-512"],
+        "lkm kmod static-nodes -f ": ["devname", "human", "tmpfiles"],
+        f"lkm closure --firmware-dir {tree}/l": ["lib"],
+        f"lkm graph -o {tree}/l": ["lfile", "lib"],
+        f"lkm status -C {tree}/l": ["lfile", "lib"],
+        f"lkm status {b} --json x": ["xfs"],
+    }
+    found = shells.zsh(SHARE / "completions" / "zsh", list(lines), tmp_path, PROC_MODULES)
+    # _files may add a directory in two passes; zsh shows it once.
+    assert {line: sorted(set(words)) for line, words in zip(lines, found, strict=True)} == lines
 
 
 # --------------------------------------------------------------------------- fish
@@ -239,6 +406,35 @@ def test_fish(tree: Path) -> None:
         ["--basedir", "--config", "--help", "--json", "--set-version"],
         ["snd_hda_codec", "snd_hda_intel"],
     ]
+
+
+def test_fish_loaded_aliases_and_values(tree: Path) -> None:
+    b, d = f"-b {tree} -k {RELEASE}", f"-d {tree} -S {RELEASE}"
+    lines = {
+        "lkm rmmod snd_hda": loaded("snd_hda"),
+        "lkm rmmod snd-hda-c": loaded("snd-hda-c"),
+        "lkm modprobe -r e": loaded("e"),
+        "lkm modprobe -vr e": loaded("e"),
+        f"lkm modprobe --remove {d} e": loaded("e"),
+        f"lkm modprobe {d} -Cr e": ["exfat_builtin", "ext4", "extcon_core"],
+        f"lkm modprobe {d} fs-": ["fs-exfat", "fs-ext4", "fs-xfs"],
+        f"lkm show {b} fs_e": ["fs_exfat", "fs_ext4"],
+        f"lkm status {b} ": sorted((*MODULES, *BUILTIN)),
+        f"lkm modprobe {d} platform:snd": ["platform:snd_hda_dummy"],
+        f"lkm verify {b} fs": [],
+        "lkm graph --format ": ["dot", "png", "svg"],
+        "lkm graph -T s": ["svg"],
+        "lkm graph --format=p": ["--format=png"],
+        "lkm status --want ": ["absent", "loaded"],
+        "lkm sign --hash sha3-": ["sha3-256", "sha3-384", "sha3-512"],
+        "lkm kmod static-nodes -f ": ["devname", "human", "tmpfiles"],
+        f"lkm closure --firmware-dir {tree}/l": [f"{tree}/lib/"],
+        f"lkm graph -o {tree}/l": [f"{tree}/lfile", f"{tree}/lib/"],
+        f"lkm status -C {tree}/l": [f"{tree}/lfile", f"{tree}/lib/"],
+        f"lkm status {b} --json x": ["xfs"],
+    }
+    found = shells.fish(SHARE / "completions" / "fish" / "lkm.fish", list(lines), PROC_MODULES)
+    assert dict(zip(lines, map(sorted, found), strict=True)) == lines
 
 
 # -------------------------------------------------------------------------- pages
@@ -280,7 +476,7 @@ VERB = '''
 from lkm.cli.getopt import Option
 from lkm.cli.verb import parse
 
-OPTIONS = (Option(None, "softdeps"), Option("F", "firmware-dir", has_arg=True))
+OPTIONS = (Option(None, "softdeps"), Option("F", "firmware-dir", has_arg=True, kind="directory"))
 USAGE = """\\
 Usage:
 \\t{prog} [options] MOD|ALIAS...

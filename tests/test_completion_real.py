@@ -43,6 +43,35 @@ def test_every_module_of_the_tree_and_no_other(trees: dict[str, world.Tree], nam
     assert complete("complete-releases", "-b", str(tree.root)) == [tree.kver]
 
 
+def aliases(tree: world.Tree) -> set[str]:
+    """The aliases that are names, not patterns, of kmod 34's depmod's modules.alias and of
+    the kernel's built-in aliases, with '-' as '_' (as the indexes keep them)."""
+    from lkm.index import Index
+
+    listed = {
+        line.split()[1]
+        for line in (tree.moddir / "modules.alias").read_text().splitlines()
+        if line.startswith("alias ")
+    }
+    with Index.open(tree.moddir / "modules.builtin.alias.bin") as index:
+        listed |= set(index.keys(""))
+    return {a.replace("-", "_") for a in listed if not set("*?[") & set(a)}
+
+
+@pytest.mark.parametrize("prefix", ["fs-", "net-pf-", "platform:", "crypto-sha", "char-major-"])
+def test_aliases_are_the_names_of_kmods_modules_alias(trixie: world.Tree, prefix: str) -> None:
+    """The aliases offered for a prefix: those of :func:`aliases` that start with it, with '-'
+    and '_' as the prefix spells them."""
+    key = prefix.replace("-", "_")
+    spell = (lambda a: a.replace("_", "-")) if "-" in prefix else (lambda a: a)
+    expected = sorted(spell(a) for a in aliases(trixie) if a.startswith(key))
+    assert len(expected) >= 3, expected
+    found = complete("complete-modules", "-b", str(trixie.root), "-k", trixie.kver, "--aliases",
+                     prefix)  # fmt: skip
+    names = complete("complete-modules", "-b", str(trixie.root), "-k", trixie.kver, prefix)
+    assert found == sorted({*expected, *names})
+
+
 def test_bash_completes_modprobe_from_the_trixie_tree(trixie: world.Tree) -> None:
     from lkm.cli.docs import SHARE
 
@@ -50,4 +79,7 @@ def test_bash_completes_modprobe_from_the_trixie_tree(trixie: world.Tree) -> Non
         SHARE / "completions" / "bash" / "lkm",
         [["lkm", "modprobe", "-d", str(trixie.root), "-S", trixie.kver, "ext"]],
     )
-    assert found == [n for n in names(trixie) if n.startswith("ext")]
+    # modprobe takes an alias too: ext4's ext2 and ext3 among them.
+    expected = {n for n in (*names(trixie), *aliases(trixie)) if n.startswith("ext")}
+    assert found == sorted(expected)
+    assert {"ext2", "ext3", "ext4"} <= expected

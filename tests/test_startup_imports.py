@@ -88,3 +88,18 @@ def test_modinfo_of_an_uncompressed_file_imports_no_decompressor(tmp_path: Path)
 @pytest.mark.parametrize("tool", ["lsmod", "modprobe", "modinfo"])
 def test_a_tools_help_imports_no_typing(tool: str) -> None:
     assert not imported([tool, "--help"]) & _NEVER
+
+
+def test_the_completion_helper_imports_no_pattern_compiler(tmp_path: Path) -> None:
+    """``lkm complete-modules`` runs on every TAB: the loaded modules need the system's places
+    alone; a tree's names and aliases its indexes, nothing more."""
+    (tmp_path / "lib/modules/1.0").mkdir(parents=True)
+    helper = _DISPATCH - {"lkm.cli.common"} | {"lkm.cli.completion", "lkm.cli.getopt"}
+    found = imported(["complete-modules", "--loaded", "x"])
+    assert {m for m in found if m.startswith("lkm")} == helper | {"lkm.system"}
+    assert not found & _NEVER, found
+    found = imported(["complete-modules", "-b", str(tmp_path), "-k", "1.0", "--aliases", "x"])
+    assert {m for m in found if m.startswith("lkm")} == helper | {
+        "lkm.index", "lkm.moddir", "lkm.names", "lkm.system", "lkm.text", "lkm.wildcard",
+    }  # fmt: skip
+    assert not found & _NEVER, found

@@ -49,6 +49,10 @@ def absolute(path: str) -> str:
     return os.getcwd() + "/" + path
 
 
+# What makes an alias a pattern (fnmatch's special characters) rather than a name.
+_PATTERN = frozenset("*?[")
+
+
 def normalize_name(name: str) -> str:
     """A module name as the kernel knows it: '-' is '_'."""
     return name.replace("-", "_")
@@ -203,6 +207,28 @@ class ModuleDirectory:
                 continue
             try:
                 names.update(index.keys(key))
+            except IndexFormatError:
+                if self.strict:
+                    raise
+        return sorted(name.replace("_", "-") if dashed else name for name in names)
+
+    def alias_names(self, prefix: str) -> list[str]:
+        """The aliases of modules.alias.bin and modules.builtin.alias.bin that start with
+        ``prefix`` and are names a user types (``fs-ext4``, ``platform:foo``), not patterns (a
+        device's ``pci:v*d*...``, with a wildcard), spelled as :meth:`module_names` spells them;
+        sorted. A prefix lookup in each index: an empty prefix gives none (thousands of names
+        nobody types from scratch)."""
+        if not prefix:
+            return []
+        dashed = "-" in prefix
+        key = normalize_alias(prefix)
+        names: set[str] = set()
+        for index_name in ("modules.alias.bin", "modules.builtin.alias.bin"):
+            index = self.index(index_name)
+            if index is None:
+                continue
+            try:
+                names.update(name for name in index.keys(key) if not _PATTERN.intersection(name))
             except IndexFormatError:
                 if self.strict:
                     raise

@@ -28,22 +28,57 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
 
 
-def bash(script: Path, lines: Sequence[Sequence[str]]) -> list[list[str]]:
+def with_proc_modules(argv: list[str], proc_modules: Path | None) -> list[str]:
+    """``argv`` run where ``/proc/modules`` is the file ``proc_modules`` (a /proc recorded in
+    a guest: the machine running the tests may have none), in a mount namespace of its own
+    with a tmpfs over /proc; None: as it is."""
+    if proc_modules is None:
+        return argv
+    unshare = shutil.which("unshare") or "unshare"
+    probe = [unshare, "--map-root-user", "--mount", "true"]
+    try:
+        usable = subprocess.run(probe, capture_output=True, check=False).returncode == 0
+    except OSError:  # no unshare at all
+        usable = False
+    if not usable:
+        unavailable("no mount namespace for a /proc of its own (unshare --map-root-user)")
+    setup = 'mount -t tmpfs proc /proc && cp "$0" /proc/modules && exec "$@"'
+    return [unshare, "--map-root-user", "--mount", "sh", "-c", setup, str(proc_modules),
+            *argv]  # fmt: skip
+
+
+def bash_words(line: str) -> list[str]:
+    """The words bash makes of a command line for completion: split at blanks and, as
+    COMP_WORDBREAKS has them, at ':' and '=' (each its own word); the last one is the one being
+    completed, empty after a blank."""
+    import re
+
+    words = [w for token in line.split() for w in re.split(r"([:=])", token) if w]
+    return [*words, ""] if line.endswith(" ") or not words else words
+
+
+def bash(
+    script: Path, lines: Sequence[Sequence[str] | str], proc_modules: Path | None = None
+) -> list[list[str]]:
     """What ``_lkm`` puts in COMPREPLY for each command line, its last word the one completed;
-    the function is the one ``complete -p lkm`` names."""
+    the function is the one ``complete -p lkm`` names. A line given as a string is also the
+    COMP_LINE bash would set, and split as bash splits it (:func:`bash_words`)."""
     program = [
         f"source {_quote(str(script))}",
         'function=$(complete -p lkm | sed -n "s/.*-F \\([^ ]*\\) lkm$/\\1/p")',
         '[[ -n $function ]] || { echo "no completion registered for lkm" >&2; exit 1; }',
     ]
-    for words in lines:
+    for item in lines:
+        line, words = (item, bash_words(item)) if isinstance(item, str) else ("", item)
         quoted = " ".join(_quote(word) for word in words)
         program += [
             f"COMP_WORDS=({quoted}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMPREPLY=()",
+            f"COMP_LINE={_quote(line)}; COMP_POINT=${{#COMP_LINE}}",
             '"$function" lkm; printf "%s\\n" "${COMPREPLY[@]}"; echo "<end>"',
         ]
+    argv = [shell("bash"), "--norc", "--noprofile", "-c", "\n".join(program)]
     done = subprocess.run(
-        [shell("bash"), "--norc", "--noprofile", "-c", "\n".join(program)],
+        with_proc_modules(argv, proc_modules),
         capture_output=True, text=True, check=True, env=_environment(), timeout=60,
     )  # fmt: skip
     return _split(done.stdout)
@@ -84,7 +119,9 @@ zpty -d z
 """
 
 
-def zsh(directory: Path, lines: Sequence[str], scratch: Path) -> list[list[str]]:
+def zsh(
+    directory: Path, lines: Sequence[str], scratch: Path, proc_modules: Path | None = None
+) -> list[list[str]]:
     """The matches zsh adds at the end of each line, with ``directory`` (holding ``_lkm``) on
     $fpath and compinit run; one interactive zsh for each line."""
     zsh_path = shell("zsh")
@@ -95,20 +132,20 @@ def zsh(directory: Path, lines: Sequence[str], scratch: Path) -> list[list[str]]
     found = []
     for line in lines:  # the shell exits once it has completed (comppostfuncs)
         done = subprocess.run(
-            [zsh_path, "-f", str(capture), str(setup), line],
+            with_proc_modules([zsh_path, "-f", str(capture), str(setup), line], proc_modules),
             capture_output=True, text=True, check=True, env=_environment(), timeout=60,
         )  # fmt: skip
         found.append([word for word in done.stdout.splitlines() if word])
     return found
 
 
-def fish(script: Path, lines: Sequence[str]) -> list[list[str]]:
+def fish(script: Path, lines: Sequence[str], proc_modules: Path | None = None) -> list[list[str]]:
     """The candidates of ``complete -C LINE`` (without their descriptions) for each line."""
     program = [f"source {_quote(str(script))}"]
     for line in lines:
         program.append(f"complete -C {_quote(line)} | string replace -r '\\t.*' ''; echo '<end>'")
     done = subprocess.run(
-        [shell("fish"), "--no-config", "-c", "\n".join(program)],
+        with_proc_modules([shell("fish"), "--no-config", "-c", "\n".join(program)], proc_modules),
         capture_output=True, text=True, check=True, env=_environment(), timeout=60,
     )  # fmt: skip
     assert done.stderr == "", done.stderr

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 VERB = "audit"
 OPTIONS = (
-    Option(None, "root", has_arg=True),
-    Option(None, "cert", has_arg=True),
-    Option(None, "kernel", has_arg=True),
+    Option(None, "root", has_arg=True, kind="directory"),
+    Option(None, "cert", has_arg=True, kind="file"),
+    Option(None, "kernel", has_arg=True, kind="file"),
     Option("v", "verbose"),
 )
 

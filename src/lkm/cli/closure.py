@@ -33,7 +33,7 @@ Options:
 OPTIONS = (
     Option(None, "softdeps"),
     Option(None, "weakdeps"),
-    Option(None, "firmware-dir", has_arg=True),
+    Option(None, "firmware-dir", has_arg=True, kind="directory"),
     Option(None, "no-cache"),
 )
 

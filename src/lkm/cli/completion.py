@@ -22,8 +22,10 @@ OPTIONS = (Option("h", "help"),)
 USAGE = """\
 Usage:
 \t{prog} bash|zsh|fish
-Prints lkm's completion script for the shell: commands, their options, module names from
-the module tree the command line names (-b, -k), or the running kernel's.
+Prints lkm's completion script for the shell: commands, their options and the values they
+take, module names from the module tree the command line names (-b, -k), or the running
+kernel's, and its aliases once a prefix is typed; rmmod and modprobe -r complete the loaded
+modules.
 \teval "$(lkm completion bash)"               in ~/.bashrc
 \tlkm completion zsh > ~/.zfunc/_lkm          with ~/.zfunc on $fpath, before compinit
 \tlkm completion fish > ~/.config/fish/completions/lkm.fish
@@ -31,10 +33,14 @@ Options:
 \t-h, --help   show this help
 """
 
-# The hidden helpers: a tree as -b and -k name it (modinfo's spelling), then a prefix.
+# The hidden helpers: a tree as -b and -k name it (modinfo's spelling), then a prefix;
+# complete-modules also takes --aliases (the tree's aliases too) and --loaded (the loaded
+# modules instead of the tree's).
 HELPER_OPTIONS = (
     Option("b", "basedir", has_arg=True),
     Option("k", "set-version", has_arg=True),
+    Option(None, "aliases"),
+    Option(None, "loaded"),
 )
 
 
@@ -67,20 +73,33 @@ def main(args: Sequence[str], prog: str = PROG) -> int:
         printer.stdout.flush()
 
 
-def _helper_args(args: Sequence[str]) -> tuple[str | None, str | None, str] | None:
-    """-b, -k and the prefix of a helper's command line; None for one it cannot use."""
+def _helper_args(args: Sequence[str]) -> tuple[dict[str, str | None], str] | None:
+    """The options (by key) and the prefix of a helper's command line; None for one it cannot
+    use."""
     try:
         parsed, operands = getopt_long(args, HELPER_OPTIONS)
     except UsageError:
         return None
-    values = dict(parsed)
     if len(operands) > 1:
         return None
-    return values.get("b"), values.get("k"), operands[0] if operands else ""
+    return dict(parsed), operands[0] if operands else ""
+
+
+def loaded_names(procfs: str, prefix: str) -> list[str]:
+    """The modules ``procfs``/modules lists that start with ``prefix``, spelled as
+    :meth:`lkm.moddir.ModuleDirectory.module_names` spells them; sorted. Only the first word of
+    each line is read (the helper runs on every TAB)."""
+    with open(f"{procfs}/modules", "rb") as stream:
+        names = [line.split(b" ", 1)[0].decode("utf-8", "replace") for line in stream]
+    dashed = "-" in prefix
+    key = prefix.replace("-", "_")
+    return sorted(n.replace("_", "-") if dashed else n for n in names if n.startswith(key))
 
 
 def modules_main(args: Sequence[str]) -> int:
-    """``lkm complete-modules [-b DIR] [-k VER] [PREFIX]``: one module name a line.
+    """``lkm complete-modules [-b DIR] [-k VER] [--aliases] [--loaded] [PREFIX]``: one name a
+    line: the tree's modules (with ``--aliases``, and its aliases when PREFIX is not empty), or
+    with ``--loaded`` the loaded modules (``/proc/modules``).
 
     A completion must never print an error into the line being edited: a tree that cannot be
     read gives no names and status 1, and nothing on stderr.
@@ -91,10 +110,16 @@ def modules_main(args: Sequence[str]) -> int:
     parsed = _helper_args(args)
     if parsed is None:
         return 1
-    basedir, release, prefix = parsed
+    options, prefix = parsed
+    system = System.running()
     try:
-        with System.running().module_directory(basedir, release) as moddir:
-            names = moddir.module_names(prefix)
+        if "loaded" in options:
+            names = loaded_names(system.procfs, prefix)
+        else:
+            with system.module_directory(options.get("b"), options.get("k")) as moddir:
+                names = moddir.module_names(prefix)
+                if "aliases" in options:
+                    names = sorted({*names, *moddir.alias_names(prefix)})
     except (LkmError, OSError):
         return 1
     printer = Printer("lkm")
@@ -110,8 +135,9 @@ def releases_main(args: Sequence[str]) -> int:
     parsed = _helper_args(args)
     if parsed is None:
         return 1
-    basedir, _release, prefix = parsed
+    options, prefix = parsed
     printer = Printer("lkm")
-    printer.out("".join(f"{name}\n" for name in releases(basedir) if name.startswith(prefix)))
+    found = releases(options.get("b"))
+    printer.out("".join(f"{name}\n" for name in found if name.startswith(prefix)))
     printer.stdout.flush()
     return 0

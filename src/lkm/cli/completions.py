@@ -85,13 +85,40 @@ _lkm_operands() {
     done
 }
 
-# Module names from the tree given by $1 (basedir) and $2 (release).
+# Module names from the tree given by $1 (basedir) and $2 (release); $3: --aliases (its
+# aliases too) or --loaded (the loaded modules instead).
 _lkm_modules() {
-    local -a args=(complete-modules)
+    local -a args=(complete-modules) names
     [[ -n $1 ]] && args+=(-b "$1")
     [[ -n $2 ]] && args+=(-k "$2")
+    [[ -n $3 ]] && args+=("$3")
+    # bash splits words at ':' (COMP_WORDBREAKS): an alias such as platform:foo is one word
+    # of the line, and only what follows its last ':' is replaced.
+    local word=$cur colon=
+    if [[ $cur == : || $prev == : ]] && [[ -n ${COMP_LINE-} ]]; then
+        word=${COMP_LINE:0:COMP_POINT}
+        word=${word##*[[:space:]]}
+        colon=${word%"${word##*:}"}
+    fi
     local IFS=$'\n'
-    COMPREPLY+=($("$_lkm_program" "${args[@]}" -- "$cur" 2>/dev/null))
+    names=($("$_lkm_program" "${args[@]}" -- "$word" 2>/dev/null))
+    COMPREPLY+=("${names[@]#"$colon"}")
+}
+
+# Whether the words from $1 to the cursor hold the option -$2 (alone or among other letters,
+# before any of those taking a value: $4) or its long spelling $3.
+_lkm_has() {
+    local i word
+    for ((i = $1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        [[ $word == -- ]] && return 1
+        [[ $word == "$3" ]] && return 0
+        if [[ $word == -[!-]* ]]; then
+            [[ -n $4 ]] && word=${word%%["$4"]*}
+            [[ ${word#-} == *"$2"* ]] && return 0
+        fi
+    done
+    return 1
 }
 
 # Kernel releases with a module directory under $1 (basedir).
@@ -123,22 +150,41 @@ _lkm_nested() {
 """
 
 
-def _bash_operands(kind: Operands | str, tree: tuple[str, str, str, str]) -> str:
+def _short_values(interface: Interface) -> str:
+    """The short options that take a value, as letters: in a cluster such as ``-rC``, what
+    follows one of them is its value."""
+    return "".join(d.option.short for d in interface.options if d.option.short and d.option.has_arg)
+
+
+def _bash_operands(
+    kind: Operands | str, tree: tuple[str, str, str, str], aliases: bool = False
+) -> str:
     base = f'"$(_lkm_value "$1" {_sh(tree[0])} {_sh(tree[1])})"'
     release = f'"$(_lkm_value "$1" {_sh(tree[2])} {_sh(tree[3])})"'
+    modules = f"_lkm_modules {base} {release}" + (" --aliases" if aliases else "")
     if isinstance(kind, str):  # a command of the table, from the word after this one
         return f'{_function(kind)} "$((operand_at[0] + 1))"'
     return {
         Operands.NONE: ":",
-        Operands.MODULES: f"_lkm_modules {base} {release}",
+        Operands.MODULES: modules,
         Operands.FILES: "_lkm_files",
-        Operands.MODULES_OR_FILES: (
-            f"if [[ $cur == */* ]]; then _lkm_files; else _lkm_modules {base} {release}; fi"
-        ),
+        Operands.MODULES_OR_FILES: f"if [[ $cur == */* ]]; then _lkm_files; else {modules}; fi",
+        Operands.LOADED: "_lkm_modules '' '' --loaded",
         Operands.RELEASES: f"_lkm_releases {base}",
         Operands.DIRECTORIES: "_lkm_directories",
         Operands.COMMANDS: '_lkm_nested "${operand_at[0]}"',
     }[kind]
+
+
+def _bash_operand_action(interface: Interface, tree: tuple[str, str, str, str]) -> str:
+    action = _bash_operands(interface.operands, tree, interface.aliases)
+    removing = interface.removing
+    if removing is None:
+        return action
+    test = " ".join(_sh(s) for s in (removing.option.short or "", f"--{removing.option.long}",
+                                     _short_values(interface)))  # fmt: skip
+    loaded = _bash_operands(Operands.LOADED, tree)
+    return f'if _lkm_has "$1" {test}; then {loaded}; else {action}; fi'
 
 
 def _bash_command(interface: Interface) -> Iterator[str]:
@@ -190,7 +236,7 @@ def _bash_command(interface: Interface) -> Iterator[str]:
     elif interface.operands is Operands.COMMANDS:
         yield '    COMPREPLY=($(compgen -W "$_lkm_commands" -- "$cur"))'
     else:
-        yield f"    {_bash_operands(interface.operands, tree)}"
+        yield f"    {_bash_operand_action(interface, tree)}"
     yield "}"
 
 
@@ -239,8 +285,10 @@ def _zsh_message(text: str) -> str:
     return text.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def _zsh_action(kind: Operands | str, tree: tuple[str, str, str, str]) -> str:
-    args = " ".join(_sh(s) if s else "''" for s in tree)
+def _zsh_action(
+    kind: Operands | str, tree: tuple[str, str, str, str], aliases: bool = False
+) -> str:
+    args = " ".join(_sh(s) if s else "''" for s in tree) + (" --aliases" if aliases else "")
     if isinstance(kind, str):
         return "{" + _function(kind) + "}"
     return {
@@ -248,6 +296,7 @@ def _zsh_action(kind: Operands | str, tree: tuple[str, str, str, str]) -> str:
         Operands.MODULES: "{_lkm_modules " + args + "}",
         Operands.FILES: "_files",
         Operands.MODULES_OR_FILES: "{_lkm_modules_or_files " + args + "}",
+        Operands.LOADED: "{_lkm_loaded}",
         Operands.RELEASES: "{_lkm_releases " + args + "}",
         Operands.DIRECTORIES: "_files -/",
         Operands.COMMANDS: "{_lkm_nested}",
@@ -289,8 +338,11 @@ def _zsh_command(interface: Interface) -> Iterator[str]:
     elif interface.operands is Operands.COMMANDS:
         specs += [_sh("*::lkm command:{_lkm_nested}")]
     elif interface.operands is not Operands.NONE:
-        specs += [_sh("*:" + interface.operands.value + ":" + _zsh_action(interface.operands,
-                                                                              tree))]  # fmt: skip
+        action = _zsh_action(interface.operands, tree, interface.aliases)
+        if interface.removing is not None:
+            spellings = " ".join(_sh(s) for s in interface.removing.spellings)
+            action = "{_lkm_loaded_if " + spellings + " " + action[1:-1] + "}"
+        specs += [_sh("*:" + interface.operands.value + ":" + action)]
     flags = "-s -S -C" if interface.operands is not Operands.COMMANDS else "-s -C"
     yield f"    _arguments {flags} \\"
     for spec in specs:
@@ -316,15 +368,34 @@ _lkm_value() {
     print -r -- ${(Q)value}
 }
 
-# Module names of the tree the options $1 $2 (basedir) and $3 $4 (release) name.
+# Module names of the tree the options $1 $2 (basedir) and $3 $4 (release) name; $5:
+# --aliases for its aliases too.
 _lkm_modules() {
     local -a args names expl
     local base=$(_lkm_value $1 $2) release=$(_lkm_value $3 $4)
     args=(complete-modules)
     [[ -n $base ]] && args+=(-b $base)
     [[ -n $release ]] && args+=(-k $release)
+    [[ -n $5 ]] && args+=($5)
     names=(${(f)"$($_lkm_program $args -- $PREFIX 2>/dev/null)"})
     _wanted modules expl module compadd -a names
+}
+
+# The modules loaded now.
+_lkm_loaded() {
+    local -a names expl
+    names=(${(f)"$($_lkm_program complete-modules --loaded -- $PREFIX 2>/dev/null)"})
+    _wanted modules expl 'loaded module' compadd -a names
+}
+
+# The loaded modules when the option spelled $1 or $2 is on the line; else the command the
+# words from $3 on make.
+_lkm_loaded_if() {
+    if (( ${+opt_args[$1]} || ${+opt_args[$2]} )); then
+        _lkm_loaded
+    else
+        "${@:3}"
+    fi
 }
 
 _lkm_modules_or_files() {
@@ -465,13 +536,15 @@ function __lkm_value
     echo $value
 end
 
-# Module names of the tree the options $argv[1..2] (basedir) and $argv[3..4] (release) name.
+# Module names of the tree the options $argv[1..2] (basedir) and $argv[3..4] (release) name;
+# $argv[5]: --aliases for its aliases too.
 function __lkm_modules
     set -l args complete-modules
     set -l base (__lkm_value $argv[1] $argv[2])
     set -l release (__lkm_value $argv[3] $argv[4])
     test "x$base" != x; and set args $args -b $base
     test "x$release" != x; and set args $args -k $release
+    test "x$argv[5]" != x; and set args $args $argv[5]
     set -l program (commandline -opc)[1]
     $program $args -- (commandline -ct) 2>/dev/null
 end
@@ -482,6 +555,27 @@ function __lkm_modules_or_files
     else
         __lkm_modules $argv
     end
+end
+
+# The modules loaded now.
+function __lkm_loaded
+    set -l program (commandline -opc)[1]
+    $program complete-modules --loaded -- (commandline -ct) 2>/dev/null
+end
+
+# Whether the line holds the option -$argv[1] (alone or among other letters, before any of
+# those taking a value: $argv[3]) or its long spelling $argv[2].
+function __lkm_has
+    for token in (commandline -opc)[2..-1]
+        test "x$token" = x--; and return 1
+        test "x$token" = "x$argv[2]"; and return 0
+        if string match -qr -- '^-[^-]' $token
+            set -l head (string sub -s 2 -- $token)
+            test "x$argv[3]" != x; and set head (string replace -r -- "[$argv[3]].*" '' $head)
+            string match -q -- "*$argv[1]*" $head; and return 0
+        end
+    end
+    return 1
 end
 
 # Kernel releases with a module directory under the basedir the options $argv[1..2] name.
@@ -516,8 +610,10 @@ end
 """
 
 
-def _fish_operands(kind: Operands | str, tree: tuple[str, str, str, str]) -> str:
-    args = " ".join(_fish(s) if s else "''" for s in tree)
+def _fish_operands(
+    kind: Operands | str, tree: tuple[str, str, str, str], aliases: bool = False
+) -> str:
+    args = " ".join(_fish(s) if s else "''" for s in tree) + (" --aliases" if aliases else "")
     if isinstance(kind, str):
         return ""
     return {
@@ -525,6 +621,7 @@ def _fish_operands(kind: Operands | str, tree: tuple[str, str, str, str]) -> str
         Operands.MODULES: f'-a "(__lkm_modules {args})"',
         Operands.FILES: "-F",
         Operands.MODULES_OR_FILES: f'-a "(__lkm_modules_or_files {args})"',
+        Operands.LOADED: '-a "(__lkm_loaded)"',
         Operands.RELEASES: f'-a "(__lkm_releases {args})"',
         Operands.DIRECTORIES: '-a "(__fish_complete_directories (commandline -ct))"',
         Operands.COMMANDS: "",
@@ -577,7 +674,15 @@ def _fish_command(
             f' -a "(__lkm_nested {nested})"'
         )
     else:
-        operand = _fish_operands(interface.operands, tree)
+        operand = _fish_operands(interface.operands, tree, interface.aliases)
+        removing = interface.removing
+        if operand and removing is not None:
+            test = " ".join(_fish(s) for s in (removing.option.short or "",
+                                               f"--{removing.option.long}",
+                                               _short_values(interface)))  # fmt: skip
+            loaded = _fish_operands(Operands.LOADED, tree)
+            yield f"complete -c lkm -n {_fish(f'{condition}; and __lkm_has {test}')} {loaded}"
+            condition += f"; and not __lkm_has {test}"
         if operand:
             yield f"complete -c lkm -n {_fish(condition)} {operand}"
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 VERB = "drivers"
 
-OPTIONS = (Option(None, "sysfs", has_arg=True),)
+OPTIONS = (Option(None, "sysfs", has_arg=True, kind="directory"),)
 
 USAGE = """\
 Usage:

@@ -17,17 +17,26 @@ class UsageError(LkmError):
     """A command line getopt rejects; the message is getopt's own, without the program name."""
 
 
+# What an option's value can be: any text, a file, a directory, a kernel release (one with a
+# module directory), or one of the option's ``choices``.
+KINDS = ("text", "file", "directory", "release", "choice")
+
+
 class Option(NamedTuple):
     """One option: its short letter (or None), long name (or None), and whether it takes a value.
 
     ``key`` is what the parser reports back for the option; it defaults to the short letter or
-    the long name.
+    the long name. ``kind`` and ``choices`` say what an option's value is, for the completion
+    scripts and manual pages (the parser ignores them): ``kind`` one of :data:`KINDS`, ``choices``
+    the words it takes when there are only a few.
     """
 
     short: str | None
     long: str | None
     has_arg: bool = False
     key: str = ""
+    kind: str = ""
+    choices: tuple[str, ...] = ()
 
     @property
     def ident(self) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option
+from lkm.graph import FORMATS
 
 if TYPE_CHECKING:
     from lkm.system import System
@@ -13,8 +14,8 @@ if TYPE_CHECKING:
 VERB = "graph"
 
 OPTIONS = (
-    Option("T", "format", has_arg=True),
-    Option("o", "output", has_arg=True),
+    Option("T", "format", has_arg=True, kind="choice", choices=FORMATS),
+    Option("o", "output", has_arg=True, kind="file"),
     Option("s", "softdeps"),
 )
 
@@ -38,7 +39,7 @@ def main(args: Sequence[str], *, system: System | None = None) -> int:
     from lkm.cli.output import Printer
     from lkm.cli.verb import parse
     from lkm.errors import LkmError
-    from lkm.graph import FORMATS, graph, render, to_dot, write_file
+    from lkm.graph import graph, render, to_dot, write_file
     from lkm.resolve import Resolver
 
     printer = Printer(f"lkm {VERB}")

@@ -25,6 +25,7 @@ class Operands(enum.Enum):
     MODULES = "modules"  # module names of the tree the command line names
     FILES = "files"
     MODULES_OR_FILES = "modules-or-files"
+    LOADED = "loaded modules"  # the modules loaded now (/proc/modules)
     RELEASES = "releases"  # kernel releases with a module directory
     DIRECTORIES = "directories"
     COMMANDS = "commands"  # an lkm command line
@@ -63,6 +64,9 @@ class Interface(NamedTuple):
     # Words that pick a sub-command (kmod's list, links' install), each with what follows it:
     # the name of a command of the table (its options and operands) or the operands.
     subcommands: tuple[tuple[str, str | Operands], ...] = ()
+    aliases: bool = False  # a module's operand may be an alias too
+    # The option after which the operands are the loaded modules (modprobe's --remove).
+    removing: OptionDoc | None = None
 
     def spelled(self, long: str) -> OptionDoc | None:
         """The option spelled ``--long``, if the command takes one."""
@@ -83,6 +87,11 @@ SPECIAL: dict[str, tuple[Operands, tuple[tuple[str, str | Operands], ...]]] = {
     "completion": (Operands.NONE, (("bash", Operands.NONE), ("zsh", Operands.NONE),
                                    ("fish", Operands.NONE))),
 }  # fmt: skip
+
+# Operands only the loaded modules can be: rmmod's, and modprobe's after this option.
+LOADED = {"rmmod": "", "modprobe": "remove"}
+# Commands taking an alias where they take a module name whose synopsis does not say so.
+ALIASES = frozenset({"modinfo", "modprobe"})
 
 # "-a, --all  text", "    --keep  text", "-0, --null  text", "-w, --wait=<MSEC>  text".
 _OPTION_LINE = re.compile(
@@ -157,19 +166,11 @@ def described(text: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _value(option: Option, metavar: str) -> tuple[Value, tuple[str, ...]]:
+def _value(option: Option) -> tuple[Value, tuple[str, ...]]:
+    """What the option's value is, as its getopt table says (``kind``, ``choices``)."""
     if not option.has_arg:
         return Value.TEXT, ()
-    if "|" in metavar:
-        return Value.CHOICE, tuple(metavar.split("|"))
-    word = metavar.upper()
-    if option.long in ("basedir", "dirname") or word.endswith("DIR"):
-        return Value.DIRECTORY, ()
-    if option.long == "set-version" or word in ("VER", "VERSION"):
-        return Value.RELEASE, ()
-    if word in ("FILE", "PATH") or "." in metavar or word == "VMLINUZ":
-        return Value.FILE, ()
-    return Value.TEXT, ()
+    return Value(option.kind or "text"), option.choices
 
 
 def document(options: Sequence[Option], text: str) -> tuple[OptionDoc, ...]:
@@ -187,7 +188,7 @@ def document(options: Sequence[Option], text: str) -> tuple[OptionDoc, ...]:
         metavar, description = found
         if option.has_arg and not metavar:
             metavar = "VALUE"
-        value, choices = _value(option, metavar)
+        value, choices = _value(option)
         docs.append(OptionDoc(option, metavar if option.has_arg else "", description, value,
                               choices))  # fmt: skip
     return tuple(docs)
@@ -232,7 +233,18 @@ def interface(command: Command) -> Interface:
     text = help_text(command)
     table = (*option_table(command), *shared_options(command, text))
     kind, subcommands = SPECIAL.get(command.name, (operands(command, text), ()))
-    return Interface(command, text, document(table, text), kind, subcommands)
+    docs = document(table, text)
+    removing = None
+    if command.name in LOADED:
+        if LOADED[command.name]:
+            removing = next(doc for doc in docs if doc.option.long == LOADED[command.name])
+        else:
+            kind = Operands.LOADED
+    named = command.name in ALIASES or bool(
+        re.search(r"\balias\b", " ".join(synopsis(command, text)), re.IGNORECASE)
+    )
+    aliases = kind in (Operands.MODULES, Operands.MODULES_OR_FILES) and named
+    return Interface(command, text, docs, kind, subcommands, aliases, removing)
 
 
 def interfaces() -> tuple[Interface, ...]:

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 VERB = "keys"
 
 OPTIONS = (
-    Option(None, "kernel", has_arg=True),
+    Option(None, "kernel", has_arg=True, kind="file"),
     Option(None, "pem"),
-    Option(None, "der", has_arg=True),
+    Option(None, "der", has_arg=True, kind="directory"),
 )
 
 USAGE = """\

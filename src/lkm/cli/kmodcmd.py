@@ -65,9 +65,11 @@ Formats:
 \tdevname      the modules.devname format.
 """
 
+FORMATS = ("human", "tmpfiles", "devname")
+
 STATIC_NODES_OPTIONS = (
-    Option("f", "format", has_arg=True),
-    Option("o", "output", has_arg=True),
+    Option("f", "format", has_arg=True, kind="choice", choices=FORMATS),
+    Option("o", "output", has_arg=True, kind="file"),
     Option("h", "help"),
 )
 
@@ -126,9 +128,6 @@ def format_node(node: DeviceNode, style: str) -> str:
         f"Module: {node.module}\n\tDevice node: /dev/{node.devname}\n"
         f"\t\tType: {kind} device\n\t\tMajor: {node.major}\n\t\tMinor: {node.minor}\n"
     )
-
-
-FORMATS = ("human", "tmpfiles", "devname")
 
 
 def static_nodes(args: Sequence[str], printer: Printer, *, moddir: str | None = None) -> int:

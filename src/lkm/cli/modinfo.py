@@ -25,9 +25,9 @@ OPTIONS = (
     Option("n", "filename"),
     Option("0", "null"),
     Option("m", "modname"),
-    Option("F", "field", has_arg=True),
-    Option("k", "set-version", has_arg=True),
-    Option("b", "basedir", has_arg=True),
+    Option("F", "field", has_arg=True, kind="text"),
+    Option("k", "set-version", has_arg=True, kind="release"),
+    Option("b", "basedir", has_arg=True, kind="directory"),
     Option("V", "version"),
     Option("h", "help"),
 )

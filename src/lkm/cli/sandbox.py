@@ -11,11 +11,11 @@ from lkm.cli.output import Printer
 PROG = "sandbox"
 
 OPTIONS = (
-    Option("k", "kernel", has_arg=True),
-    Option("m", "modules", has_arg=True),
-    Option("d", "deb", has_arg=True),
-    Option("w", "workdir", has_arg=True),
-    Option("t", "timeout", has_arg=True),
+    Option("k", "kernel", has_arg=True, kind="file"),
+    Option("m", "modules", has_arg=True, kind="directory"),
+    Option("d", "deb", has_arg=True, kind="file"),
+    Option("w", "workdir", has_arg=True, kind="directory"),
+    Option("t", "timeout", has_arg=True, kind="text"),
     Option(None, "keep"),
     Option("h", "help"),
 )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option
+from lkm.sign import HASHES
 
 if TYPE_CHECKING:
     from lkm.cli.output import Printer
@@ -14,9 +15,9 @@ if TYPE_CHECKING:
 VERB = "sign"
 
 OPTIONS = (
-    Option(None, "key", has_arg=True),
-    Option(None, "cert", has_arg=True),
-    Option(None, "hash", has_arg=True),
+    Option(None, "key", has_arg=True, kind="file"),
+    Option(None, "cert", has_arg=True, kind="file"),
+    Option(None, "hash", has_arg=True, kind="choice", choices=tuple(HASHES)),
     Option(None, "replace"),
 )
 

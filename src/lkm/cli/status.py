@@ -30,7 +30,7 @@ for one the kernel does not have at all. A built-in module can never be absent.
 Options:
       --want=loaded|absent  the state the exit status checks
 """
-OPTIONS = (Option(None, "want", has_arg=True),)
+OPTIONS = (Option(None, "want", has_arg=True, kind="choice", choices=("loaded", "absent")),)
 
 ERROR = 2  # a name that stands for nothing, a bad command line
 UNSATISFIED = 1

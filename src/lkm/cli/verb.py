@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from lkm.system import System
 
 TREE_OPTIONS = (
-    Option("b", "basedir", has_arg=True),
-    Option("k", "set-version", has_arg=True),
-    Option("C", "config", has_arg=True),
+    Option("b", "basedir", has_arg=True, kind="directory"),
+    Option("k", "set-version", has_arg=True, kind="release"),
+    Option("C", "config", has_arg=True, kind="file"),
 )
 COMMON_OPTIONS = (Option(None, "json"), Option("h", "help"))
 

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 VERB = "verify"
 
 OPTIONS = (
-    Option(None, "cert", has_arg=True),
-    Option(None, "kernel", has_arg=True),
+    Option(None, "cert", has_arg=True, kind="file"),
+    Option(None, "kernel", has_arg=True, kind="file"),
 )
 
 USAGE = """\

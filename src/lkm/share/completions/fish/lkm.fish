@@ -57,13 +57,15 @@ function __lkm_value
     echo $value
 end
 
-# Module names of the tree the options $argv[1..2] (basedir) and $argv[3..4] (release) name.
+# Module names of the tree the options $argv[1..2] (basedir) and $argv[3..4] (release) name;
+# $argv[5]: --aliases for its aliases too.
 function __lkm_modules
     set -l args complete-modules
     set -l base (__lkm_value $argv[1] $argv[2])
     set -l release (__lkm_value $argv[3] $argv[4])
     test "x$base" != x; and set args $args -b $base
     test "x$release" != x; and set args $args -k $release
+    test "x$argv[5]" != x; and set args $args $argv[5]
     set -l program (commandline -opc)[1]
     $program $args -- (commandline -ct) 2>/dev/null
 end
@@ -74,6 +76,27 @@ function __lkm_modules_or_files
     else
         __lkm_modules $argv
     end
+end
+
+# The modules loaded now.
+function __lkm_loaded
+    set -l program (commandline -opc)[1]
+    $program complete-modules --loaded -- (commandline -ct) 2>/dev/null
+end
+
+# Whether the line holds the option -$argv[1] (alone or among other letters, before any of
+# those taking a value: $argv[3]) or its long spelling $argv[2].
+function __lkm_has
+    for token in (commandline -opc)[2..-1]
+        test "x$token" = x--; and return 1
+        test "x$token" = "x$argv[2]"; and return 0
+        if string match -qr -- '^-[^-]' $token
+            set -l head (string sub -s 2 -- $token)
+            test "x$argv[3]" != x; and set head (string replace -r -- "[$argv[3]].*" '' $head)
+            string match -q -- "*$argv[1]*" $head; and return 0
+        end
+    end
+    return 1
 end
 
 # Kernel releases with a module directory under the basedir the options $argv[1..2] name.
@@ -145,7 +168,7 @@ complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=-
 complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=--set-version --values=-b --values=--basedir -- modinfo' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'Use DIR as filesystem root for /lib/modules'
 complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=--set-version --values=-b --values=--basedir -- modinfo' -s V -l version -d 'Show version'
 complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=--set-version --values=-b --values=--basedir -- modinfo' -s h -l help -d 'Show this help'
-complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=--set-version --values=-b --values=--basedir -- modinfo' -a "(__lkm_modules_or_files '-b' '--basedir' '-k' '--set-version')"
+complete -c lkm -n '__lkm_is --values=-F --values=--field --values=-k --values=--set-version --values=-b --values=--basedir -- modinfo' -a "(__lkm_modules_or_files '-b' '--basedir' '-k' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -s a -l all -d 'Consider every non-argument to be a module name to be inserted or removed (-r)'
 complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -s r -l remove -d 'Remove modules instead of inserting'
@@ -176,7 +199,8 @@ complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--
 complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -s v -l verbose -d 'enables more messages'
 complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -s V -l version -d 'show version'
 complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe' -a "(__lkm_modules_or_files '-d' '--dirname' '-S' '--set-version')"
+complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe; and __lkm_has \'r\' \'--remove\' \'wCdS\'' -a "(__lkm_loaded)"
+complete -c lkm -n '__lkm_is --values=-w --values=--wait --values=-C --values=--config --values=-d --values=--dirname --values=-S --values=--set-version -- modprobe; and not __lkm_has \'r\' \'--remove\' \'wCdS\'' -a "(__lkm_modules_or_files '-d' '--dirname' '-S' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-m --values=--moduledir --values=-o --values=--outdir --values=-C --values=--config --values=-E --values=--symvers --values=-F --values=--filesyms --values=-P --values=--symbol-prefix -- depmod' -s a -l all -d 'Probe all modules'
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-m --values=--moduledir --values=-o --values=--outdir --values=-C --values=--config --values=-E --values=--symvers --values=-F --values=--filesyms --values=-P --values=--symbol-prefix -- depmod' -s A -l quick -d 'Only does the work if there\'s a new module'
@@ -213,7 +237,7 @@ complete -c lkm -n '__lkm_is -- rmmod' -s s -l syslog -d 'print to syslog, not s
 complete -c lkm -n '__lkm_is -- rmmod' -s v -l verbose -d 'enables more messages'
 complete -c lkm -n '__lkm_is -- rmmod' -s V -l version -d 'show version'
 complete -c lkm -n '__lkm_is -- rmmod' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is -- rmmod' -a "(__lkm_modules '' '' '' '')"
+complete -c lkm -n '__lkm_is -- rmmod' -a "(__lkm_loaded)"
 
 complete -c lkm -n '__lkm_is -- kmod' -s V -l version -d 'show version'
 complete -c lkm -n '__lkm_is -- kmod' -s h -l help -d 'show this help'
@@ -226,7 +250,7 @@ complete -c lkm -n '__lkm_is -- kmod list' -s v -l verbose -d 'enables more mess
 complete -c lkm -n '__lkm_is -- kmod list' -s V -l version -d 'show version'
 complete -c lkm -n '__lkm_is -- kmod list' -s h -l help -d 'show this help'
 
-complete -c lkm -n '__lkm_is -- kmod static-nodes' -s f -l format -x -d 'choose format to use: see "Formats"'
+complete -c lkm -n '__lkm_is -- kmod static-nodes' -s f -l format -x -a 'human tmpfiles devname' -d 'choose format to use: see "Formats"'
 complete -c lkm -n '__lkm_is -- kmod static-nodes' -s o -l output -r -F -d 'write output to file'
 complete -c lkm -n '__lkm_is -- kmod static-nodes' -s h -l help -d 'show this help'
 
@@ -235,7 +259,7 @@ complete -c lkm -n '__lkm_is -- list' -s v -l verbose -d 'enables more messages'
 complete -c lkm -n '__lkm_is -- list' -s V -l version -d 'show version'
 complete -c lkm -n '__lkm_is -- list' -s h -l help -d 'show this help'
 
-complete -c lkm -n '__lkm_is --values=-f --values=--format --values=-o --values=--output -- static-nodes' -s f -l format -x -d 'choose format to use: see "Formats"'
+complete -c lkm -n '__lkm_is --values=-f --values=--format --values=-o --values=--output -- static-nodes' -s f -l format -x -a 'human tmpfiles devname' -d 'choose format to use: see "Formats"'
 complete -c lkm -n '__lkm_is --values=-f --values=--format --values=-o --values=--output -- static-nodes' -s o -l output -r -F -d 'write output to file'
 complete -c lkm -n '__lkm_is --values=-f --values=--format --values=-o --values=--output -- static-nodes' -s h -l help -d 'show this help'
 
@@ -290,7 +314,7 @@ complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--base
 complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
 complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -l json -d 'print the records as JSON (schema lkm/closure/1)'
 complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version')"
+complete -c lkm -n '__lkm_is --values=--firmware-dir --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- closure' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -l want -x -a 'loaded absent' -d 'the state the exit status checks'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
@@ -298,7 +322,7 @@ complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --va
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -l json -d 'print the records as JSON (schema lkm/status/1)'
 complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version')"
+complete -c lkm -n '__lkm_is --values=--want --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- status' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is --values=--sysfs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- drivers' -l sysfs -x -a "(__fish_complete_directories (commandline -ct))" -d 'read the devices (and the loaded modules) from DIR, not /sys'
 complete -c lkm -n '__lkm_is --values=--sysfs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- drivers' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
@@ -307,7 +331,7 @@ complete -c lkm -n '__lkm_is --values=--sysfs --values=-b --values=--basedir --v
 complete -c lkm -n '__lkm_is --values=--sysfs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- drivers' -l json -d 'print the records as JSON (schema lkm/drivers/1)'
 complete -c lkm -n '__lkm_is --values=--sysfs --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- drivers' -s h -l help -d 'show this help'
 
-complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s T -l format -x -d 'dot (the default), svg or png (these two run Graphviz\'s dot)'
+complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s T -l format -x -a 'dot svg png' -d 'dot (the default), svg or png (these two run Graphviz\'s dot)'
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s o -l output -r -F -d 'write to FILE (replaced whole) instead of standard output'
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s s -l softdeps -d 'also follow soft and weak dependencies to their own dependencies'
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
@@ -315,14 +339,14 @@ complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -l json -d 'print the records as JSON (schema lkm/graph/1)'
 complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version')"
+complete -c lkm -n '__lkm_is --values=-T --values=--format --values=-o --values=--output --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- graph' -a "(__lkm_modules '-b' '--basedir' '-k' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -s b -l basedir -x -a "(__fish_complete_directories (commandline -ct))" -d 'use DIR as filesystem root for /lib/modules'
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -s k -l set-version -x -a "(__lkm_releases '-b' '--basedir' '-k' '--set-version')" -d 'use VER as kernel version instead of the running one'
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -s C -l config -r -F -d 'modprobe configuration file or directory (may be repeated)'
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -l json -d 'print the records as JSON (schema lkm/show/1)'
 complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -s h -l help -d 'show this help'
-complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -a "(__lkm_modules_or_files '-b' '--basedir' '-k' '--set-version')"
+complete -c lkm -n '__lkm_is --values=-b --values=--basedir --values=-k --values=--set-version --values=-C --values=--config -- show' -a "(__lkm_modules_or_files '-b' '--basedir' '-k' '--set-version' --aliases)"
 
 complete -c lkm -n '__lkm_is -- completion' -s h -l help -d 'show this help'
 complete -c lkm -n '__lkm_at -- completion' -a 'bash'
@@ -335,9 +359,9 @@ complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l der -x
 complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -l json -d 'print the records as JSON (schema lkm/keys/1)'
 complete -c lkm -n '__lkm_is --values=--kernel --values=--der -- keys' -s h -l help -d 'show this help'
 
-complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l key -x -d 'PEM private key, RSA or ECDSA (a PEM holding the certificate too is fine); an encrypted key takes its password from KBUILD_SIGN_PIN'
-complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l cert -x -d 'the key\'s X.509 certificate, PEM or DER'
-complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l hash -x -d 'sha256 (default), sha224, sha384, sha512, sha3-256, sha3-384, sha3-512'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l key -r -F -d 'PEM private key, RSA or ECDSA (a PEM holding the certificate too is fine); an encrypted key takes its password from KBUILD_SIGN_PIN'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l cert -r -F -d 'the key\'s X.509 certificate, PEM or DER'
+complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l hash -x -a 'sha224 sha256 sha384 sha512 sha3-256 sha3-384 sha3-512' -d 'sha256 (default), sha224, sha384, sha512, sha3-256, sha3-384, sha3-512'
 complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l replace -d 'replace a module\'s signature instead of refusing it'
 complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -l json -d 'print the records as JSON (schema lkm/sign/1)'
 complete -c lkm -n '__lkm_is --values=--key --values=--cert --values=--hash -- sign' -s h -l help -d 'show this help'
