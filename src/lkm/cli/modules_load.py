@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 VERB = "modules-load"
 
-OPTIONS = (Option("j", "jobs", has_arg=True),)
+OPTIONS = (Option("j", "jobs", has_arg=True, kind="text"),)
 
 USAGE = """\
 Usage: {prog} [options] [CONFIGURATION FILE...]
