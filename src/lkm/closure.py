@@ -307,10 +307,13 @@ def _from_depmod_cache(
     """Fill ``result`` from depmod's cache for the modules (name, path) whose file is the one
     depmod read; the others, to be read. No cache, or one that cannot be used (written by
     another lkm, damaged), serves none: depmod's next run says why."""
-    from lkm.depmod.cache import CACHE_NAME, CacheError, file_identity, load_firmware
+    path = os.path.join(moddir.path, "modules.lkm-cache.bin")  # lkm.depmod.cache.CACHE_NAME
+    if not os.path.isfile(path):
+        return modules  # a tree kmod's depmod indexed: lkm's depmod is not worth importing
+    from lkm.depmod.cache import CacheError, file_identity, load_firmware
 
     try:
-        table = load_firmware(os.path.join(moddir.path, CACHE_NAME))
+        table = load_firmware(path)
     except (OSError, CacheError):
         return modules
     from lkm.text import decode
