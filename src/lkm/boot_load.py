@@ -28,13 +28,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from lkm.kernel import Kernel
     from lkm.modules_load import BootEntry, ConfigProblem
     from lkm.probe import CommandRunner, ProbeError
-    from lkm.resolve import Action, LoadedState, Match, Resolver
+    from lkm.resolve import Action, LoadedState, Match, ProbeStep, Resolver
     from lkm.system import System
 
 
@@ -197,34 +198,33 @@ def _decided(
     return None
 
 
-def _needs(resolver: Resolver, steps: Sequence[object], position: int) -> list[str]:
+def _needs(resolver: Resolver, steps: Sequence[ProbeStep], position: int) -> list[str]:
     """The steps before ``position`` that the step there must wait for: its modules.dep
     dependencies and its pre-softdeps' modules; a post-softdep waits for its module."""
     from lkm.moddir import module_name_from_path
 
-    action = steps[position].action  # type: ignore[attr-defined]
-    before = {step.action.name for step in steps[:position]}  # type: ignore[attr-defined]
-    wanted = [module_name_from_path(p) for p in resolver.dependencies(action.name) or ()]
-    softdep = resolver.config.softdep(action.name)
-    if softdep is not None:
-        for name in softdep.pre:
-            wanted += [m.name for m in _soft_lookup(resolver, name)]
-    for other in before:
-        other_softdep = resolver.config.softdep(other)
-        if other_softdep is not None and any(
-            action.name == m.name for n in other_softdep.post for m in _soft_lookup(resolver, n)
-        ):
-            wanted.append(other)
-    return [name for name in dict.fromkeys(wanted) if name in before and name != action.name]
+    name = steps[position].action.name
+    before = {step.action.name for step in steps[:position]}
+    wanted = [module_name_from_path(p) for p in resolver.dependencies(name) or ()]
+    wanted += _softdep_modules(resolver, name, post=False)
+    wanted += [other for other in before if name in _softdep_modules(resolver, other, post=True)]
+    return [need for need in dict.fromkeys(wanted) if need in before and need != name]
 
 
-def _soft_lookup(resolver: Resolver, name: str) -> tuple[Match, ...]:
+def _softdep_modules(resolver: Resolver, name: str, *, post: bool) -> tuple[str, ...]:
+    """The modules ``name``'s pre- (or post-) softdeps stand for."""
+    softdep = resolver.softdep(name)
+    if softdep is None:
+        return ()
     from lkm.resolve import PathError
 
-    try:
-        return resolver.lookup(name)
-    except PathError:
-        return ()
+    found: list[str] = []
+    for wanted in softdep.post if post else softdep.pre:
+        try:
+            found += [match.name for match in resolver.lookup(wanted)]
+        except PathError:
+            continue
+    return tuple(found)
 
 
 def _link(nodes: dict[str, _Node], need: str, user: str) -> None:
@@ -440,6 +440,7 @@ def modules_load(
     except UnknownCompression:
         compression = None
     with Resolver.open(system=system) as resolver:
+        resolver.remember()
         loader = Loader(kernel or SyscallKernel(), compression, run_command)
         return load(entries, resolver, SysfsState(system.sysfs), loader, jobs=jobs)
 

@@ -40,7 +40,7 @@ from lkm.moddir import ModuleDirectory, module_name_from_path, normalize_alias, 
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from lkm.config import Config
+    from lkm.config import Config, SoftDep
     from lkm.system import System
 
 
@@ -274,6 +274,8 @@ class Resolver:
         self._blacklist = frozenset(config.blacklist)
         self._commands = {c.module for c in config.install} | {c.module for c in config.remove}
         self._on_missing = on_missing
+        self._remembered: dict[str, tuple[str, ...] | None] | None = None
+        self._softdeps: dict[str, SoftDep | None] | None = None
 
     @classmethod
     def open(
@@ -368,6 +370,26 @@ class Resolver:
         owners = moddir.builtin_alias_owners(name)
         return tuple(Match(owner, alias, Stage.BUILTIN_ALIAS) for owner in owners)
 
+    def remember(self) -> None:
+        """From now on read each module's modules.dep line (and look for its files) once, and
+        find its softdep line once.
+
+        modprobe reads them each time it needs them, once or twice in a process; a run that
+        probes many modules of a tree that does not change under it need not.
+        """
+        if self._remembered is None:
+            self._remembered = {}
+            self._softdeps = {}
+
+    def softdep(self, name: str) -> SoftDep | None:
+        """The configuration's softdep line for ``name`` (see :meth:`Config.softdep`)."""
+        softdeps = self._softdeps
+        if softdeps is None:
+            return self.config.softdep(name)
+        if name not in softdeps:
+            softdeps[name] = self.config.softdep(name)
+        return softdeps[name]
+
     def resolve(self, name: str) -> tuple[str, ...]:
         """Module names ``name`` stands for, as ``modprobe -R`` prints them."""
         return tuple(match.name for match in self.lookup(name))
@@ -375,6 +397,14 @@ class Resolver:
     def dependencies(self, name: str) -> tuple[str, ...] | None:
         """The absolute paths on ``name``'s modules.dep line, as kmod reads the line: None
         without one; none at all when a file is missing (reported to ``on_missing``)."""
+        remembered = self._remembered
+        if remembered is not None:
+            if name not in remembered:
+                remembered[name] = self._read_dependencies(name)
+            return remembered[name]
+        return self._read_dependencies(name)
+
+    def _read_dependencies(self, name: str) -> tuple[str, ...] | None:
         moddir = self.moddir
         line = moddir.dependency_line(name)
         if line is None:
@@ -436,7 +466,7 @@ class Resolver:
         line = moddir.dependency_line(name)
         path = moddir.absolute_module_path(line[0]) if line else None
         deps = tuple(moddir.absolute_module_path(d) for d in line[1]) if line else ()
-        softdep = self.config.softdep(name)
+        softdep = self.softdep(name)
         weakdep = self.config.weakdep(name)
         return ModuleInfo(
             name,
@@ -536,7 +566,7 @@ class Resolver:
             self._fill_softdeps(entry, listing, soft)
 
     def _fill_softdeps(self, entry: _Entry, listing: _Listing, soft: bool) -> None:
-        softdep = self.config.softdep(entry.name)
+        softdep = self.softdep(entry.name)
         pre: list[Match] = []
         post: list[Match] = []
         if softdep is not None:
@@ -650,7 +680,7 @@ class Resolver:
                     steps.append(Refusal(name, f"Module {name} is not in kernel."))
                     return False
                 return True
-        softdep = None if ignore_commands else self.config.softdep(name)
+        softdep = None if ignore_commands else self.softdep(name)
         pre = [m for n in softdep.pre for m in self._soft_lookup(n)] if softdep else []
         post = [m for n in softdep.post for m in self._soft_lookup(n)] if softdep else []
         for match in reversed(post):

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lkm.boot_load import ModuleLoad
