@@ -29,7 +29,8 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from lkm.typing_lite import NamedTuple
 
 _STRIP = " \t\n\r"
 

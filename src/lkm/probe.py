@@ -15,9 +15,9 @@ import enum
 import errno
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lkm.errors import LkmError
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lkm.kernel import InitFlag, Kernel
