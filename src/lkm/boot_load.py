@@ -7,7 +7,8 @@ found is probed with its dependencies, softdeps, options and install commands
 (:meth:`lkm.resolve.Resolver.probe_steps`).
 
 Parallel: every step of every name's probe becomes one node of a graph, keyed by module name,
-so a module several names need is loaded once. A node waits for the modules its probe loads
+so a module several names need is loaded once (with the options of the first probe listing
+it: only an alias's own options can differ). A node waits for the modules its probe loads
 before it that it needs: its modules.dep dependencies and its pre-softdeps (their own needs
 are theirs); a post-softdep waits for its module. ``jobs`` threads take the ready nodes in
 the order of the configuration (``finit_module`` releases the GIL; the kernel serialises only
@@ -115,7 +116,7 @@ def plan(
 ) -> tuple[list[ModuleLoad | _Target], dict[str, _Node]]:
     """Each entry's outcome decided before anything loads, or its probe; and the step graph."""
     from lkm.modules_load import ConfigProblem
-    from lkm.resolve import ActionKind, PathError
+    from lkm.resolve import ActionKind
 
     items: list[ModuleLoad | _Target] = []
     nodes: dict[str, _Node] = {}
@@ -135,10 +136,8 @@ def plan(
                 )
             )
             continue
-        try:
-            matches = resolver.lookup(entry.name, paths=False)
-        except PathError:  # not reached with paths=False; kept for the type's sake
-            matches = ()
+        # systemd looks names up as libkmod does: one starting with "/" is a name too.
+        matches = resolver.lookup(entry.name, paths=False)
         if not matches:
             text = f"Failed to find module '{entry.name}'"
             items.append(_record(entry, None, Outcome.NOT_FOUND, text, error=text))
