@@ -36,6 +36,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "tree and configuration": (
         "lkm.moddir",
+        "lkm.fileset",  # depmod's output files written and read as one set
         "lkm.config",
         "lkm.depmod.*",
         "lkm.depmod.config",

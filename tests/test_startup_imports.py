@@ -71,8 +71,8 @@ def test_modprobe_resolving_an_alias_imports_no_pattern_compiler(tmp_path: Path)
     (tmp_path / "lib/modules/1.0").mkdir(parents=True)
     found = imported(["modprobe", "-R", "foo", "-d", str(tmp_path), "-S", "1.0"])
     assert {m for m in found if m.startswith("lkm")} == _DISPATCH - {"lkm.cli.common"} | {
-        "lkm.cli.getopt", "lkm.cli.modprobe", "lkm.config", "lkm.index", "lkm.moddir",
-        "lkm.names", "lkm.resolve", "lkm.system", "lkm.text", "lkm.wildcard",
+        "lkm.cli.getopt", "lkm.cli.modprobe", "lkm.config", "lkm.fileset", "lkm.index",
+        "lkm.moddir", "lkm.names", "lkm.resolve", "lkm.system", "lkm.text", "lkm.wildcard",
     }  # fmt: skip
     assert not found & _NEVER, found
 

@@ -149,21 +149,26 @@ class Index:
         name = os.fspath(path)
         fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            size = os.fstat(fd).st_size
-            if size < HEADER_SIZE:  # mmap refuses empty files; the header check reports it
-                return cls(_read_at_most(fd, size), path=name)
-            try:
-                mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
-            except OSError as err:
-                raise IndexMapError(
-                    f"cannot map {size} bytes: {os.strerror(err.errno or 0)}",
-                    path=name,
-                    fd=fd,
-                    size=size,
-                    errno=err.errno or 0,
-                ) from err
+            return cls.from_fd(fd, name, os.fstat(fd).st_size)
         finally:
             os.close(fd)
+
+    @classmethod
+    def from_fd(cls, fd: int, name: str, size: int) -> Index:
+        """The index in the open file ``fd`` of ``size`` bytes (``name`` for messages); the
+        caller keeps and closes ``fd``."""
+        if size < HEADER_SIZE:  # mmap refuses empty files; the header check reports it
+            return cls(_read_at_most(fd, size), path=name)
+        try:
+            mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        except OSError as err:
+            raise IndexMapError(
+                f"cannot map {size} bytes: {os.strerror(err.errno or 0)}",
+                path=name,
+                fd=fd,
+                size=size,
+                errno=err.errno or 0,
+            ) from err
         try:
             return cls(mapped, path=name, closer=mapped)
         except BaseException:

@@ -17,11 +17,20 @@ from lkm.text import decode as _text
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from lkm.fileset import Opened
     from lkm.index import Index
 
 MODULE_ROOTS = ("lib/modules", "usr/lib/modules")
 # What kmod 34 takes for a module file name, plus gzip, which kmod reads when built with zlib.
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+# The indexes lookups read, opened together as one set of depmod's files.
+INDEXES = (
+    "modules.dep.bin",
+    "modules.alias.bin",
+    "modules.symbols.bin",
+    "modules.builtin.alias.bin",
+    "modules.builtin.bin",
+)
 
 
 def running_release() -> str:
@@ -95,6 +104,8 @@ class ModuleDirectory:
         self.path = path
         self.strict = strict
         self._indexes: dict[str, Index | None] = {}
+        # INDEXES as opened together, each taken from here when first asked for.
+        self._pending: dict[str, Opened[Index]] | None = None
         # Indexes that could not be read (not strict), by name: kmod reports some of these.
         self.failures: dict[str, IndexFormatError] = {}
 
@@ -117,6 +128,10 @@ class ModuleDirectory:
             if index is not None:
                 index.close()
         self._indexes.clear()
+        for opened in (self._pending or {}).values():
+            if opened.value is not None:
+                opened.value.close()
+        self._pending = None
 
     def __enter__(self) -> ModuleDirectory:
         return self
@@ -125,12 +140,25 @@ class ModuleDirectory:
         self.close()
 
     def index(self, name: str) -> Index | None:
-        """The index ``name`` (e.g. ``modules.dep.bin``), or None when it cannot be opened."""
+        """The index ``name`` (e.g. ``modules.dep.bin``), or None when it cannot be opened.
+
+        The first one asked for opens all of ``INDEXES`` at once, as one set (``lkm.fileset``):
+        a depmod committing meanwhile cannot make two lookups read different runs' files."""
         if name not in self._indexes:
             from lkm.index import Index  # paths given to modinfo need no index at all
 
+            if self._pending is None and name in INDEXES:
+                from lkm.fileset import open_set
+
+                self._pending = open_set(self.path, INDEXES, Index.from_fd, Index.close)
+            opened = (self._pending or {}).pop(name, None)
             try:
-                self._indexes[name] = Index.open(f"{self.path}/{name}")
+                if opened is None:
+                    self._indexes[name] = Index.open(f"{self.path}/{name}")
+                elif opened.error is not None:
+                    raise opened.error
+                else:
+                    self._indexes[name] = opened.value
             except OSError:
                 self._indexes[name] = None
             except IndexFormatError as err:

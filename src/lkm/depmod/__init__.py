@@ -829,6 +829,11 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     )
 
     moddir = options.module_dir
+    if not options.dry_run:
+        from lkm.fileset import recover
+
+        # A commit a killed run left half done is finished first (-A looks at its files).
+        recover(options.output_dir)
     if options.quick and up_to_date(moddir, reporter):
         return DepmodRun((), False)
     # kmod's depmod opens a libkmod context on the module directory, which reads modprobe.d

@@ -2,8 +2,9 @@
 
 Text files are built as bytes (module data is written back exactly as it was read); the binary
 indexes come from ``lkm.index``. ``write_outputs`` writes each file to a temporary name in the
-target directory, flushes it to disk and renames it over the old one, so a reader (or a crash)
-sees either the old file or the new one.
+target directory and flushes it to disk; once all are written, ``lkm.fileset`` renames them
+over the old ones as one commit, so lkm's readers (or a crash) see either the old set of files
+or the new one, never a mix and never a part of a file.
 """
 
 from __future__ import annotations
@@ -280,17 +281,22 @@ def _builtin_aliases(modinfo: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[], bytes]]]) -> None:
-    """Write every file of ``files`` into ``directory`` (made if missing, as kmod does).
+    """Write every file of ``files`` into ``directory`` (made if missing, as kmod does), all
+    replaced together (``lkm.fileset``).
 
     A file's bytes may be given as a function, called only once its temporary file is open
     (kmod reads the builtin files at that moment, so their warnings come then, or not at all).
-    Each goes to ``<name>.<pid>.<n>.<n>`` first (the name kmod 34 uses), is flushed to disk and
-    renamed over the old file, so a reader or a crash sees the old file or the new one, never
-    a part. A file that cannot be created is reported and the others are still tried; a failed
-    write (a full disk) or rename (a directory in the way) stops there, the latter FATAL, as
-    for kmod. Unlike kmod 34, which renames the truncated file into place, leaves the
-    temporary file of a failed rename behind and, for a read-only directory, exits 0, the old
-    files stay, no temporary file is left and OutputError is raised.
+    Each goes to ``<name>.<pid>.<n>.<n>`` first (the name kmod 34 uses) and is flushed to disk;
+    once all are written they are renamed into place in one commit, so a reader or a crash
+    sees the old set or the new one, never a part.
+
+    Failures keep kmod 34's outcome, file by file: a file that cannot be created is reported
+    and the others are still written (and committed); a failed write (a full disk), a key an
+    index cannot hold (DepmodError) or a rename that fails (a directory in the way, FATAL)
+    stops there, and the files before it are committed, none after. Unlike kmod 34, which
+    renames the truncated file into place, leaves the temporary file of a failed rename behind
+    and, for a read-only directory, exits 0, no temporary file is left and OutputError is
+    raised.
     """
     try:
         os.makedirs(directory, 0o755, exist_ok=True)
@@ -299,47 +305,76 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
         raise OutputError(
             [f"could not create directory {directory}: {reason}"], fatal=True
         ) from err
-    failures = []
+    failures: list[str] = []
+    written: list[tuple[str, str]] = []  # (temporary, name), flushed to disk
     pid = os.getpid()
-    for name, content in files:
-        temporary = f"{name}.{pid}.{_random_number()}.{_random_number()}"
-        try:
-            fd = os.open(
-                f"{directory}/{temporary}",
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                0o644,
-            )
-        except OSError as err:
-            reason = os.strerror(err.errno or 0)
-            failures.append(f"openat({directory}, {temporary}, 301, 644): {reason}")
-            continue
-        try:
-            data = content() if callable(content) else content
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except BaseException as err:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(f"{directory}/{temporary}")
-            if not isinstance(err, OSError):
+    try:
+        for name, content in files:
+            temporary = f"{name}.{pid}.{_random_number()}.{_random_number()}"
+            try:
+                fd = os.open(
+                    f"{directory}/{temporary}",
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                    0o644,
+                )
+            except OSError as err:
+                reason = os.strerror(err.errno or 0)
+                failures.append(f"openat({directory}, {temporary}, 301, 644): {reason}")
+                continue
+            try:
+                data = content() if callable(content) else content
+                view = memoryview(data)
+                while view:
+                    written_now = os.write(fd, view)
+                    view = view[written_now:]
+                os.fsync(fd)
+            except BaseException as err:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{directory}/{temporary}")
+                if isinstance(err, OSError):
+                    reason = os.strerror(err.errno or 0)
+                    failures.append(
+                        f"Could not create index '{name}'. Output is truncated: {reason}"
+                    )
+                    _commit(directory, written, failures)
+                    raise OutputError(failures) from err
+                if isinstance(err, DepmodError):
+                    _commit(directory, written, failures)
                 raise
-            reason = os.strerror(err.errno or 0)
-            failures.append(f"Could not create index '{name}'. Output is truncated: {reason}")
-            raise OutputError(failures) from err
-        os.close(fd)
-        try:
-            os.rename(f"{directory}/{temporary}", f"{directory}/{name}")
-        except OSError as err:
+            os.close(fd)
+            written.append((temporary, name))
+            if os.path.isdir(f"{directory}/{name}") and not os.path.islink(f"{directory}/{name}"):
+                # The rename will fail: kmod stops there, so nothing after it is computed.
+                break
+        _commit(directory, written, failures)
+    except BaseException:
+        # Interrupted (or a commit that failed): whatever was not committed goes.
+        for temporary, _ in written:
             with contextlib.suppress(OSError):
                 os.unlink(f"{directory}/{temporary}")
-            reason = os.strerror(err.errno or 0)
-            failures.append(f"renameat({directory}, {temporary}, {directory}, {name}): {reason}")
-            raise OutputError(failures, fatal=True) from err
+        raise
     if failures:
         raise OutputError(failures)
+
+
+def _commit(directory: str, written: list[tuple[str, str]], failures: list[str]) -> None:
+    """Commit ``written`` (emptied: nothing is left to remove); a failed rename is FATAL."""
+    from lkm.fileset import RECORD, CommitFailed, commit
+
+    pairs = list(written)
+    written.clear()
+    try:
+        commit(directory, pairs)
+    except CommitFailed as failed:
+        temporary, name = pairs[failed.position]
+        reason = os.strerror(failed.error.errno or 0)
+        failures.append(f"renameat({directory}, {temporary}, {directory}, {name}): {reason}")
+        raise OutputError(failures, fatal=True) from failed.error
+    except OSError as err:
+        reason = os.strerror(err.errno or 0)
+        failures.append(f"could not write {directory}/{RECORD}: {reason}")
+        raise OutputError(failures, fatal=True) from err
 
 
 def _random_number() -> int:

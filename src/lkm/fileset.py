@@ -1,0 +1,355 @@
+"""depmod's output files as one set: a run replaces all of them or, to lkm's readers, none.
+
+Each output file is written whole to a temporary name in its directory, as kmod does. Renamed
+one by one, the files would still not change together: a run killed between two renames would
+leave modules.dep new and modules.alias.bin old. So a run renames nothing until every file is
+written and flushed to disk, and then commits them in one burst:
+
+1. It writes the commit record ``modules.lkm-commit`` (atomically: a temporary name, flushed,
+   renamed), listing each temporary name with the name it replaces, and flushes the directory.
+2. It renames every temporary file over its final name, flushes the directory again and
+   removes the record.
+
+While the record exists, the set in the directory is the new one: for each name the record
+lists, its temporary file while it is still there, else the final file (renamed already).
+Readers (``open_set``) take the set that way, so they never mix old and new files; kmod's
+readers, which know nothing of the record, see each file whole and can see a mix only during
+the burst itself, or after a run killed inside it until the next run. The next lkm depmod
+(``recover``, at its start and before its own commit) rolls such an interrupted commit
+forward: it renames what is left and removes the record. The record and every temporary name
+start with ``modules.``, so a kernel package's removal takes them with the rest.
+
+Writers take an exclusive ``flock`` on the directory for the commit (and the recovery), so two
+runs over one tree commit one after the other and the last one's set stays; readers take no
+lock. A reader opens the files and then checks that nothing moved under it (``open_set``): the
+record it read is still the same (byte for byte: temporary names hold a process id and random
+numbers, so no two commits write the same record) and, when there was none, each final name
+still names the file it opened (renames never bring a replaced file back). Between the opens
+and that check it reads the record once more; a commit caught in between makes it try again.
+
+Temporary files of a run killed before its commit (its record never written) are removed by
+the next run's ``recover``, but only those of a process that is gone: their names hold the
+writer's process id (``<name>.<pid>.<n>.<n>``, kmod's own form, and lkm's module cache's
+``modules.lkm-cache-<pid>.tmp.bin``), so a run never takes the files of one still writing.
+"""
+
+from __future__ import annotations
+
+import contextlib  # imported at start-up anyway
+import os
+import time
+
+from lkm.typing_lite import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+__all__ = ["RECORD", "CommitFailed", "commit", "open_set", "read_record", "recover"]
+
+RECORD = "modules.lkm-commit"
+_HEADER = b"lkm depmod commit 1\n"
+# Temporary names of depmod's files (kmod's form and lkm's record and cache), with their pid.
+_TEMPORARY = r"modules\.[a-z.-]+\.(\d+)\.\d+\.\d+|modules\.lkm-cache-(\d+)\.tmp\.bin"
+# How long a writer waits for another's commit before it commits without the lock (anyone
+# who can read the directory can hold it; a commit takes milliseconds).
+LOCK_WAIT = 10.0
+# How often a reader tries again when a commit moved files under it.
+_ATTEMPTS = 100
+
+T = TypeVar("T")
+# (device, inode, size, mtime_ns, ctime_ns) of a file opened, None when it was missing.
+Identity = tuple[int, int, int, int, int]
+
+
+class CommitFailed(Exception):
+    """A rename of the burst failed: the files before it are in place, the record is gone,
+    no temporary file is left. ``position`` is the failed pair's, ``error`` the rename's."""
+
+    def __init__(self, position: int, error: OSError) -> None:
+        super().__init__(str(error))
+        self.position = position
+        self.error = error
+
+
+# -- the record -------------------------------------------------------------------------------
+
+
+def _render(pairs: Sequence[tuple[str, str]]) -> bytes:
+    return _HEADER + b"".join(f"{temporary} {final}\n".encode() for temporary, final in pairs)
+
+
+def _parse(data: bytes) -> list[tuple[str, str]] | None:
+    """The (temporary, final) pairs of a record; None for anything lkm did not write whole."""
+    if not data.startswith(_HEADER) or not data.endswith(b"\n"):
+        return None
+    pairs = []
+    for line in data[len(_HEADER) : -1].split(b"\n"):
+        fields = line.decode("utf-8", "replace").split(" ")
+        if len(fields) != 2 or not all(_plain(name) for name in fields):
+            return None
+        pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def _plain(name: str) -> bool:
+    return name.startswith("modules.") and "/" not in name
+
+
+def read_record(directory: str) -> bytes | None:
+    """The record's bytes, None when there is none (or it cannot be read)."""
+    try:
+        with open(f"{directory}/{RECORD}", "rb") as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(directory: str) -> Iterator[None]:
+    """The directory's writer lock, for at most LOCK_WAIT seconds of waiting."""
+    import fcntl
+
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield  # the commit's own calls report what is wrong with the directory
+        return
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            except OSError:
+                break  # a file system without locks: commit anyway
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _sync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot flush a directory has nothing more to give
+    finally:
+        os.close(fd)
+
+
+def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Rename each (temporary, final) of ``pairs`` in ``directory`` as one commit (see the
+    module's text); the temporary files are written and flushed already. A failed rename stops
+    the burst there (CommitFailed); OSError when the record itself cannot be written (then
+    nothing was renamed and the temporary files are removed)."""
+
+    if not pairs:
+        return
+    with _locked(directory):
+        _roll_forward(directory)
+        record = f"{RECORD}.{os.getpid()}.{_random_number()}.{_random_number()}"
+        try:
+            _write_file(f"{directory}/{record}", _render(pairs))
+            os.rename(f"{directory}/{record}", f"{directory}/{RECORD}")
+        except OSError:
+            for temporary in [record, *(temporary for temporary, _ in pairs)]:
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{directory}/{temporary}")
+            raise
+        _sync_directory(directory)
+        for position, (temporary, final) in enumerate(pairs):
+            try:
+                os.rename(f"{directory}/{temporary}", f"{directory}/{final}")
+            except OSError as err:
+                # The files after it stay old, as kmod leaves them: the record goes first, so
+                # no reader takes a temporary file that is about to be removed.
+                _finish(directory)
+                for left, _ in pairs[position:]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(f"{directory}/{left}")
+                raise CommitFailed(position, err) from err
+        _finish(directory)
+        _remove_stale(directory)
+
+
+def _finish(directory: str) -> None:
+
+    _sync_directory(directory)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"{directory}/{RECORD}")
+
+
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(directory: str) -> None:
+    """Finish a commit a killed run left (its record), and remove the temporary files of runs
+    that are gone. Failures are left for the run's own writing to report."""
+    if not os.path.isdir(directory):
+        return
+    with _locked(directory):
+        _roll_forward(directory)
+        _remove_stale(directory)
+
+
+def _roll_forward(directory: str) -> None:
+    """Complete the commit of the record in ``directory``, if any (lock held)."""
+
+    data = read_record(directory)
+    if data is None:
+        return
+    for temporary, final in _parse(data) or ():
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{directory}/{temporary}", f"{directory}/{final}")
+    _finish(directory)
+
+
+def _remove_stale(directory: str) -> None:
+    """Remove temporary files whose writer is gone (lock held, no record)."""
+
+    import re
+
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    temporary = re.compile(_TEMPORARY)
+    for name in names:
+        match = temporary.fullmatch(name)
+        if match is None:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid != os.getpid() and not _alive(pid):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{directory}/{name}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _random_number() -> int:
+    return int.from_bytes(os.urandom(4), "little") >> 1
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+class Opened(Generic[T]):
+    """What ``open_set`` found for one name: ``value``, or ``error`` when opening it failed."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: T | None, error: Exception | None) -> None:
+        self.value = value
+        self.error = error
+
+
+def open_set(
+    directory: str,
+    names: Sequence[str],
+    opener: Callable[[int, str, int], T],
+    close: Callable[[T], None],
+) -> dict[str, Opened[T]]:
+    """Each of ``names`` in ``directory`` opened as one set: all from before a commit or all
+    from after it (see the module's text).
+
+    ``opener(fd, name, size)`` makes the value from an open file (``name``: the final path,
+    for messages); what it raises is kept as that name's error, as is the OSError of a file
+    that cannot be opened. ``close`` releases the values of an attempt that is tried again.
+    """
+    result: dict[str, Opened[T]] = {}
+    for _ in range(_ATTEMPTS):
+        before = read_record(directory)
+        pending = _pending(before)
+        result = {}
+        identities: dict[str, Identity | None] = {}
+        for name in names:
+            result[name], identities[name] = _open_one(directory, name, pending, opener)
+        middle = read_record(directory)
+        if middle == before and (
+            before is not None
+            or all(
+                _identity_at(f"{directory}/{name}") == identity
+                for name, identity in identities.items()
+            )
+        ):
+            return result
+        for opened in result.values():
+            if opened.value is not None:
+                close(opened.value)
+        time.sleep(0.001)
+    return result  # a directory committed to without pause: the last attempt
+
+
+def _pending(record: bytes | None) -> dict[str, str]:
+    """final -> temporary of a record's pairs."""
+    if record is None:
+        return {}
+    return {final: temporary for temporary, final in _parse(record) or ()}
+
+
+def _open_one(
+    directory: str, name: str, pending: dict[str, str], opener: Callable[[int, str, int], T]
+) -> tuple[Opened[T], Identity | None]:
+    final = f"{directory}/{name}"
+    candidates = [final]
+    if name in pending:
+        candidates.insert(0, f"{directory}/{pending[name]}")
+    for path in candidates:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as err:
+            if path == final:
+                return Opened(None, err), None
+            continue  # renamed already: the final name holds it
+        except OSError as err:
+            return Opened(None, err), None
+        try:
+            status = os.fstat(fd)
+            identity = (
+                status.st_dev,
+                status.st_ino,
+                status.st_size,
+                status.st_mtime_ns,
+                status.st_ctime_ns,
+            )
+            try:
+                return Opened(opener(fd, final, status.st_size), None), identity
+            except Exception as err:  # the opener's own failure: kept for the caller
+                return Opened(None, err), identity
+        finally:
+            os.close(fd)
+    raise AssertionError("unreachable: the final name is always tried")
+
+
+def _identity_at(path: str) -> Identity | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
