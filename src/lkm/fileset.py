@@ -5,8 +5,9 @@ one by one, the files would still not change together: a run killed between two 
 leave modules.dep new and modules.alias.bin old. So a run renames nothing until every file is
 written and flushed to disk, and then commits them in one burst:
 
-1. It writes the commit record ``modules.lkm-commit`` (atomically: a temporary name, flushed,
-   renamed), listing each temporary name with the name it replaces, and flushes the directory.
+1. It writes the commit record ``modules.lkm-commit.bin`` (atomically: a temporary name,
+   flushed, renamed), listing each temporary name with the name it replaces, and flushes the
+   directory.
 2. It renames every temporary file over its final name, flushes the directory again and
    removes the record.
 
@@ -16,21 +17,24 @@ Readers (``open_set``) take the set that way, so they never mix old and new file
 readers, which know nothing of the record, see each file whole and can see a mix only during
 the burst itself, or after a run killed inside it until the next run. The next lkm depmod
 (``recover``, at its start and before its own commit) rolls such an interrupted commit
-forward: it renames what is left and removes the record. The record and every temporary name
-start with ``modules.``, so a kernel package's removal takes them with the rest.
+forward: it renames what is left and removes the record. The record's name matches the
+``modules.*.bin`` that Debian's kernel packages remove on purge (as lkm's module cache does);
+the output files' temporary names are kmod's own.
 
 Writers take an exclusive ``flock`` on the directory for the commit (and the recovery), so two
 runs over one tree commit one after the other and the last one's set stays; readers take no
 lock. A reader opens the files and then checks that nothing moved under it (``open_set``): the
-record it read is still the same (byte for byte: temporary names hold a process id and random
-numbers, so no two commits write the same record) and, when there was none, each final name
+record it read is still the same (byte for byte: each record holds a random number, so no two
+commits write the same one) and, when there was none, each final name
 still names the file it opened (renames never bring a replaced file back). Between the opens
 and that check it reads the record once more; a commit caught in between makes it try again.
 
 Temporary files of a run killed before its commit (its record never written) are removed by
 the next run's ``recover``, but only those of a process that is gone: their names hold the
-writer's process id (``<name>.<pid>.<n>.<n>``, kmod's own form, and lkm's module cache's
-``modules.lkm-cache-<pid>.tmp.bin``), so a run never takes the files of one still writing.
+writer's process id (``<name>.<pid>.<n>.<n>``, kmod's own form, and
+``modules.lkm-commit-<pid>.tmp.bin`` and ``modules.lkm-cache-<pid>.tmp.bin`` of the record
+and the module cache), so a run never takes the files of one still writing. (A depmod in
+another process id namespace writing the same directory could lose its temporary files so.)
 """
 
 from __future__ import annotations
@@ -46,10 +50,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RECORD", "CommitFailed", "commit", "open_set", "read_record", "recover"]
 
-RECORD = "modules.lkm-commit"
-_HEADER = b"lkm depmod commit 1\n"
+RECORD = "modules.lkm-commit.bin"
+# Its first line, followed by a random number: no two commits write the same record.
+_HEADER = b"lkm depmod commit 1 "
 # Temporary names of depmod's files (kmod's form and lkm's record and cache), with their pid.
-_TEMPORARY = r"modules\.[a-z.-]+\.(\d+)\.\d+\.\d+|modules\.lkm-cache-(\d+)\.tmp\.bin"
+_TEMPORARY = r"modules\.[a-z.]+\.(\d+)\.\d+\.\d+|modules\.lkm-(?:cache|commit)-(\d+)\.tmp\.bin"
 # How long a writer waits for another's commit before it commits without the lock (anyone
 # who can read the directory can hold it; a commit takes milliseconds).
 LOCK_WAIT = 10.0
@@ -75,7 +80,8 @@ class CommitFailed(Exception):
 
 
 def _render(pairs: Sequence[tuple[str, str]]) -> bytes:
-    return _HEADER + b"".join(f"{temporary} {final}\n".encode() for temporary, final in pairs)
+    lines = [f"{_random_number()}\n", *(f"{temporary} {final}\n" for temporary, final in pairs)]
+    return _HEADER + "".join(lines).encode()
 
 
 def _parse(data: bytes) -> list[tuple[str, str]] | None:
@@ -83,7 +89,7 @@ def _parse(data: bytes) -> list[tuple[str, str]] | None:
     if not data.startswith(_HEADER) or not data.endswith(b"\n"):
         return None
     pairs = []
-    for line in data[len(_HEADER) : -1].split(b"\n"):
+    for line in data[len(_HEADER) : -1].split(b"\n")[1:]:
         fields = line.decode("utf-8", "replace").split(" ")
         if len(fields) != 2 or not all(_plain(name) for name in fields):
             return None
@@ -157,7 +163,7 @@ def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
         return
     with _locked(directory):
         _roll_forward(directory)
-        record = f"{RECORD}.{os.getpid()}.{_random_number()}.{_random_number()}"
+        record = f"modules.lkm-commit-{os.getpid()}.tmp.bin"
         try:
             _write_file(f"{directory}/{record}", _render(pairs))
             os.rename(f"{directory}/{record}", f"{directory}/{RECORD}")
@@ -190,7 +196,8 @@ def _finish(directory: str) -> None:
 
 
 def _write_file(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    # A file of this name is a dead run's: its name holds this process's id.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
         while view:
