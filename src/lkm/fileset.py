@@ -158,7 +158,6 @@ def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
     module's text); the temporary files are written and flushed already. A failed rename stops
     the burst there (CommitFailed); OSError when the record itself cannot be written (then
     nothing was renamed and the temporary files are removed)."""
-
     if not pairs:
         return
     with _locked(directory):
@@ -189,9 +188,8 @@ def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
 
 
 def _finish(directory: str) -> None:
-
     _sync_directory(directory)
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # a directory that cannot change: the reader follows
         os.unlink(f"{directory}/{RECORD}")
 
 
@@ -218,20 +216,19 @@ def recover(directory: str) -> None:
 
 
 def _roll_forward(directory: str) -> None:
-    """Complete the commit of the record in ``directory``, if any (lock held)."""
-
+    """Complete the commit of the record in ``directory``, if any (lock held). A file that
+    cannot be renamed (gone, or a directory in its way) stays as it is."""
     data = read_record(directory)
     if data is None:
         return
     for temporary, final in _parse(data) or ():
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.rename(f"{directory}/{temporary}", f"{directory}/{final}")
     _finish(directory)
 
 
 def _remove_stale(directory: str) -> None:
     """Remove temporary files whose writer is gone (lock held, no record)."""
-
     import re
 
     try:

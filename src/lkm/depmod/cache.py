@@ -25,6 +25,12 @@ place of decompressing it, and without unpickling the entries depmod needs. It i
 identity, not path, so that a tree indexed inside a chroot serves a closure computed from
 outside it.
 
+The cache is saved after the run's files are committed (``lkm.fileset``) and is not part of
+that set: what it holds describes module files, not the output, and every run computes its
+output in full, so an old cache beside new files (a run killed between the two) is as good as a
+new one. It is written to a temporary name and renamed; a file cut short (a power loss before
+the disk had its bytes) fails the checksum and is not used.
+
 Not stored: files that could not be read (their failure may be passing, as EACCES or EIO),
 and files whose mtime or ctime is within ``RACY_NS`` of the run's end: a file written again
 within the same clock tick as its last change could keep the same identity.
