@@ -100,6 +100,7 @@ def test_the_completion_helper_imports_no_pattern_compiler(tmp_path: Path) -> No
     assert not found & _NEVER, found
     found = imported(["complete-modules", "-b", str(tmp_path), "-k", "1.0", "--aliases", "x"])
     assert {m for m in found if m.startswith("lkm")} == helper | {
-        "lkm.index", "lkm.moddir", "lkm.names", "lkm.system", "lkm.text", "lkm.wildcard",
+        "lkm.fileset", "lkm.index", "lkm.moddir", "lkm.names", "lkm.system", "lkm.text",
+        "lkm.wildcard",
     }  # fmt: skip
     assert not found & _NEVER, found
