@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from lkm.depmod import (
     walk_modules,
 )
 from lkm.depmod.config import DepmodConfig, Override, parse_config
-from lkm.depmod.order import hash_order, superfasthash
+from lkm.depmod.order import hash_order, superfasthash, superfasthash_all
 from lkm.depmod.output import OutputError, render, write_outputs
 from lkm.depmod.parallel import Background, run_chunks
 from lkm.depmod.scan import ModuleScan, scan_bytes
@@ -51,6 +52,19 @@ def test_superfasthash_tails() -> None:
     assert superfasthash(b"") == 0
     assert len({superfasthash(b"a" * n) for n in range(1, 9)}) == 8
     assert superfasthash(b"\xff") != superfasthash(b"\x7f")
+
+
+def test_superfasthash_of_many_keys_at_once_is_the_same() -> None:
+    # Every tail length, high bytes (a lone tail byte is a signed char), groups below and
+    # above the size that is packed into lanes.
+    rnd = random.Random(12)
+    for length in range(41):
+        for count in (1, 7, 8, 50):
+            keys = [bytes(rnd.randrange(256) for _ in range(length)) for _ in range(count)]
+            assert superfasthash_all(keys) == [superfasthash(key) for key in keys]
+    keys = [bytes(rnd.randrange(256) for _ in range(rnd.randrange(30))) for _ in range(2000)]
+    expected = sorted(set(keys), key=lambda key: (superfasthash(key) & 2047, key))
+    assert hash_order(set(keys), 2048) == expected
 
 
 def test_modules_order_moves_listed_modules_first(tmp_path: Path) -> None:

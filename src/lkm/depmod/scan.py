@@ -158,6 +158,9 @@ _SECTIONS = (".modinfo", ".symtab", ".strtab", "__versions", "__ksymtab_strings"
 # words, and the entry size, per class.
 _SYMBOL_WORDS = {True: (6, 1), False: (4, 3)}
 _VERSION_ENTRY = 64
+# The name field of a ``__versions`` entry, after its CRC, per class.
+_VERSION_NAME = {True: struct.Struct("8x56s"), False: struct.Struct("4x60s")}
+_first = operator.itemgetter(0)
 
 
 def _scan_elf(
@@ -289,8 +292,14 @@ def _versions(
     data = elf.file_bytes(section)
     if not data or len(data) % _VERSION_ENTRY:
         return None
-    fmt = ("<" if little else ">") + ("Q56s" if is64 else "I60s")
-    crcs, padded = zip(*struct.iter_unpack(fmt, data), strict=True)
+    # The CRCs picked out of the entries as an array of words (a slice with a stride), the
+    # names unpacked alone: no tuple per entry.
+    crcs = array("Q" if is64 else "I")
+    crcs.frombytes(data)
+    if little != (sys.byteorder == "little"):
+        crcs.byteswap()
+    crcs = crcs[:: _VERSION_ENTRY // crcs.itemsize]
+    padded = list(map(_first, _VERSION_NAME[is64].iter_unpack(data)))
     found = dict(zip(map(bytes.rstrip, padded, repeat(b"\0")), crcs, strict=True))
     if b"\0" in b"".join(found):
         # Bytes after a name's end: the name ends at its first NUL, as for kmod.
