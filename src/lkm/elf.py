@@ -8,7 +8,6 @@ offsets, sizes and indexes taken from the file are checked before use: a broken 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 import struct
@@ -444,11 +443,13 @@ class ElfFile:
             start = table.find(needle, 1)  # offset 0 is always the empty name
             while start > 0:
                 at = -1
-                with contextlib.suppress(ValueError):
+                try:  # not a context manager: entering one costs more than this search
                     while (at := offsets.index(start, at + 1, found)) >= 0:
                         if self._in_file(shdrs[at]):
                             found = at
                             break
+                except ValueError:
+                    pass
                 start = table.find(needle, start + 1)
             if found == len(offsets):
                 out.append(None)

@@ -4,15 +4,20 @@ depmod's hot loop is reading (and for compressed trees, decompressing) thousands
 files, each on its own. The main process forks ``jobs - 1`` workers once and works along with
 them. The paths are cut into many interleaved chunks (big and small modules mixed); the chunk
 numbers wait in a pipe, and whoever is free takes the next one: a 4-byte read from a pipe is
-atomic, so no chunk is taken twice and a busy machine balances itself. A worker sends back
-its results once, pickled; symbol names repeated across its modules are one object each, so
-pickling writes every name once. A worker that dies costs nothing but time: the chunks it
-did not send are read again by the main process.
+atomic, so no chunk is taken twice and a busy machine balances itself.
+
+A worker sends each chunk's results as soon as they are made, pickled, and the main process
+takes them in between its own chunks: pickling and unpickling are done while the others still
+read modules, not after. One pickler per worker (and one unpickler for it in the main process)
+keeps its memo from chunk to chunk, so a symbol name is sent once and is one object on both
+sides. A worker that dies costs nothing but time: the chunks it did not send whole are read
+again by the main process.
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import os
 import pickle
 import signal
@@ -24,12 +29,18 @@ __all__ = ["Background", "run_chunks"]
 
 T = TypeVar("T")
 _TOKEN = struct.Struct("=I")
+_FRAME = struct.Struct("=I")  # the size of one chunk's pickle, before it
 # Chunk numbers must fit in the pipe at once (64 KiB on Linux; stay far below).
 _MAX_CHUNKS = 1024
+# A results pipe this big holds many chunks' results, so a worker seldom waits for the main
+# process to empty it (Linux lets anyone raise a pipe to 1 MiB).
+_RESULTS_PIPE_SIZE = 1 << 20
+
+Work = Callable[[Sequence[str], dict[bytes, bytes]], list[T]]
 
 
 def run_chunks(
-    work: Callable[[Sequence[str], dict[bytes, bytes]], list[T]],
+    work: Work[T],
     paths: Sequence[str],
     jobs: int,
     chunks_per_job: int = 128,
@@ -46,7 +57,8 @@ def run_chunks(
     tokens_r, tokens_w = os.pipe()
     os.write(tokens_w, b"".join(_TOKEN.pack(i) for i in range(count)))
     os.close(tokens_w)
-    workers: list[tuple[int, int]] = []
+    done: dict[int, list[T]] = {}
+    workers: list[_Results[T]] = []
     try:
         try:
             for _ in range(jobs - 1):
@@ -56,30 +68,25 @@ def run_chunks(
                     os.close(results_r)
                     _child(work, chunks, tokens_r, results_w)
                 os.close(results_w)
-                workers.append((pid, results_r))
-            done = _take_chunks(work, chunks, tokens_r)
+                workers.append(_Results(pid, results_r, done))
+            names: dict[bytes, bytes] = {}
+            while (index := _next_chunk(tokens_r)) is not None:
+                done[index] = work(chunks[index], names)
+                for worker in workers:
+                    worker.take_available()
         finally:
             os.close(tokens_r)
         while workers:
-            pid, results_r = workers[0]
-            data = _read_to_end(results_r)
+            workers[0].take_all()
             del workers[0]  # it has finished: nothing left to stop
-            os.close(results_r)
-            os.waitpid(pid, 0)
-            try:
-                done.update(pickle.loads(data))
-            except (pickle.UnpicklingError, EOFError):  # a worker died mid-way: redo its chunks
-                continue
     except BaseException:
         # Interrupted (Ctrl-C) or failed here: the workers' results are no longer wanted, and
         # they must not run on, orphaned, after this process is gone.
-        for pid, results_r in workers:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(results_r)
+        for worker in workers:
+            worker.stop()
         raise
     results: list[T | None] = [None] * len(paths)
-    names: dict[bytes, bytes] = {}
+    names = {}
     for index, chunk in enumerate(chunks):
         part = done.get(index)
         if part is None:
@@ -88,30 +95,75 @@ def run_chunks(
     return results  # type: ignore[return-value]  # every slot was filled above
 
 
-def _read_to_end(fd: int) -> bytes:
-    parts = []
-    while part := os.read(fd, 1 << 20):
-        parts.append(part)
-    return b"".join(parts)
+def _next_chunk(tokens: int) -> int | None:
+    token = os.read(tokens, _TOKEN.size)
+    if len(token) < _TOKEN.size:
+        return None
+    index: int = _TOKEN.unpack(token)[0]
+    return index
 
 
-def _take_chunks(
-    work: Callable[[Sequence[str], dict[bytes, bytes]], list[T]],
-    chunks: list[Sequence[str]],
-    tokens: int,
-) -> dict[int, list[T]]:
-    done: dict[int, list[T]] = {}
-    names: dict[bytes, bytes] = {}
-    while True:
-        token = os.read(tokens, _TOKEN.size)
-        if len(token) < _TOKEN.size:
-            return done
-        (index,) = _TOKEN.unpack(token)
-        done[index] = work(chunks[index], names)
+class _Results(Generic[T]):
+    """One worker's results as they arrive: frames of a size and a pickle of (chunk number,
+    results), each put into ``done`` when it is whole."""
+
+    def __init__(self, pid: int, fd: int, done: dict[int, list[T]]) -> None:
+        self.pid = pid
+        self._fd = fd
+        self._done = done
+        self._pending = bytearray()
+        self._frame = io.BytesIO()
+        self._unpickler = pickle.Unpickler(self._frame)
+        self._broken = False
+        os.set_blocking(fd, False)
+
+    def take_available(self) -> None:
+        """Take what the worker has sent so far, without waiting."""
+        try:
+            while part := os.read(self._fd, _RESULTS_PIPE_SIZE):
+                self._take(part)
+        except BlockingIOError:
+            pass
+
+    def take_all(self) -> None:
+        """Wait for the worker to finish, taking all it sends."""
+        os.set_blocking(self._fd, True)
+        while part := os.read(self._fd, _RESULTS_PIPE_SIZE):
+            self._take(part)
+        os.close(self._fd)
+        os.waitpid(self.pid, 0)
+
+    def stop(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self._fd)
+
+    def _take(self, data: bytes) -> None:
+        pending = self._pending
+        pending += data
+        while not self._broken and len(pending) >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(pending)
+            end = _FRAME.size + size
+            if len(pending) < end:
+                return
+            frame = self._frame
+            frame.seek(0)
+            frame.truncate()
+            frame.write(memoryview(pending)[_FRAME.size : end])
+            frame.seek(0)
+            del pending[:end]
+            try:
+                index, part = self._unpickler.load()
+            except (pickle.UnpicklingError, EOFError):
+                # Not what a worker sends: nothing more from it is trusted (its later chunks
+                # are read again by the main process).
+                self._broken = True
+                return
+            self._done[index] = part
 
 
 def _child(
-    work: Callable[[Sequence[str], dict[bytes, bytes]], list[T]],
+    work: Work[T],
     chunks: list[Sequence[str]],
     tokens: int,
     results: int,
@@ -121,12 +173,33 @@ def _child(
     # copy their pages; the worker is short-lived and makes no reference cycles.
     gc.disable()
     try:
-        data = pickle.dumps(_take_chunks(work, chunks, tokens), pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(results, "wb") as stream:
-            stream.write(data)
+        try:
+            import fcntl
+
+            fcntl.fcntl(results, fcntl.F_SETPIPE_SZ, _RESULTS_PIPE_SIZE)
+        except (ImportError, AttributeError, OSError):
+            pass  # a smaller pipe: the worker waits a little more for the main process
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+        names: dict[bytes, bytes] = {}
+        while (index := _next_chunk(tokens)) is not None:
+            pickler.dump((index, work(chunks[index], names)))
+            frame = buffer.getbuffer()
+            _write_all(results, _FRAME.pack(len(frame)))
+            _write_all(results, frame)
+            del frame
+            buffer.seek(0)
+            buffer.truncate()
+        os.close(results)
         status = 0
     finally:
         os._exit(status)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:  # pragma: no cover - in the worker
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class Background(Generic[T]):
