@@ -10,7 +10,6 @@ lines, status and modules.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,9 @@ def read(out: Path, how: str, what: str, suffix: str) -> str:
     return (out / f"{how}.{what}.{suffix}").read_text()
 
 
-def test_three_loaders_load_the_same() -> None:
+def test_three_loaders_load_the_same(tmp_path: Path) -> None:
     where = paths()
-    out = Path(tempfile.mkdtemp(prefix="lkm-vm-modules-load-"))
+    out = tmp_path / "guest"
     run = boot(where, script(where, 1, outcomes=True), out)
     assert run.status == 0, run.console[-3000:]
     assert not (out / "problems").exists(), (out / "problems").read_text()
