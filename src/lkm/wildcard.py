@@ -174,7 +174,34 @@ def fnmatch_regex(pattern: bytes) -> bytes:
                 out.append(regex)
         else:
             out.append(re.escape(bytes((char,))))
-    return b"(?:" + b"".join(out) + rb")\Z"
+    return b"(?:" + _without_backtracking(out) + rb")\Z"
+
+
+def _without_backtracking(parts: list[bytes]) -> bytes:
+    """Join the parts so that the stars cannot backtrack into one another.
+
+    Between two stars the pattern matches text of a fixed length, so each such piece may be
+    taken at its leftmost place: if the pattern matches at all, it matches so. Each middle piece
+    is found by a lazy search in a lookahead and taken whole by a backreference (an atomic
+    group in Python 3.10's regex syntax); only the last star backtracks, over the key once.
+    Plain ``.*`` for each star costs time exponential in the number of stars on a key that
+    does not match (a crafted index or configuration line hangs modprobe), and several stars
+    in a row are one.
+    """
+    pieces: list[list[bytes]] = [[]]
+    for part in parts:
+        if part == b".*":
+            pieces.append([])
+        else:
+            pieces[-1].append(part)
+    if len(pieces) == 1:
+        return b"".join(pieces[0])
+    out = [b"".join(pieces[0])]
+    middles = [b"".join(piece) for piece in pieces[1:-1] if piece]
+    for group, middle in enumerate(middles, 1):
+        out.append(b"(?=(.*?%s))\\%d" % (middle, group))
+    out.append(b".*" + b"".join(pieces[-1]))
+    return b"".join(out)
 
 
 class _InvalidPattern(Exception):
