@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from lkm.config import Config, Origins, load_config_located, matches, parse_config_located
+from lkm.config import (
+    Config,
+    Origins,
+    load_config_located,
+    matches,
+    parse_config,
+    parse_config_located,
+)
 from lkm.errors import IndexFormatError
 from lkm.index import Index, IndexValue
 from lkm.wildcard import fnmatch_regex
@@ -94,3 +101,11 @@ def test_stars_do_not_backtrack_into_one_another(
     with _within(5):
         assert (re.match(fnmatch_regex(pattern), name, re.DOTALL) is not None) is expected
         assert matches(pattern.decode(), name.decode()) is expected
+
+
+def test_a_softdep_line_of_many_stars_is_matched_at_once() -> None:
+    # modprobe.d target: the same backtracking, reached through a softdep line's pattern.
+    config = parse_config("softdep ************cifs cmac\n", "x.conf")
+    with _within(5):
+        assert config.softdep("pci:v00008086d000010D3sv00000000") is None
+        assert config.softdep("smb3-cifs") == config.softdeps[0]
