@@ -21,6 +21,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm",  # the package itself: the version and the error root
         "lkm.errors",
         "lkm.typing_lite",  # typing's names for type checkers, without typing at run time
+        "lkm.enum_lite",  # enum's classes for type checkers, without enum at run time
         "lkm.text",
         "lkm.names",
         "lkm.wildcard",

@@ -7,8 +7,7 @@ actually met, keeping the CLI's start-up lean.
 
 from __future__ import annotations
 
-import enum
-
+from lkm.enum_lite import Enum
 from lkm.errors import DecompressionError
 
 __all__ = [
@@ -30,7 +29,7 @@ _XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class Compression(enum.Enum):
+class Compression(Enum):
     """How a module file's bytes are compressed; the value is kmod's name for the method."""
 
     NONE = "none"

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
 
-from lkm.typing_lite import NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 DEFAULT_CONFIG_DIRS = (
     "/etc/modprobe.d",

@@ -8,13 +8,11 @@ offsets, sizes and indexes taken from the file are checked before use: a broken 
 
 from __future__ import annotations
 
-import enum
-import functools
 import struct
-from functools import cached_property
 
+from lkm.enum_lite import IntEnum
 from lkm.errors import ElfError, NotElfError
-from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple, cached_property
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -48,21 +46,21 @@ _EI_DATA = 5
 _IDENT_SIZE = 16
 
 
-class ElfClass(enum.IntEnum):
+class ElfClass(IntEnum):
     """``e_ident[EI_CLASS]``: the width of addresses and offsets."""
 
     ELF32 = 1
     ELF64 = 2
 
 
-class ElfData(enum.IntEnum):
+class ElfData(IntEnum):
     """``e_ident[EI_DATA]``: the byte order of every multi-byte field."""
 
     LSB = 1
     MSB = 2
 
 
-class SectionType(enum.IntEnum):
+class SectionType(IntEnum):
     """The ``sh_type`` values a module reader cares about (others stay plain ints)."""
 
     NULL = 0
@@ -74,7 +72,7 @@ class SectionType(enum.IntEnum):
     REL = 9
 
 
-class SymbolBind(enum.IntEnum):
+class SymbolBind(IntEnum):
     """``ELF_ST_BIND``: the high nibble of ``st_info``."""
 
     LOCAL = 0
@@ -82,7 +80,7 @@ class SymbolBind(enum.IntEnum):
     WEAK = 2
 
 
-class SymbolType(enum.IntEnum):
+class SymbolType(IntEnum):
     """``ELF_ST_TYPE``: the low nibble of ``st_info``."""
 
     NOTYPE = 0
@@ -166,9 +164,18 @@ class _Layout(NamedTuple):
     is64: bool
 
 
-@functools.cache
+_LAYOUTS: dict[tuple[ElfClass, ElfData], _Layout] = {}
+
+
 def _layout(elf_class: ElfClass, data: ElfData) -> _Layout:
     """The formats of one class and byte order (made once: every module needs them)."""
+    found = _LAYOUTS.get((elf_class, data))
+    if found is None:
+        found = _LAYOUTS[elf_class, data] = _make_layout(elf_class, data)
+    return found
+
+
+def _make_layout(elf_class: ElfClass, data: ElfData) -> _Layout:
     bo = "<" if data is ElfData.LSB else ">"
     if elf_class is ElfClass.ELF64:
         # type machine version entry phoff shoff flags ehsize phentsize phnum shentsize shnum
@@ -448,7 +455,7 @@ class ElfFile:
                         if self._in_file(shdrs[at]):
                             found = at
                             break
-                except ValueError:
+                except ValueError:  # no more sections at this name's offset
                     pass
                 start = table.find(needle, start + 1)
             if found == len(offsets):

@@ -19,14 +19,16 @@ import bisect
 import mmap
 import os
 import struct
-from collections.abc import Iterable, Iterator
-from enum import IntFlag
-from types import TracebackType
 
+from lkm.enum_lite import IntFlag
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
 from lkm.text import decode as _decode
-from lkm.typing_lite import NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 from lkm.wildcard import Patterns
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from types import TracebackType
 
 MAGIC = 0xB007F457
 VERSION = 0x00020001

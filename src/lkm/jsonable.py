@@ -17,6 +17,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lkm import enum_lite
+
 # Each verb with ``--json``, and the version of its schema.
 SCHEMAS: dict[str, int] = {
     "loaded": 1,
@@ -68,7 +70,7 @@ def to_jsonable(value: object) -> JSON:
     to_json = getattr(value, "to_json", None)
     if callable(to_json):
         return to_json()
-    if isinstance(value, enum.Enum):
+    if isinstance(value, (enum.Enum, enum_lite.Enum)):  # the start-up path's enums too
         return to_jsonable(value.value)
     if isinstance(value, tuple) and hasattr(value, "_asdict"):
         return {key: to_jsonable(item) for key, item in value._asdict().items()}

@@ -24,20 +24,23 @@ How a file is loaded, as kmod 34 does it (seen with strace on kmod 34):
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 import struct
 import sys
-from types import MappingProxyType
 
+from lkm.enum_lite import IntFlag
 from lkm.errors import LkmError
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import MappingProxyType
 
     from lkm.compress import Compression
+else:
+    # types.MappingProxyType, without importing types for it
+    MappingProxyType = type(type.__dict__)
 
 
 class Syscalls(NamedTuple):
@@ -115,7 +118,7 @@ def process_abi() -> tuple[str | None, str]:
     return syscall_abi(machine, "", struct.calcsize("P")), machine
 
 
-class InitFlag(enum.IntFlag):
+class InitFlag(IntFlag):
     """``finit_module`` flags (linux/module.h)."""
 
     IGNORE_MODVERSIONS = 1
@@ -123,7 +126,7 @@ class InitFlag(enum.IntFlag):
     COMPRESSED_FILE = 4
 
 
-class DeleteFlag(enum.IntFlag):
+class DeleteFlag(IntFlag):
     """``delete_module`` flags: kmod always passes NONBLOCK, and TRUNC for a forced removal."""
 
     NONBLOCK = os.O_NONBLOCK

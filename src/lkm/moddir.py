@@ -9,12 +9,11 @@ layout ``<basedir>/usr/lib/modules/<release>`` is found too. Lookups read kmod's
 from __future__ import annotations
 
 import os
-from functools import cached_property
 
 from lkm.errors import IndexFormatError
 from lkm.names import module_name_from_path
 from lkm.text import decode as _text
-from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple, cached_property
 
 if TYPE_CHECKING:
     from lkm.fileset import Opened

@@ -23,11 +23,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
 
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Literal, TypeAlias
 
     from lkm.errors import LkmError

@@ -11,14 +11,13 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from functools import cached_property
 
 from lkm.compress import decompress, detect
 from lkm.elf import SHN_ABS, SHN_LORESERVE, SHN_UNDEF, ElfFile, SymbolBind
 from lkm.errors import ElfError, LkmError, ModuleFileError, NotElfError
 from lkm.names import module_name_from_path
 from lkm.text import decode as _text
-from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple, cached_property
 
 if TYPE_CHECKING:
     from lkm.signature import ModuleSignature

@@ -30,21 +30,24 @@ by black-box comparison:
 
 from __future__ import annotations
 
-import enum
 import os
-from collections.abc import Callable, Iterable, Sequence
-from types import EllipsisType
 
+from lkm.enum_lite import Enum
 from lkm.errors import LkmError, NotFoundError
 from lkm.moddir import ModuleDirectory, module_name_from_path, normalize_alias, normalize_name
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from types import EllipsisType
+
     from lkm.config import Config, SoftDep
     from lkm.system import System
+else:
+    EllipsisType = type(...)  # types.EllipsisType, without importing types for it
 
 
-class Stage(enum.Enum):
+class Stage(Enum):
     """Where a lookup found its modules, in kmod's order of trying."""
 
     PATH = "path"
@@ -71,7 +74,7 @@ class Match(NamedTuple):
     path: str | None = None
 
 
-class ActionKind(enum.Enum):
+class ActionKind(Enum):
     INSMOD = "insmod"  # load the file
     INSTALL = "install"  # run the configured command instead
     BUILTIN = "builtin"  # part of the kernel image: nothing to load

@@ -13,7 +13,6 @@ the path and byte offset instead. Nothing here verifies a signature.
 from __future__ import annotations
 
 import struct
-from enum import Enum, IntEnum
 
 from lkm.der import (
     CLASS_UNIVERSAL,
@@ -28,6 +27,7 @@ from lkm.der import (
     DerReader,
     Tlv,
 )
+from lkm.enum_lite import Enum, IntEnum
 from lkm.errors import SignatureError
 from lkm.typing_lite import NamedTuple
 

@@ -8,10 +8,10 @@ does, followed by the check kmod makes (a number must be followed by white space
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 
+from lkm.enum_lite import Enum
 from lkm.errors import LkmError
 from lkm.text import decode as _text
 from lkm.typing_lite import NamedTuple
@@ -21,7 +21,7 @@ _LONG_MIN = -(1 << 63)
 _SPACE = b" \t\n\v\f\r"
 
 
-class ModuleState(enum.Enum):
+class ModuleState(Enum):
     """A module's state, as libkmod reports it.
 
     BUILTIN is libkmod's answer for a module that modules.builtin lists (``/sys`` does not

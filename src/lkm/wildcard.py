@@ -8,9 +8,10 @@ Python's fnmatch differs from C's, so patterns become regular expressions of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from lkm.typing_lite import TYPE_CHECKING, Generic, TypeVar
 
-from lkm.typing_lite import Generic, TypeVar
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["Patterns", "fnmatch_regex", "pieces_match"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
@@ -13,6 +12,8 @@ from lkm.modinfo import ModuleRecord, NotFound, Param, Record, Unreadable, find
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lkm.system import System
 
 PROG = "modinfo"

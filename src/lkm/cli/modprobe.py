@@ -7,16 +7,16 @@ loading and removal go through :mod:`lkm.probe` (the kernel and ``/sys`` are a
 
 from __future__ import annotations
 
-import enum
 import os
-from collections.abc import Callable, Iterator, Sequence
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer, encode
+from lkm.enum_lite import Enum
 from lkm.system import System
 from lkm.typing_lite import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
     from typing import BinaryIO
 
     from lkm.config import Config
@@ -114,7 +114,7 @@ General Options:
 T = TypeVar("T")
 
 
-class Mode(enum.Enum):
+class Mode(Enum):
     """What one modprobe run does; ``-c`` overrides every other mode."""
 
     SHOW_CONFIG = "show-config"

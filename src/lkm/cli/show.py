@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lkm.cli.getopt import Option
 from lkm.cli.output import Printer
 from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lkm.show import Loaded, ModuleInfo, Record, Signature
     from lkm.system import System
 

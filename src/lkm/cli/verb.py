@@ -9,13 +9,13 @@ tree, ``-C/--config`` (modprobe's) for the configuration.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lkm.moddir import ModuleDirectory
     from lkm.system import System
 
