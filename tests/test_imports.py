@@ -26,6 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.names",
         "lkm.wildcard",
         "lkm.compress",
+        "lkm.readahead",  # xz module files decompressed in a thread while lkm is imported
         "lkm.elf",
         "lkm.der",
         "lkm.signature",

@@ -266,6 +266,11 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     number = 0
     for number, physical in enumerate(text.split("\n"), 1):
         line = physical.split("\0", 1)[0]
+        if "\\" not in line:  # nothing to unescape or join: the line as it is
+            pending.append(line)
+            yield number, "".join(pending)
+            pending = []
+            continue
         joined = False
         i = 0
         while i < len(line):

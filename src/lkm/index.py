@@ -401,14 +401,14 @@ class Index:
             )
         pos = offset
         prefix = b""
-        if ref & NodeFlag.PREFIX:
+        if ref & _FLAG_PREFIX:  # a plain int: NodeFlag's operators cost a call each
             nul = data.find(b"\0", pos)
             if nul < 0:
                 raise self._error("unterminated prefix: no NUL before the end of the file", pos)
             prefix = data[pos:nul]
             pos = nul + 1
         first, children, table = 0, (), pos
-        if ref & NodeFlag.CHILDS:
+        if ref & _FLAG_CHILDS:
             if pos + 2 > size:
                 raise self._error("truncated child table: expected first and last bytes", pos)
             first, last = data[pos], data[pos + 1]
@@ -428,7 +428,7 @@ class Index:
                 )
             children = struct.unpack_from(f">{count}I", data, table)
         values: tuple[IndexValue, ...] = ()
-        if ref & NodeFlag.VALUES:
+        if ref & _FLAG_VALUES:
             values = self._parse_values(pos)
         return _Node(offset, prefix, first, children, table, values)
 

@@ -12,7 +12,7 @@ import errno
 import os
 import struct
 
-from lkm.compress import decompress, detect
+from lkm.compress import Compression, decompress, detect
 from lkm.elf import SHN_ABS, SHN_LORESERVE, SHN_UNDEF, ElfFile, SymbolBind
 from lkm.errors import ElfError, LkmError, ModuleFileError, NotElfError
 from lkm.names import module_name_from_path
@@ -91,6 +91,12 @@ class ModuleFile:
                 f"({_FORMAT_PROBE} bytes)",
                 path=self.path,
             )
+        if self.compression is Compression.XZ:
+            from lkm import readahead  # a thread may have done it while lkm was imported
+
+            found = readahead.decompressed(self.data)
+            if found is not None:
+                return found
         return decompress(self.data, path=self.path)
 
     @cached_property

@@ -44,6 +44,7 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     prog = os.path.basename(args[0]) if args else "lkm"
     if prog in TOOLS:
+        _read_ahead(prog, args[1:])
         return BY_NAME[prog].load()(args[1:])
     if len(args) < 2:
         sys.stderr.write(f"lkm: ERROR: missing command\n{usage()}")
@@ -64,7 +65,20 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
     if command is None:
         sys.stderr.write(f"lkm: ERROR: unknown command '{word}'\n{usage()}")
         return 1
+    _read_ahead(word, rest)
     return command.load()(rest)
+
+
+def _read_ahead(command: str, args: Sequence[str]) -> None:
+    """Start decompressing the xz module file that ``modinfo`` or ``show`` was given (the
+    first one), while the command's code is imported: see :mod:`lkm.readahead`."""
+    if command in ("modinfo", "show"):
+        for arg in args:
+            if arg.endswith(".ko.xz"):
+                from lkm import readahead
+
+                readahead.start(arg)
+                return
 
 
 def usage() -> str:
