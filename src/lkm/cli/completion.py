@@ -8,10 +8,12 @@ the package under ``share/completions``; this prints the one asked for, as it is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PROG = "completion"
 
