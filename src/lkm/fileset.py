@@ -39,13 +39,13 @@ another process id namespace writing the same directory could lose its temporary
 
 from __future__ import annotations
 
-import contextlib  # imported at start-up anyway
 import os
 import time
 
 from lkm.typing_lite import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["RECORD", "CommitFailed", "commit", "open_set", "read_record", "recover"]
@@ -113,9 +113,14 @@ def read_record(directory: str) -> bytes | None:
 # -- writing ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(directory: str) -> Iterator[None]:
+def _locked(directory: str) -> contextlib.AbstractContextManager[None]:
     """The directory's writer lock, for at most LOCK_WAIT seconds of waiting."""
+    import contextlib  # here: readers, on every command's start-up, need none of this
+
+    return contextlib.contextmanager(_holding_lock)(directory)
+
+
+def _holding_lock(directory: str) -> Iterator[None]:
     import fcntl
 
     try:
@@ -158,6 +163,8 @@ def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
     module's text); the temporary files are written and flushed already. A failed rename stops
     the burst there (CommitFailed); OSError when the record itself cannot be written (then
     nothing was renamed and the temporary files are removed)."""
+    import contextlib
+
     if not pairs:
         return
     with _locked(directory):
@@ -188,6 +195,8 @@ def commit(directory: str, pairs: Sequence[tuple[str, str]]) -> None:
 
 
 def _finish(directory: str) -> None:
+    import contextlib
+
     _sync_directory(directory)
     with contextlib.suppress(OSError):  # a directory that cannot change: the reader follows
         os.unlink(f"{directory}/{RECORD}")
@@ -218,6 +227,8 @@ def recover(directory: str) -> None:
 def _roll_forward(directory: str) -> None:
     """Complete the commit of the record in ``directory``, if any (lock held). A file that
     cannot be renamed (gone, or a directory in its way) stays as it is."""
+    import contextlib
+
     data = read_record(directory)
     if data is None:
         return
@@ -229,6 +240,7 @@ def _roll_forward(directory: str) -> None:
 
 def _remove_stale(directory: str) -> None:
     """Remove temporary files whose writer is gone (lock held, no record)."""
+    import contextlib
     import re
 
     try:
