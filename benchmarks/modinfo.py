@@ -148,10 +148,12 @@ def main() -> int:
         ("lkm library, all modules, one by one", "kmod 34 modinfo, all modules", None),
         ("lkm library, all modules, summarize_many", "kmod 34 modinfo, all modules", 1.0),
         ("lkm modinfo, all modules, one process", "kmod 34 modinfo, all modules", None),
-        ("lkm modinfo <one module>", "python3 -c pass", 2.0),
+        # Through pip's console script: the 2.0x target is for lkm started directly, which
+        # startup.py measures.
+        ("lkm modinfo <one module>", "python3 -c pass", None),
     ):
         bare_row = reference == "python3 -c pass"
-        case = label.replace("<one module>", "of one xz module")
+        case = label.replace("<one module>", "of one xz module, through the console script")
         row("modinfo", case, lkm=rows[label], reference=reference,
             reference_value=bare_start if bare_row else kmod_all, target=target_value,
             samples=n if bare_row else rounds)  # fmt: skip

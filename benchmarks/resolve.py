@@ -111,17 +111,17 @@ def main() -> int:
     print(f"  by CPU time:             {n / cpu_cold:10.0f} fresh, {n / cpu_warm:.0f} warm")
     print(f"lkm.kmod Kmod.lookup:      {n / compat:10.0f} lookups/s (fresh indexes)")
     print(f"python3 -c pass:           {bare * 1000:10.1f} ms")
-    print(
-        f"lkm modprobe -R (median):  {lkm_one * 1000:10.1f} ms = {lkm_one / bare:.2f}x (target 2x)"
-    )
+    print(f"lkm modprobe -R (median):  {lkm_one * 1000:10.1f} ms = {lkm_one / bare:.2f}x (script)")
     print(f"kmod modprobe -R (median): {kmod_one * 1000:10.1f} ms (chroot included)")
     for case, seconds in (("fresh indexes", cold), ("warm indexes", warm)):
         row("resolve", f"in-process alias resolutions, {case}", lkm=n / seconds,
             reference="target", reference_value=20000, unit="/s", target=1.0,
             higher_is_better=True, samples=1)  # fmt: skip
     for reference, value in (("python3 -c pass", bare), ("kmod 34 modprobe -R", kmod_one)):
-        row("resolve", "lkm modprobe -R ALIAS, one process", lkm=lkm_one, reference=reference,
-            reference_value=value, target=2.0 if value is bare else None,
+        # Through pip's console script: startup.py measures lkm started directly, against the
+        # 1.5x target.
+        row("resolve", "lkm modprobe -R ALIAS, one process, through the console script",
+            lkm=lkm_one, reference=reference, reference_value=value, target=None,
             samples=len(sample), note="" if value is bare else "kmod chrooted")  # fmt: skip
     return 0
 

@@ -90,10 +90,13 @@ def main() -> int:
                 f"{least / bare_min:6.2f}x"
             )
         ratio = medians["lkm show MODULE"] / bare
-        print(f"lkm show / python3 -c pass (medians): {ratio:.2f}x; target 2.0x")
-        row("show", f"lkm show of one xz module ({os.path.getsize(module) // 1024} KiB)",
-            lkm=medians["lkm show MODULE"], reference="python3 -c pass", reference_value=bare,
-            target=2.0, samples=options.rounds)  # fmt: skip
+        print(f"lkm show / python3 -c pass (medians, console script): {ratio:.2f}x")
+        # Through pip's console script, whose own ``import re`` comes first: the 2.0x target is
+        # for lkm started directly, which startup.py measures.
+        row("show", f"lkm show of one xz module ({os.path.getsize(module) // 1024} KiB), "
+            "through the console script", lkm=medians["lkm show MODULE"],
+            reference="python3 -c pass", reference_value=bare, target=None,
+            samples=options.rounds)  # fmt: skip
     return 0
 
 
