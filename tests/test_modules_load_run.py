@@ -386,3 +386,20 @@ def test_kernel_without_modules(world: World, capfdbinary: pytest.CaptureFixture
         1,
     )
     assert isinstance(KernelCallError("x", "y", 1), Exception)
+
+
+def test_nothing_named_needs_no_module_directory(
+    world: World, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    (world.root / "cmdline").write_text("quiet\n")
+    world.system = world.system._replace(release="none")
+    kernel = world.kernel()
+    assert world.run(kernel, capfdbinary=capfdbinary) == ("", "", 0)
+    assert world.run(kernel, "--json", capfdbinary=capfdbinary)[1:] == ("", 0)
+    world.conf("solo\n")
+    assert world.run(kernel, capfdbinary=capfdbinary) == (
+        "",
+        f"lkm modules-load: ERROR: module directory {world.root}/lib/modules/none: "
+        "No such file or directory\n",
+        1,
+    )

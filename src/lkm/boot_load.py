@@ -418,8 +418,8 @@ def modules_load(
 ) -> tuple[ModuleLoad, ...]:
     """systemd-modules-load's run on ``system`` with ``jobs`` threads: the files given as
     ``arguments`` (none: its directories and the kernel command line). ``kernel`` defaults to
-    the running kernel's system calls. Raises ModuleDirectoryError when the release has no
-    module directory::
+    the running kernel's system calls. Raises ModuleDirectoryError when modules are named and
+    the release has no module directory::
 
         records = modules_load(System.running(), jobs=os.cpu_count() or 1)
     """
@@ -434,6 +434,10 @@ def modules_load(
     else:
         initrd = in_initrd(system.basedir)
         entries = [e for e in boot_entries(directories, system.cmdline) if initrd or not e.initrd]
+    if not entries:
+        # Nothing to load needs no module directory: a system without one (a container) that
+        # names no module succeeds, as systemd-modules-load does.
+        return ()
     try:
         compression = read_compression(system.sysfs)
     except UnknownCompression:
