@@ -107,6 +107,43 @@ def test_a_commit_between_two_opens_makes_the_reader_try_again(tmp_path: Path) -
     assert len(calls) == 2 * len(NAMES)
 
 
+def test_a_reader_outrun_by_commits_keeps_its_last_attempt_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory that changes after every attempt: the last attempt's files are returned
+    open (they were closed before being handed over, and a lookup met a closed mmap)."""
+    from lkm import fileset
+
+    for name in NAMES:
+        (tmp_path / name).write_bytes(name.encode())
+    monkeypatch.setattr(fileset, "_ATTEMPTS", 3)
+    monkeypatch.setattr(fileset, "_identity_at", lambda path: None)  # never as opened
+    closed: list[bytes] = []
+    opened = open_set(str(tmp_path), NAMES, _read, closed.append)
+    assert {name: opened[name].value for name in NAMES} == {n: n.encode() for n in NAMES}
+    assert len(closed) == 2 * len(NAMES)  # the two attempts before the last
+
+
+def test_a_file_that_cannot_be_opened_is_not_a_commit(tmp_path: Path) -> None:
+    """Opening fails (as for a file its mode forbids), but the file stays as it was: one
+    attempt, the error kept."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "modules.dep"))  # open(2) of a socket: ENXIO
+        (tmp_path / "modules.alias.bin").write_bytes(b"x")
+        calls: list[str] = []
+
+        def read(fd: int, name: str, size: int) -> bytes:
+            calls.append(name)
+            return _read(fd, name, size)
+
+        opened = open_set(str(tmp_path), ("modules.dep", "modules.alias.bin"), read, print)
+    assert isinstance(opened["modules.dep"].error, OSError)
+    assert opened["modules.alias.bin"].value == b"x"
+    assert len(calls) == 1
+
+
 def test_an_opener_failure_is_kept_for_its_name(tmp_path: Path) -> None:
     (tmp_path / "modules.dep").write_bytes(b"x")
 

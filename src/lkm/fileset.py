@@ -299,7 +299,7 @@ def open_set(
     that cannot be opened. ``close`` releases the values of an attempt that is tried again.
     """
     result: dict[str, Opened[T]] = {}
-    for _ in range(_ATTEMPTS):
+    for attempt in range(1, _ATTEMPTS + 1):
         before = read_record(directory)
         pending = _pending(before)
         result = {}
@@ -315,11 +315,13 @@ def open_set(
             )
         ):
             return result
+        if attempt == _ATTEMPTS:
+            break  # a directory committed to without pause: the last attempt is kept
         for opened in result.values():
             if opened.value is not None:
                 close(opened.value)
         time.sleep(0.001)
-    return result  # a directory committed to without pause: the last attempt
+    return result
 
 
 def _pending(record: bytes | None) -> dict[str, str]:
@@ -344,7 +346,9 @@ def _open_one(
                 return Opened(None, err), None
             continue  # renamed already: the final name holds it
         except OSError as err:
-            return Opened(None, err), None
+            # A file that is there but cannot be opened (its mode) keeps its identity, so that
+            # the check after opening the set sees it unchanged.
+            return Opened(None, err), _identity_at(path)
         try:
             status = os.fstat(fd)
             identity = (
