@@ -102,10 +102,16 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) ->
 
 
 def reading_under(pid: int, part: str) -> Callable[[], bool]:
-    """Whether process ``pid`` has a file open whose path contains ``part``."""
+    """Whether process ``pid`` has a file open or mapped whose path contains ``part``.
+
+    Mapped too: a reader that maps a file and closes it at once holds no descriptor for
+    the poll to see, and a missed read phase leaves the process blocked on its full stdout."""
 
     def check() -> bool:
         try:
+            with open(f"/proc/{pid}/maps") as maps:
+                if any(part in line for line in maps):
+                    return True
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             return False
