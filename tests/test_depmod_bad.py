@@ -23,16 +23,11 @@ from pathlib import Path
 import pytest
 
 from support import world
-from support.depmod_trees import duplicates_tree, module_elf, write_tree
+from support.depmod_trees import OUTPUTS, duplicates_tree, module_elf, write_tree
 from support.differential import COMPARED, HASH_SEED, Result, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
 SCRATCH = world.CHROOT / "scratch-depmod-bad"
 RELEASE = "1.0.0"
 

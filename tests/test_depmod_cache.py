@@ -26,7 +26,7 @@ from lkm.depmod.cache import (
     writer_name,
 )
 from lkm.system import System
-from support.depmod_trees import module_elf, write_tree
+from support.depmod_trees import OUTPUTS, module_elf, write_tree
 
 RELEASE = "1.0.0"
 
@@ -75,13 +75,6 @@ def _run(base: Path, capsys: pytest.CaptureFixture[str], *options: str,
     assert status == 0, err
     assert out == ""
     return err
-
-
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
 
 
 def _outputs(moddir: Path) -> dict[str, bytes]:

@@ -15,16 +15,11 @@ import pytest
 
 from lkm.depmod.cache import CACHE_NAME, load
 from support import world
+from support.depmod_trees import KEPT, OUTPUTS
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
 SCRATCH = world.CHROOT / "scratch-depmod-cache-tests"
-KEPT = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 
 
 def _lkm_depmod(root: Path, kver: str, *options: str, cache: bool) -> None:

@@ -29,15 +29,10 @@ from lkm.depmod.cache import CACHE_NAME, load
 from lkm.fileset import RECORD, open_set, recover
 from lkm.moddir import ModuleDirectory
 from support import world
+from support.depmod_trees import KEPT, OUTPUTS
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
-KEPT = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 SCRATCH = world.CHROOT / "scratch-depmod-crash"
 TEMPORARY = re.compile(r"modules\.[a-z.]+\.\d+\.\d+\.\d+|modules\.lkm-(cache|commit)-\d+\.tmp\.bin")
 KILLS = 200  # per kind of run

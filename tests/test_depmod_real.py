@@ -15,6 +15,7 @@ from support.depmod_trees import (
     CYCLE_CASES,
     ENDLESS_CYCLE_CASES,
     MESSAGE_OPTIONS,
+    OUTPUTS,
     cycle_tree,
     duplicates_tree,
     graph_tree,
@@ -24,11 +25,6 @@ from support.differential import COMPARED, Result, assert_same, kmod, lkm
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
 SCRATCH = world.CHROOT / "scratch-depmod-tests"
 
 

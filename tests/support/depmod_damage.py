@@ -29,15 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from support import module_damage, world
+from support.depmod_trees import OUTPUTS
 from support.differential import HASH_SEED, Result, kmod, lkm
 
 MODULES = 40
 DAMAGED = 10
-OUTPUTS = (
-    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
-    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
-    "modules.builtin.alias.bin", "modules.devname",
-)  # fmt: skip
 MODES = ((), ("-a",), ("-a", "-e", "-F", "{base}/System.map"))
 
 

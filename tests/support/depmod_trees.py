@@ -14,6 +14,15 @@ from pathlib import Path
 
 SHN_ABS = 0xFFF1
 
+# The eleven files depmod writes, in the order kmod 34 writes them.
+OUTPUTS = (
+    "modules.dep", "modules.dep.bin", "modules.alias", "modules.alias.bin", "modules.softdep",
+    "modules.weakdep", "modules.symbols", "modules.symbols.bin", "modules.builtin.bin",
+    "modules.builtin.alias.bin", "modules.devname",
+)  # fmt: skip
+# What depmod reads in the module directory and never writes.
+KEPT = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
+
 # depmod.d contents tried on duplicates_tree.
 CONFIGS = {
     "default": "",
