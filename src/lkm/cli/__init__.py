@@ -29,12 +29,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         import _signal
 
     _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+    program = argv is None  # the process's own command line: the process ends with it
+    if program:
+        _freeze()
     try:
         return dispatch(argv)
     except KeyboardInterrupt:
         _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         os.kill(os.getpid(), _signal.SIGINT)
         return 128 + _signal.SIGINT  # not reached: the signal is not blocked, it just arrived
+    finally:
+        if program:
+            _freeze()
+
+
+def _freeze() -> None:
+    """Take every object the collector tracks now out of its sight for good.
+
+    The interpreter's objects and the dispatcher's, at start, live until the process exits;
+    so does nearly everything left when the command is done, and the process exits next. Each
+    collection would walk them all again for nothing: at exit, three full collections over
+    all of them cost a short command about a tenth of its time. Garbage made later is still
+    collected as usual (a long depmod's). Called for the process's own command line only: a
+    caller that goes on after ``main`` keeps its collector as it was.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
