@@ -292,14 +292,35 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _token(line: str, pos: int) -> tuple[str | None, int]:
     """Like C's strtok on spaces and tabs: the next word and where scanning resumes."""
-    while pos < len(line) and line[pos] in _SEPARATORS:
-        pos += 1
-    if pos == len(line):
-        return None, pos
-    end = pos
-    while end < len(line) and line[end] not in _SEPARATORS:
-        end += 1
-    return line[pos:end], min(end + 1, len(line))
+    # String methods rather than a walk over characters: every configuration line is split so.
+    rest = line[pos:].lstrip(_SEPARATORS)
+    start = len(line) - len(rest)
+    if not rest:
+        return None, start
+    space, tab = rest.find(" "), rest.find("\t")
+    end = len(rest) if space < 0 and tab < 0 else min(at for at in (space, tab) if at >= 0)
+    return rest[:end], min(start + end + 1, len(line))
+
+
+def _head(line: str) -> tuple[str | None, str | None, int]:
+    """The first two words of a line as two ``_token`` calls find them, and where its rest
+    starts (after the one separator that ends the second word): once per line, so with
+    few steps."""
+    spaced = line.replace("\t", " ")  # the same positions, one separator
+    body = spaced.lstrip(" ")
+    if not body:
+        return None, None, len(line)
+    command, _, after = body.partition(" ")
+    tail = after.lstrip(" ")
+    if not tail:
+        return command, None, len(line)
+    first, separator, _ = tail.partition(" ")
+    end = len(line) - len(tail) + len(first)
+    return command, first, end + 1 if separator else end
+
+
+# C's isspace() characters as one, so that str.split(" ") splits on all of them.
+_TO_SPACE = str.maketrans(dict.fromkeys("\t\n\v\f\r", " "))
 
 
 def _dependency_words(rest: str) -> list[str]:
@@ -309,13 +330,12 @@ def _dependency_words(rest: str) -> list[str]:
     blank (two after the module name) keeps it at the front of its first word (``" pre:"`` is
     then no marker), while a run of two or more is skipped as usual.
     """
-    words = []
-    start = 0
-    for i in range(1, len(rest) + 1):
-        if i == len(rest) or rest[i] in _CMDLINE_SPACE:
-            if rest[i - 1] not in _CMDLINE_SPACE:
-                words.append(rest[start:i])
-            start = i + 1
+    if not rest:
+        return []
+    others = rest[1:].translate(_TO_SPACE).split(" ")
+    first = others[0]
+    words = [rest[0] + first] if first or rest[0] not in _CMDLINE_SPACE else []
+    words.extend(filter(None, others[1:]))  # the empty strings between separators dropped
     return words
 
 
@@ -359,10 +379,10 @@ class _Builder:
             tuple(self.problems),
         )
 
-    def line(self, line: str) -> bool:
-        """Add one non-comment line; False if kmod calls it bad."""
-        command, pos = _token(line, 0)
-        first, pos = _token(line, pos)
+    def line(self, line: str, head: tuple[str | None, str | None, int]) -> bool:
+        """Add one non-comment line, of which ``head`` is :func:`_head`'s; False if kmod calls
+        it bad."""
+        command, first, pos = head
         if command is None or first is None:
             return command is None  # a blank line is fine, a lone word is not
         module = normalize(first)
@@ -431,7 +451,8 @@ def _parse_config(text: str | bytes, path: str, track: bool) -> tuple[Config, Or
             continue
         if track:
             marks.append((builder.sizes(), Origin(path, number)))
-        command, _ = _token(line, 0)
+        head = _head(line)
+        command = head[0]
         if command in ("include", "config"):
             builder.problems.append(
                 ConfigProblem(
@@ -441,7 +462,7 @@ def _parse_config(text: str | bytes, path: str, track: bool) -> tuple[Config, Or
                     "parsed anymore",
                 )
             )
-        elif not builder.line(line):
+        elif not builder.line(line, head):
             builder.problems.append(
                 ConfigProblem(
                     path,
@@ -459,6 +480,8 @@ def _parse_config(text: str | bytes, path: str, track: bool) -> tuple[Config, Or
 def cmdline_words(text: str) -> list[str]:
     """Words of the kernel command line: double quotes protect spaces and stay in the word; a
     word whose quote is never closed is dropped, as kmod does."""
+    if '"' not in text:  # nearly every command line: split by the string methods
+        return [word for word in text.translate(_TO_SPACE).split(" ") if word]
     words = []
     start: int | None = None
     quoted = False
