@@ -2,35 +2,38 @@
 
 depmod reads every module of a tree, so this is its hot loop; it runs in worker processes and
 hands back small tuples of strings and ints (cheap to pickle), never ``ModuleFile`` objects.
-The symbol table is read in bulk: the fields depmod needs are sliced out of an ``array`` of
-32-bit words, so only undefined symbols and ``__crc_`` symbols become Python objects. What
-makes a module unreadable is ``ElfFile``'s to say (as for modinfo); past that, depmod reads
-symbols as leniently as kmod 34 does (see ``_scan_elf``).
+An uncompressed module is not read whole: its headers and the few sections depmod uses are
+read where they lie (``pread``). Symbol tables are handled a table at a time (``map``,
+``compress`` and ``zip`` over arrays and bytes), so only undefined symbols and ``__crc_``
+symbols become Python objects and no bytecode runs per symbol. What makes a module
+unreadable is ``ElfFile``'s to say (as for modinfo); past that, depmod reads symbols as
+leniently as kmod 34 does (see ``_scan_elf``).
 """
 
 from __future__ import annotations
 
-import mmap
 import operator
 import os
+import stat
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Sequence
-from itertools import compress, repeat
-from typing import NamedTuple
+from collections.abc import Sequence
+from itertools import compress, filterfalse, repeat
+from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
-from lkm.elf import SHN_ABS, ElfFile, Section
+from lkm.elf import SHN_ABS, ElfFile
 from lkm.errors import DecompressionError, ElfError, LkmError
 from lkm.module import kmod_errno
+
+if TYPE_CHECKING:
+    from typing import Literal
 
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 
 _CRC_PREFIX = b"__crc_"
 _ET_REL = 1
-_LOW_ONLY = 0xFFFF  # a native word <= this has a zero top half
-_LOW = 0xFFFF
 _STB_WEAK = 2
 
 
@@ -58,22 +61,27 @@ class ModuleFailure(NamedTuple):
     rereads: tuple[str, ...] = ()
 
 
+_new_scan = tuple.__new__  # a ModuleScan of all its fields, without its keyword handling
+
+
 def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan | ModuleFailure:
     """Read the module at ``path``; failures come back as ``ModuleFailure``, never raised.
 
-    ``names``, shared between calls, makes each symbol name one object (cheap to pickle). An
-    uncompressed module is mapped, not read: depmod looks at a few sections of it, and copying
-    a whole tree of them costs more than reading those sections.
+    ``names``, shared between calls, makes each symbol name one object (cheap to pickle).
     """
+    if names is None:
+        names = {}
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            mapped = _map_elf(fd)
-            if mapped is not None:
+            source = _OnDisk.of_elf(fd)
+            if source is not None:
                 try:
-                    return _scan_mapped(mapped, names, path)
+                    return _scan_elf(source, names, path)
                 except LkmError as err:
                     return ModuleFailure(kmod_errno(err), "", None)
+                except _Changed:
+                    pass  # read again, whole, below
             data = _read_all(fd)
         finally:
             os.close(fd)
@@ -88,26 +96,13 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
         return ModuleFailure(kmod_errno(err), "", None)
 
 
-def _map_elf(fd: int) -> mmap.mmap | None:
-    """The file mapped read-only when it is an ELF file (not compressed), else None."""
-    head = os.pread(fd, MAGIC_SIZE, 0)
-    if len(head) < MAGIC_SIZE or not head.startswith(b"\x7fELF"):
-        return None
-    try:
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # not mappable (a special file): read it instead
-        return None
-
-
 def _read_all(fd: int) -> bytes:
     parts = []
-    while chunk := os.read(fd, 1 << 20):
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
         parts.append(chunk)
+        offset += len(chunk)
     return b"".join(parts)
-
-
-def _scan_mapped(raw: mmap.mmap, names: dict[bytes, bytes] | None, path: str) -> ModuleScan:
-    return _scan_elf(raw, {} if names is None else names, path)
 
 
 def scan_files(
@@ -129,10 +124,85 @@ def scan_bytes(
             f"file of {len(data)} bytes is too short to tell its format ({MAGIC_SIZE} bytes)",
             path=path,
         )
-    return _scan_elf(decompress(data, path=path), {} if names is None else names, path)
+    source = _InMemory(decompress(data, path=path))
+    return _scan_elf(source, {} if names is None else names, path)
 
 
-def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
+_HEAD = 64  # the ELF header of either class fits
+
+
+class _Changed(Exception):
+    """The file grew shorter while it was read: it is read again, whole."""
+
+
+class _Source:
+    """A module file's bytes: ``size``, the first ``_HEAD`` of them (``head``) and any
+    others by offset (``read``, cut short at the end of the file as a slice is)."""
+
+    __slots__ = ("head", "size")
+
+    head: bytes
+    size: int
+
+    def read(self, offset: int, size: int) -> bytes:
+        raise NotImplementedError
+
+    def whole(self) -> bytes:
+        raise NotImplementedError
+
+
+class _InMemory(_Source):
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+        self.head = data[:_HEAD]
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.data[offset : offset + size]
+
+    def whole(self) -> bytes:
+        return self.data
+
+
+class _OnDisk(_Source):
+    """An uncompressed module read where needed: depmod looks at a few sections of it, and
+    reading a whole tree of them (or mapping it, a page fault per page) costs more than
+    reading those sections."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int, size: int, head: bytes) -> None:
+        self.fd = fd
+        self.size = size
+        self.head = head
+
+    @classmethod
+    def of_elf(cls, fd: int) -> _OnDisk | None:
+        """The open file when it is an ELF file (not compressed), else None: read it whole."""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        head = os.pread(fd, _HEAD, 0)
+        if len(head) < MAGIC_SIZE or not head.startswith(b"\x7fELF"):
+            return None
+        return cls(fd, info.st_size, head)
+
+    def read(self, offset: int, size: int) -> bytes:
+        data = os.pread(self.fd, size, offset)
+        if len(data) != max(0, min(size, self.size - offset)):
+            raise _Changed
+        return data
+
+    def whole(self) -> bytes:
+        data = _read_all(self.fd)
+        if len(data) != self.size:
+            raise _Changed
+        return data
+
+
+def _modinfo(data: bytes) -> tuple[tuple[bytes, ...], ...]:
     """aliases, softdeps, weakdeps and firmware; a firmware string without ``=`` is the key
     with an empty value, as modinfo reads it (``ModuleFile.modinfo``)."""
     found: dict[bytes, list[bytes]] = {
@@ -141,7 +211,7 @@ def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
         b"weakdep": [],
         b"firmware": [],
     }
-    for item in bytes(data).split(b"\0"):
+    for item in data.split(b"\0"):
         key, eq, value = item.partition(b"=")
         if key in found and (eq or key == b"firmware"):
             found[key].append(value)
@@ -154,18 +224,161 @@ def _modinfo(data: bytes | memoryview) -> tuple[tuple[bytes, ...], ...]:
 
 
 _SECTIONS = (".modinfo", ".symtab", ".strtab", "__versions", "__ksymtab_strings")
-# (the word holding st_name, the word holding st_info/st_other/st_shndx) per entry, in 32-bit
-# words, and the entry size, per class.
-_SYMBOL_WORDS = {True: (6, 1), False: (4, 3)}
+# Each name with the NUL that ends it in the section name table.
+_NEEDLES = tuple(name.encode() + b"\0" for name in _SECTIONS)
+# e_type, e_shoff, e_shentsize, e_shnum, e_shstrndx of the ELF header, per (64-bit, little).
+_EHDR = {
+    (True, True): struct.Struct("<16xH22xQ10xHHH"),
+    (True, False): struct.Struct(">16xH22xQ10xHHH"),
+    (False, True): struct.Struct("<16xH14xI10xHHH"),
+    (False, False): struct.Struct(">16xH14xI10xHHH"),
+}
+# A section header's sh_addr, sh_offset and sh_size, per (64-bit, little).
+_SPAN = {
+    (True, True): struct.Struct("<16xQQQ"),
+    (True, False): struct.Struct(">16xQQQ"),
+    (False, True): struct.Struct("<12xIII"),
+    (False, False): struct.Struct(">12xIII"),
+}
+_NATIVE_LITTLE = sys.byteorder == "little"
+# Per class: the size of a symbol, where st_shndx's two bytes are in it, and (in 32-bit words)
+# the word holding st_name and the word holding st_info, st_other and st_shndx.
+_SYMBOL = {True: (24, 6, 0, 1), False: (16, 14, 0, 3)}
+# Where st_value is in a symbol, in native words of its size (64 or 32 bits), per class.
+_VALUE_WORDS = {True: (1, 3, "Q"), False: (1, 4, "I")}
+# bytes.translate's table that makes a zero byte 1 and any other 0.
+_ZERO_IS_ONE = bytes([1] + [0] * 255)
+# ELF_ST_BIND(st_info) == STB_WEAK, tested on the native word holding st_info: its low byte
+# when the file is little-endian, its high byte when big-endian.
+_WEAK = {True: (0xF0, _STB_WEAK << 4), False: (0xF0 << 24, _STB_WEAK << 28)}
+# st_shndx out of that word.
+_SHNDX = {True: (16).__rrshift__, False: (0xFFFF).__and__}
 _VERSION_ENTRY = 64
 # The name field of a ``__versions`` entry, after its CRC, per class.
 _VERSION_NAME = {True: struct.Struct("8x56s"), False: struct.Struct("4x60s")}
 _first = operator.itemgetter(0)
 
 
-def _scan_elf(
-    raw: bytes | mmap.mmap, names_cache: dict[bytes, bytes], path: str | None
-) -> ModuleScan:
+class _Elf:
+    """What depmod reads of an ELF file's headers: its class, byte order and type, its
+    section header table, and the file span (offset, size) of each of ``_SECTIONS`` (None
+    where there is none). ``source`` is where the rest is read from."""
+
+    __slots__ = ("is64", "little", "path", "relocatable", "shdrs", "source", "spans")
+
+    def __init__(
+        self,
+        source: _Source,
+        path: str | None,
+        fields: tuple[bool, bool, bool],
+        shdrs: bytes,
+        spans: list[tuple[int, int] | None],
+    ) -> None:
+        self.source = source
+        self.path = path
+        self.is64, self.little, self.relocatable = fields
+        self.shdrs = shdrs
+        self.spans = spans
+
+    @property
+    def section_count(self) -> int:
+        return len(self.shdrs) // (64 if self.is64 else 40)
+
+    def section_span(self, index: int) -> tuple[int, int, int]:
+        """Address, file offset and size of section ``index`` (< ``section_count``)."""
+        layout = _SPAN[self.is64, self.little]
+        found: tuple[int, int, int] = layout.unpack_from(
+            self.shdrs, index * (64 if self.is64 else 40)
+        )
+        return found
+
+    def read(self, span: tuple[int, int]) -> bytes:
+        return self.source.read(span[0], span[1])
+
+
+def _headers(source: _Source, path: str | None) -> _Elf:
+    """The headers as ``ElfFile`` reads them (it raises for a broken file), the sections
+    found as ``ElfFile.sections_named`` finds them; most files take a shorter way to the
+    same result."""
+    quick = _quick_headers(source, path)
+    return quick if quick is not None else _elf_headers(source, path)
+
+
+def _elf_headers(source: _Source, path: str | None) -> _Elf:
+    """``_headers`` by ``ElfFile``, which raises ``ElfError`` for a broken file."""
+    data = source.whole()
+    elf = ElfFile(memoryview(data), path=path)
+    is64, little = elf.is64, elf.byteorder == "little"
+    entry = 64 if is64 else 40
+    return _Elf(
+        _InMemory(data),
+        path,
+        (is64, little, elf.header.type == _ET_REL),
+        data[elf.header.shoff : elf.header.shoff + elf.section_count * entry],
+        [None if s is None else (s.offset, s.size) for s in elf.sections_named(_SECTIONS)],
+    )
+
+
+def _quick_headers(source: _Source, path: str | None) -> _Elf | None:
+    """``_headers`` for a file ``ElfFile`` takes without a second look; None for any other
+    (a broken one, extended section numbering): the whole check is then ``ElfFile``'s.
+
+    ``ElfFile`` makes records of the headers and their names; here the section header table
+    is read as arrays of words, and each wanted name is looked for in the name table once.
+    """
+    head = source.head
+    if len(head) < _HEAD or not head.startswith(b"\x7fELF"):
+        return None
+    elf_class, encoding = head[4], head[5]
+    if elf_class not in (1, 2) or encoding not in (1, 2):
+        return None
+    is64, little = elf_class == 2, encoding == 1
+    etype, shoff, shentsize, shnum, shstrndx = _EHDR[is64, little].unpack_from(head)
+    entry = 64 if is64 else 40
+    size = source.size
+    # shnum 0 (extended numbering) is declined here too: shstrndx cannot be below it.
+    if shentsize != entry or shstrndx >= shnum or shoff + shnum * entry > size:
+        return None
+    table = source.read(shoff, shnum * entry)
+    words = array("I")
+    words.frombytes(table)
+    if little != _NATIVE_LITTLE:
+        words.byteswap()
+    if is64:
+        wide = array("Q")
+        wide.frombytes(table)
+        if little != _NATIVE_LITTLE:
+            wide.byteswap()
+        name_offsets, offsets, sizes = words[0::16], wide[3::8], wide[4::8]
+    else:
+        name_offsets, offsets, sizes = words[0::10], words[4::10], words[5::10]
+    if offsets[shstrndx] + sizes[shstrndx] > size:
+        return None
+    names = source.read(offsets[shstrndx], sizes[shstrndx])
+    if not names.endswith(b"\0") or name_offsets[shstrndx] >= len(names):
+        return None
+    spans: list[tuple[int, int] | None] = []
+    for needle in _NEEDLES:
+        # Every spot of the name in the table (several when names share tails) and the first
+        # header using one whose bytes lie in the file; offset 0 is the empty name.
+        found = shnum
+        at = names.find(needle, 1)
+        while at > 0:
+            index = 0
+            try:  # not a context manager: entering one costs more than this search
+                while (index := name_offsets.index(at, index, found)) >= 0:
+                    if offsets[index] + sizes[index] <= size:
+                        found = index
+                        break
+                    index += 1
+            except ValueError:  # no more sections at this name's offset
+                pass
+            at = names.find(needle, at + 1)
+        spans.append(None if found == shnum else (offsets[found], sizes[found]))
+    return _Elf(source, path, (is64, little, etype == _ET_REL), table, spans)
+
+
+def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None) -> ModuleScan:
     """What depmod takes from a module, read as kmod 34 reads it.
 
     A module kmod cannot open as ELF (``ElfFile``'s checks) fails as a whole. Past that, kmod
@@ -180,97 +393,127 @@ def _scan_elf(
     - a name runs to the first NUL, in the file if the string table has none after it;
     - ``__versions`` whose size is no whole number of 64-byte entries counts as absent.
     """
-    elf = ElfFile(memoryview(raw), path=path)
-    view = elf.data
-    is64 = elf.is64
-    little = elf.byteorder == "little"
-    section, symtab, strtab, versions_section, ksymtab_strings = elf.sections_named(_SECTIONS)
+    elf = _headers(source, path)
+    is64, little = elf.is64, elf.little
+    section, symtab, strtab, versions_section, ksymtab_strings = elf.spans
     aliases, softdeps, weakdeps, firmware = (
-        _modinfo(elf.file_bytes(section)) if section else ((), (), (), ())
+        _modinfo(elf.read(section)) if section else ((), (), (), ())
     )
-    words = None
-    if symtab is not None and strtab is not None:
-        entry = 24 if is64 else 16
-        table = elf.file_bytes(symtab)
-        if len(table) % entry == 0:
-            words = array("I")
-            if words.itemsize != 4:  # pragma: no cover - every CPython platform has it
-                raise ElfError("no 32-bit array type on this platform", path=path)
-            words.frombytes(table)
-            if little != (sys.byteorder == "little"):
-                words.byteswap()
-    if words is None or strtab is None or symtab is None:
-        return ModuleScan(
-            aliases, softdeps, weakdeps, _ksymtab_strings(elf, ksymtab_strings), (), firmware
-        )
-    stride, mixed_at = _SYMBOL_WORDS[is64]
+    entry, _, name_word, mixed_word = _SYMBOL[is64]
+    if symtab is None or strtab is None or symtab[1] % entry:
+        exports: tuple[tuple[bytes, int | None], ...] = _ksymtab_strings(elf, ksymtab_strings)
+        return _new_scan(ModuleScan, (aliases, softdeps, weakdeps, exports, (), firmware))
+    table = elf.read(symtab)
+    words = array("I")
+    if words.itemsize != 4:  # pragma: no cover - every CPython platform has it
+        raise ElfError("no 32-bit array type on this platform", path=path)
+    words.frombytes(table)
+    if little != _NATIVE_LITTLE:
+        words.byteswap()
+    stride = entry // 4
+    offsets = words[name_word::stride]
     # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
     # little-endian, its bottom half when big-endian (read as one native word after swapping).
-    mixed = words[mixed_at::stride]
-    offsets = words[0::stride]
-    strings = bytes(elf.file_bytes(strtab))
+    mixed = words[mixed_word::stride]
+    strings = elf.read(strtab)
     limit = len(strings)
-    find = strings.find
-    intern = names_cache.setdefault
 
-    def name_at(offset: int) -> bytes:
-        stop = find(b"\0", offset)
-        if stop >= 0:
-            return strings[offset:stop]
-        # No NUL left in the table: kmod reads on past its end, up to a NUL in the file.
-        rest = bytes(view[strtab.offset + offset :])
-        return rest.partition(b"\0")[0]
-
-    versions = _versions(elf, versions_section, is64, little)
-    imports: list[tuple[bytes, int | None, bool]] = []
-    # Undefined symbols (st_shndx 0), picked out at C speed: no bytecode runs per symbol.
-    if little:
-        undefined = compress(range(len(mixed)), map(_LOW_ONLY.__ge__, mixed))
-    else:
-        undefined = compress(range(len(mixed)), map(operator.not_, map(_LOW.__and__, mixed)))
-    for i in undefined:
-        offset = offsets[i]
-        if offset >= limit:
-            imports = []
-            versions = None
-            break
-        if offset:
-            name = name_at(offset)
-            if name:
-                name = intern(name, name)
-                info = mixed[i] & 0xFF if little else mixed[i] >> 24
-                crc = versions.get(name) if versions else None
-                imports.append((name, crc, info >> 4 == _STB_WEAK))
+    versions = _versions(elf, versions_section)
+    imports = _imports(elf, table, offsets, mixed, strings=strings, names_cache=names_cache,
+                       versions=versions)  # fmt: skip
+    if imports is None:
+        imports, versions = [], None
     if versions is not None:
         _versions_only(imports, versions)
-    if offsets and max(offsets) >= limit:
-        return ModuleScan(
-            aliases,
-            softdeps,
-            weakdeps,
-            _ksymtab_strings(elf, ksymtab_strings),
-            tuple(imports),
-            firmware,
-        )
-    # Where "__crc_" starts in the string table (or in a name running past its end), found at
-    # C speed; the symbols named from there, picked out at C speed too.
+    # Where "__crc_" starts in the string table (or in a name running past its end); the
+    # symbols named from there are the exports, unless a symbol is named past the table.
     text = strings
     if not strings.endswith(b"\0"):
-        text = bytes(view[strtab.offset : strtab.offset + limit + len(_CRC_PREFIX) - 1])
+        text = source.read(strtab[0], limit + len(_CRC_PREFIX) - 1)
     starts = set()
     at = text.find(_CRC_PREFIX)
     while at >= 0:
         starts.add(at)
         at = text.find(_CRC_PREFIX, at + 1)
-    exports: tuple[tuple[bytes, int | None], ...] = ()
-    if starts:
-        candidates = compress(range(len(offsets)), map(starts.__contains__, offsets))
-        exports = _crc_exports(
-            elf, candidates, offsets=offsets, mixed=mixed, name_at=name_at, sym_offset=symtab.offset
-        )
+    exports = ()
+    if starts and offsets and max(offsets) < limit:
+        candidates = list(compress(range(len(offsets)), map(starts.__contains__, offsets)))
+        if candidates:
+            exports = _crc_exports(elf, table, candidates, words=words, strings=strings,
+                                   names_cache=names_cache)  # fmt: skip
     if not exports:
         exports = _ksymtab_strings(elf, ksymtab_strings)
-    return ModuleScan(aliases, softdeps, weakdeps, exports, tuple(imports), firmware)
+    return _new_scan(ModuleScan, (aliases, softdeps, weakdeps, exports, tuple(imports), firmware))
+
+
+def _imports(
+    elf: _Elf,
+    table: bytes,
+    offsets: array[int],
+    mixed: array[int],
+    *,
+    strings: bytes,
+    names_cache: dict[bytes, bytes],
+    versions: dict[bytes, int] | None,
+) -> list[tuple[bytes, int | None, bool]] | None:
+    """The undefined symbols (st_shndx 0) that have a name, in table order, as (name, crc,
+    weak); None when one is named past the string table (kmod then needs no symbol at all).
+
+    Which symbols are undefined is found on the bytes: st_shndx's two bytes of each symbol
+    (a strided slice each), ORed as two big integers, a zero byte made 1 (``translate``) gives
+    a selector for ``compress``. Symbols before the first undefined one past the null symbol
+    (the local ones) are not looked at again.
+    """
+    entry, shndx_at, _, _ = _SYMBOL[elf.is64]
+    count = len(offsets)
+    if not count:
+        return []
+    low = int.from_bytes(table[shndx_at::entry], "little")
+    high = int.from_bytes(table[shndx_at + 1 :: entry], "little")
+    undefined = (low | high).to_bytes(count, "little").translate(_ZERO_IS_ONE)
+    first = undefined.find(1, 1)
+    if first < 0:
+        first = count
+    needed = list(compress(offsets[first:], undefined[first:]))
+    infos = list(compress(mixed[first:], undefined[first:]))
+    if undefined[0]:
+        needed.insert(0, offsets[0])
+        infos.insert(0, mixed[0])
+    if not needed:
+        return []
+    if max(needed) >= len(strings):
+        return None
+    if 0 in needed:  # no name
+        infos = list(compress(infos, needed))
+        needed = list(compress(needed, needed))
+    names = _names_at(elf, strings, needed)
+    if b"" in names:
+        infos = list(compress(infos, names))
+        names = list(compress(names, names))
+    names = list(map(names_cache.setdefault, names, names))
+    bind, weak = _WEAK[elf.little]
+    weaks = map(weak.__eq__, map(bind.__and__, infos))
+    crcs = map(versions.get, names) if versions else repeat(None)
+    return list(zip(names, crcs, weaks, strict=False))  # crcs may be endless
+
+
+def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
+    """The NUL-terminated names at ``offsets`` (each below ``len(strings)``) of the string
+    table: all found at once, unless one runs past the table's end, where kmod reads on up to
+    a NUL in the file."""
+    ends = list(map(strings.find, repeat(b"\0"), offsets))
+    if -1 not in ends:
+        return list(map(strings.__getitem__, map(slice, offsets, ends)))
+    strtab = elf.spans[2]
+    assert strtab is not None  # strings are its bytes
+    names = []
+    for offset, end in zip(offsets, ends, strict=True):
+        if end < 0:
+            start = strtab[0] + offset
+            names.append(elf.source.read(start, elf.source.size - start).partition(b"\0")[0])
+        else:
+            names.append(strings[offset:end])
+    return names
 
 
 def _versions_only(
@@ -278,28 +521,25 @@ def _versions_only(
 ) -> None:
     """Append the ``__versions`` entries no undefined symbol names (``module_layout``): kmod
     counts them as needed symbols too, after those of the symbol table."""
-    if len(versions) > len(imports) or any(name not in versions for name, _, _ in imports):
-        seen = {name for name, _, _ in imports}
-        imports.extend((name, crc, False) for name, crc in versions.items() if name not in seen)
+    named = set(map(_first, imports))
+    if len(named) < len(versions) or not named.issuperset(versions):
+        missing = list(filterfalse(named.__contains__, versions))
+        imports.extend(zip(missing, map(versions.__getitem__, missing), repeat(False)))
 
 
-def _versions(
-    elf: ElfFile, section: Section | None, is64: bool, little: bool
-) -> dict[bytes, int] | None:
+def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | None:
     """``__versions`` as {symbol: crc}; None when it is absent or not whole entries."""
-    if section is None:
+    if span is None or not span[1] or span[1] % _VERSION_ENTRY:
         return None
-    data = elf.file_bytes(section)
-    if not data or len(data) % _VERSION_ENTRY:
-        return None
+    data = elf.read(span)
     # The CRCs picked out of the entries as an array of words (a slice with a stride), the
     # names unpacked alone: no tuple per entry.
-    crcs = array("Q" if is64 else "I")
+    crcs = array("Q" if elf.is64 else "I")
     crcs.frombytes(data)
-    if little != (sys.byteorder == "little"):
+    if elf.little != _NATIVE_LITTLE:
         crcs.byteswap()
     crcs = crcs[:: _VERSION_ENTRY // crcs.itemsize]
-    padded = list(map(_first, _VERSION_NAME[is64].iter_unpack(data)))
+    padded = list(map(_first, _VERSION_NAME[elf.is64].iter_unpack(data)))
     found = dict(zip(map(bytes.rstrip, padded, repeat(b"\0")), crcs, strict=True))
     if b"\0" in b"".join(found):
         # Bytes after a name's end: the name ends at its first NUL, as for kmod.
@@ -308,13 +548,13 @@ def _versions(
 
 
 def _crc_exports(
-    elf: ElfFile,
-    candidates: Iterable[int],
+    elf: _Elf,
+    table: bytes,
+    candidates: list[int],
     *,
-    offsets: array[int],
-    mixed: array[int],
-    name_at: Callable[[int], bytes],
-    sym_offset: int,
+    words: array[int],
+    strings: bytes,
+    names_cache: dict[bytes, bytes],
 ) -> tuple[tuple[bytes, int | None], ...]:
     """The ``__crc_<name>`` symbols among ``candidates`` (symbol indexes), with their CRCs.
 
@@ -323,50 +563,53 @@ def _crc_exports(
     is unknown, the export stays. A section index past the table makes kmod 34 abort: here the
     module fails instead.
     """
-    little = elf.byteorder == "little"
-    is64 = elf.is64
+    entry, _, name_word, mixed_word = _SYMBOL[elf.is64]
+    stride = entry // 4
+    names = _names_at(elf, strings, list(map(words[name_word::stride].__getitem__, candidates)))
+    names = [name[len(_CRC_PREFIX) :] for name in names]
+    names = list(map(names_cache.setdefault, names, names))
+    mixed = map(words[mixed_word::stride].__getitem__, candidates)
+    shndxs = list(map(_SHNDX[elf.little], mixed))
     shnum = elf.section_count
-    entry = 24 if is64 else 16
-    value_fmt = struct.Struct(("<" if little else ">") + ("Q" if is64 else "I"))
-    value_at = sym_offset + (8 if is64 else 4)
-    exports: list[tuple[bytes, int | None]] = []
-    order = elf.byteorder
-    relocatable = elf.header.type == _ET_REL
-    bodies: dict[int, tuple[memoryview | bytes, int]] = {}
-    for i in candidates:
-        name = name_at(offsets[i])
-        shndx = mixed[i] >> 16 if little else mixed[i] & 0xFFFF
-        (value,) = value_fmt.unpack_from(elf.data, value_at + i * entry)
+    for shndx in shndxs:
+        if shndx >= shnum and shndx != SHN_ABS:
+            raise ElfError(
+                f"__crc_ symbol refers to section index {shndx:#x}, not a section of the "
+                f"file ({shnum} sections)",
+                path=elf.path,
+            )
+    first, step, code = _VALUE_WORDS[elf.is64]
+    values = array(code)
+    values.frombytes(table)
+    if elf.little != _NATIVE_LITTLE:
+        values.byteswap()
+    order: Literal["little", "big"] = "little" if elf.little else "big"
+    # Per section: its bytes (none when they run past the file) and the value its offset 0
+    # has: in a relocatable object symbol values are offsets into their section, else
+    # addresses.
+    bodies: dict[int, tuple[bytes, int]] = {}
+    crcs: list[int | None] = []
+    for shndx, value in zip(shndxs, map(values[first::step].__getitem__, candidates), strict=True):
         crc: int | None = None
         if shndx == SHN_ABS:
             crc = value & 0xFFFFFFFF
         elif shndx != 0:
-            if shndx >= shnum:
-                raise ElfError(
-                    f"__crc_ symbol refers to section index {shndx:#x}, not a section of the "
-                    f"file ({shnum} sections)",
-                    path=elf.path,
-                )
             found = bodies.get(shndx)
             if found is None:
-                found = bodies[shndx] = _crc_section(elf, shndx, relocatable)
+                addr, offset, size = elf.section_span(shndx)
+                data = elf.read((offset, size)) if offset + size <= elf.source.size else b""
+                found = bodies[shndx] = data, 0 if elf.relocatable else addr
             data, base = found
             where = value - base
             if 0 <= where <= len(data) - 4:
                 crc = int.from_bytes(data[where : where + 4], order)
-        exports.append((name[len(_CRC_PREFIX) :], crc))
-    return tuple(exports)
+        crcs.append(crc)
+    return tuple(zip(names, crcs, strict=True))
 
 
-def _crc_section(elf: ElfFile, index: int, relocatable: bool) -> tuple[memoryview | bytes, int]:
-    """A section's bytes (none when they run past the file) and the value its offset 0 has:
-    in a relocatable object symbol values are offsets into their section, else addresses."""
-    addr, offset, size = elf.section_span(index)
-    data = elf.data[offset : offset + size] if offset + size <= len(elf.data) else b""
-    return data, 0 if relocatable else addr
-
-
-def _ksymtab_strings(elf: ElfFile, section: Section | None) -> tuple[tuple[bytes, int | None], ...]:
-    if section is None:
+def _ksymtab_strings(
+    elf: _Elf, span: tuple[int, int] | None
+) -> tuple[tuple[bytes, int | None], ...]:
+    if span is None:
         return ()
-    return tuple((name, None) for name in bytes(elf.file_bytes(section)).split(b"\0") if name)
+    return tuple((name, None) for name in elf.read(span).split(b"\0") if name)
