@@ -38,8 +38,10 @@ def test_pieces_match_is_fnmatch(pattern: bytes, key: bytes) -> None:
 @given(st.lists(_PATTERNS, min_size=0, max_size=40), _KEYS)
 def test_group_tries_every_pattern_that_can_match(patterns: list[bytes], key: bytes) -> None:
     values: list[tuple[IndexValue, ...]] = [(IndexValue(n, str(n)),) for n in range(len(patterns))]
-    got = list(Patterns(list(patterns), values).matching(key))
-    assert got == [v for p, v in zip(patterns, values, strict=True) if _fnmatch(p, key)]
+    group = Patterns(list(patterns), values)
+    expected = [v for p, v in zip(patterns, values, strict=True) if _fnmatch(p, key)]
+    assert list(group.matching(key)) == expected  # each pattern tried in turn
+    assert list(group.matching(key)) == expected  # a large group through its index, built now
 
 
 @settings(max_examples=200, deadline=None)

@@ -31,10 +31,12 @@ class Patterns(Generic[V]):
     become regular expressions the first time they are tried. A large group is also indexed
     by one rare 4-byte piece of literal text per pattern, which any key it matches contains;
     a search tries only the patterns whose piece occurs in the key (and those without one),
-    still in the group's order, so the values merge exactly as if all had been tried.
+    still in the group's order, so the values merge exactly as if all had been tried. The
+    index is built at the second search: one search (``modprobe ALIAS``) tries each pattern
+    once for less than indexing them costs.
     """
 
-    __slots__ = ("_always", "_buckets", "_pieces", "_regexes", "_rests", "values")
+    __slots__ = ("_always", "_buckets", "_pieces", "_regexes", "_rests", "_searched", "values")
 
     def __init__(self, rests: list[bytes], values: list[V]) -> None:
         self._rests = rests
@@ -45,8 +47,7 @@ class Patterns(Generic[V]):
         self._regexes: dict[int, Callable[[bytes], object]] = {}
         self._buckets: dict[bytes, list[int]] | None = None
         self._always: list[int] = []
-        if len(rests) >= _SMALL_GROUP:
-            self._index()
+        self._searched = False
 
     def _index(self) -> None:
         grams: list[set[bytes]] = []
@@ -70,6 +71,10 @@ class Patterns(Generic[V]):
     def matching(self, key: bytes) -> Iterator[V]:
         """The values of the patterns ``key`` matches, in the group's order."""
         buckets = self._buckets
+        if buckets is None and self._searched and len(self._rests) >= _SMALL_GROUP:
+            self._index()
+            buckets = self._buckets
+        self._searched = True
         candidates: Iterable[int]
         if buckets is None:
             candidates = range(len(self._rests))
