@@ -15,10 +15,8 @@ it reads both. It parses a node the first time a walk reaches it and keeps it, s
 
 from __future__ import annotations
 
-import bisect
 import mmap
 import os
-import struct
 
 from lkm.enum_lite import IntFlag
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
@@ -34,8 +32,6 @@ MAGIC = 0xB007F457
 VERSION = 0x00020001
 HEADER_SIZE = 12
 _OFFSET_MASK = 0x0FFFFFFF
-_U32 = struct.Struct(">I")
-_HEADER = struct.Struct(">III")
 # The pattern characters a wildcard search branches on, in the order it explores them.
 _WILDCARDS = (ord("*"), ord("?"), ord("["))
 _WILDCARD_BYTES = frozenset(_WILDCARDS)
@@ -61,16 +57,24 @@ class _Node(NamedTuple):
 
     offset: int
     prefix: bytes
-    first: int  # character of children[0]
-    children: tuple[int, ...]  # references; 0 = no child for that character
-    table: int  # file offset of children[0], to say where a bad reference was read
+    first: int  # character of the table's first child
+    # The child table's references as stored (4 bytes each, big-endian; 0 = no child for that
+    # character), read one at a time by _child: a lookup follows one child of each node.
+    children: bytes
+    table: int  # file offset of the table, to say where a bad reference was read
     values: tuple[IndexValue, ...]
 
-    def child(self, char: int) -> int:
-        index = char - self.first
-        if 0 <= index < len(self.children):
-            return self.children[index]
-        return 0
+
+def _child(node: _Node, index: int) -> int:
+    """The reference in slot ``index`` of ``node``'s child table; 0 for none or no such slot."""
+    at = 4 * index
+    if 0 <= at < len(node.children):
+        return int.from_bytes(node.children[at : at + 4], "big")
+    return 0
+
+
+def _u32(data: bytes | mmap.mmap, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 4], "big")
 
 
 def _encode(text: str) -> bytes | None:
@@ -111,7 +115,7 @@ class Index:
             raise self._error(
                 f"truncated header: expected {HEADER_SIZE} bytes, found {self._size}", 0
             )
-        magic, version, root = _HEADER.unpack_from(data, 0)
+        magic, version, root = _u32(data, 0), _u32(data, 4), _u32(data, 8)
         if magic != MAGIC:
             raise IndexHeaderError(
                 f"bad magic: expected {MAGIC:#010x}, found {magic:#010x}",
@@ -217,9 +221,10 @@ class Index:
             if pos == end:
                 return list(node.values)
             index = raw[pos] - node.first
-            if not 0 <= index < len(node.children) or not node.children[index]:
+            ref = _child(node, index)
+            if not ref:
                 return []
-            node = self._node(node.children[index], node.table + 4 * index)
+            node = self._node(ref, node.table + 4 * index)
             pos += 1
 
     def search_wildcard(self, key: str) -> list[IndexValue]:
@@ -251,20 +256,20 @@ class Index:
             seen += node.prefix
             for char in _WILDCARDS:
                 index = char - node.first
-                if 0 <= index < len(node.children) and node.children[index]:
+                child = _child(node, index)
+                if child:
                     child_at = node.table + 4 * index
                     pattern = seen + bytes((char,))
-                    self._match_subtree(
-                        node.children[index], child_at, pattern, raw, start=pos, hits=hits
-                    )
+                    self._match_subtree(child, child_at, pattern, raw, start=pos, hits=hits)
             if pos == end:
                 _merge(hits, node.values)
                 return hits
             char = raw[pos]
             index = char - node.first
-            if not 0 <= index < len(node.children) or not node.children[index]:
+            ref = _child(node, index)
+            if not ref:
                 return hits
-            ref, at = node.children[index], node.table + 4 * index
+            at = node.table + 4 * index
             node = self._node(ref, at)
             seen += bytes((char,))
             pos += 1
@@ -298,9 +303,10 @@ class Index:
             pos += len(node.prefix)
             char = raw[pos]
             index = char - node.first
-            if not 0 <= index < len(node.children) or not node.children[index]:
+            ref = _child(node, index)
+            if not ref:
                 return
-            ref, at = node.children[index], node.table + 4 * index
+            at = node.table + 4 * index
             node = self._node(ref, at)
             seen += bytes((char,))
             pos += 1
@@ -367,14 +373,15 @@ class Index:
                 key += node.prefix
                 if not postorder:
                     yield key, node
-                stack.append((key, node, iter(range(len(node.children)))))
+                stack.append((key, node, iter(range(len(node.children) // 4))))
             if not stack:
                 return
             key, node, indices = stack[-1]
             for index in indices:
-                if node.children[index]:
+                child = _child(node, index)
+                if child:
                     char = bytes((node.first + index,))
-                    pending = (node.children[index], node.table + 4 * index, key + char)
+                    pending = (child, node.table + 4 * index, key + char)
                     break
             else:
                 stack.pop()
@@ -407,7 +414,7 @@ class Index:
                 raise self._error("unterminated prefix: no NUL before the end of the file", pos)
             prefix = data[pos:nul]
             pos = nul + 1
-        first, children, table = 0, (), pos
+        first, children, table = 0, b"", pos
         if ref & _FLAG_CHILDS:
             if pos + 2 > size:
                 raise self._error("truncated child table: expected first and last bytes", pos)
@@ -426,7 +433,7 @@ class Index:
                     f"{(size - table) // 4}",
                     table,
                 )
-            children = struct.unpack_from(f">{count}I", data, table)
+            children = data[table:pos]
         values: tuple[IndexValue, ...] = ()
         if ref & _FLAG_VALUES:
             values = self._parse_values(pos)
@@ -436,7 +443,7 @@ class Index:
         data, size = self._data, self._size
         if pos + 4 > size:
             raise self._error("truncated values: expected a 4-byte count", pos)
-        (count,) = _U32.unpack_from(data, pos)
+        count = _u32(data, pos)
         pos += 4
         # Each value takes at least 5 bytes; checking first keeps a bogus count from
         # running a long loop.
@@ -448,7 +455,7 @@ class Index:
         for _ in range(count):
             if pos + 4 > size:
                 raise self._error("truncated values: expected a 4-byte priority", pos)
-            (priority,) = _U32.unpack_from(data, pos)
+            priority = _u32(data, pos)
             nul = data.find(b"\0", pos + 4)
             if nul < 0:
                 raise self._error("unterminated value: no NUL before the end of the file", pos)
@@ -467,7 +474,11 @@ def _merge(hits: list[IndexValue], values: Iterable[IndexValue]) -> None:
     come out in reverse order of discovery (pinned by black-box comparison).
     """
     for value in values:
-        where = bisect.bisect_left([hit.priority for hit in hits], value.priority)
+        where = len(hits)
+        for at, hit in enumerate(hits):
+            if hit.priority >= value.priority:
+                where = at
+                break
         hits.insert(where, value)
 
 
@@ -525,6 +536,10 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     before its children are laid out, so its offset is final when it is made (pre-order), and
     its bytes are filled in once its children have their offsets.
     """
+    import bisect  # here: the reader, on every command's start-up, needs neither
+    import struct
+
+    u32 = struct.Struct(">I")
     keys = sorted(entries)
     pieces: list[bytes] = [b""]
     position = HEADER_SIZE
@@ -586,8 +601,8 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
                     table[char - low] = node(a, b, depth + 1, -1)
             parts.append(bytes((low, high)) + pack_table(f">{len(table)}I").pack(*table))
         if values is not None:
-            parts.append(_U32.pack(len(values)))
-            parts.extend(_U32.pack(priority) + value + b"\0" for priority, value in values)
+            parts.append(u32.pack(len(values)))
+            parts.extend(u32.pack(priority) + value + b"\0" for priority, value in values)
         pieces[slot] = b"".join(parts)
         return ref
 
@@ -602,10 +617,10 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
             ref |= _FLAG_PREFIX
             pieces.append(rest + b"\0")
             position += len(rest) + 1
-        pieces.append(_U32.pack(len(values)))
+        pieces.append(u32.pack(len(values)))
         position += 4
         for priority, value in values:
-            pieces.append(_U32.pack(priority) + value + b"\0")
+            pieces.append(u32.pack(priority) + value + b"\0")
             position += 5 + len(value)
         return ref
 
