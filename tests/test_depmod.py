@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from hypothesis import strategies as st
 
 from lkm.depmod import (
     DependencyCycleError,
+    DepmodOptions,
     ModuleArgumentError,
     Reporter,
     build,
     find_modules,
     modules_from_files,
     order_modules,
+    run_depmod,
     walk_modules,
 )
 from lkm.depmod.config import DepmodConfig, Override, parse_config
@@ -224,6 +227,69 @@ def test_background_result_and_fallback() -> None:
         return [b"here"]
 
     assert Background(dies_in_child).result() == [b"here"]
+
+
+def test_background_cancel_stops_the_child() -> None:
+    def slow() -> list[bytes]:
+        time.sleep(30)
+        return [b""]
+
+    started = Background(slow)
+    begun = time.monotonic()
+    started.cancel()
+    started.cancel()  # a second cancel, like one after the result was taken, does nothing
+    assert time.monotonic() - begun < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the child was reaped
+
+
+def _chain_tree(count: int, cycle: bool) -> dict[str, bytes]:
+    """``count`` modules, each needing the next (the last needing the first when ``cycle``),
+    with an alias each: enough for depmod to lay out the output files in two processes."""
+    return {
+        f"kernel/m{i}.ko": module_elf(
+            exports=[f"fn_{i}"],
+            imports=[f"fn_{i + 1}"] if i + 1 < count else ["fn_0"] if cycle else [],
+            modinfo=[f"alias=chain-{i}"],
+        )
+        for i in range(count)
+    }
+
+
+def test_two_process_layout_is_the_one_process_layout(tmp_path: Path) -> None:
+    moddir = write_tree(tmp_path, "1.0", _chain_tree(300, cycle=False))
+    result = build(str(moddir), DepmodConfig(), Reporter(), jobs=1)
+    assert dict(render(result, 2)) == dict(render(result, 1))
+    # The command's own process shows the same (and leaves without tidying up).
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lkm",
+            "depmod",
+            "-n",
+            "-C",
+            "/nonexistent",
+            "-b",
+            str(tmp_path),
+            "1.0",
+        ],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "LKM_DEPMOD_CACHE": "0"},
+    )
+    options = DepmodOptions("1.0", basedir=str(tmp_path), config=("/nonexistent",), dry_run=True)
+    shown = run_depmod(options).shown
+    assert done.stdout == shown
+    assert b"alias chain-299 m299\n" in shown
+
+
+def test_a_cycle_found_leaves_no_process_behind(tmp_path: Path) -> None:
+    write_tree(tmp_path, "1.0", _chain_tree(300, cycle=True))
+    with pytest.raises(DependencyCycleError):
+        run_depmod(DepmodOptions("1.0", str(tmp_path), config=("/nonexistent",), dry_run=True))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_write_outputs_makes_the_directory_or_says_why(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     program = argv is None  # the process's own command line: the process ends with it
     if program:
         _freeze()
+    _whole_process[0] = program
     try:
         return dispatch(argv)
     except KeyboardInterrupt:
@@ -56,6 +57,25 @@ def _freeze() -> None:
     import gc
 
     gc.freeze()
+
+
+# True while ``main`` runs the process's own command line (not one a caller passed).
+_whole_process = [False]
+
+
+def exit_now(status: int) -> None:
+    """End the process with ``status`` at once when the command is its whole run; return
+    (doing nothing) when lkm runs inside a caller.
+
+    Standard output and error are flushed; nothing else is done on the way out: a command that
+    built millions of objects (depmod) would otherwise spend tens of milliseconds freeing them
+    one by one and tearing the interpreter down, after its work is done.
+    """
+    if not _whole_process[0]:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def dispatch(argv: Sequence[str] | None = None) -> int:

@@ -176,6 +176,10 @@ def run(options: DepmodOptions, printer: Printer) -> int:
             printer.message(level, text)
         return 1
     printer.stdout.write(done.shown)
+    from lkm.cli import exit_now
+
+    # With ``done`` (and all it was made of) still alive: nothing is freed one object at a time.
+    exit_now(0)
     return 0
 
 

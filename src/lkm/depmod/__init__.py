@@ -381,9 +381,12 @@ def resolve(
     kernel: KernelSymbols | None = None,
     errsyms: bool = False,
     prefix: str | None = None,
+    collected: Callable[[list[Module], dict[bytes, int]], None] | None = None,
 ) -> tuple[list[Module], dict[bytes, int]]:
     """Owners of exported symbols and each module's dependencies, in topological rank.
 
+    ``collected``, if given, is called with the modules and the owners once the owners are
+    known, before any dependency is (work that needs none can start there).
     Raises DependencyCycleError (after reporting each cycle) when modules need each other.
     """
     modules = []
@@ -399,6 +402,8 @@ def resolve(
             name = _unprefix(raw_name, prefix)
             owners[name] = index  # the last exporter in depmod's order wins
             export_crcs[name] = crc
+    if collected is not None:
+        collected(modules, owners)
     kernel_crcs = kernel.crcs if kernel is not None else {}
     check = errsyms and kernel is not None
     versions = check and kernel is not None and kernel.versions
@@ -630,13 +635,15 @@ def build(
     jobs: int | None = None,
     builtin: bool = True,
     cache: Cache | None = None,
+    collected: Callable[[list[Module], dict[bytes, int]], None] | None = None,
 ) -> DepmodResult:
     """Everything depmod computes for the module directory ``moddir``.
 
     ``files``, when given, are the only modules looked at (absolute paths); ``builtin`` false
     skips the builtin files (``-n`` shows no binary index, so kmod does not read them); with
-    ``cache``, only the files it holds no valid entry for are read (see lkm.depmod.cache). Raises
-    DependencyCycleError when modules need each other in a circle.
+    ``cache``, only the files it holds no valid entry for are read (see lkm.depmod.cache);
+    ``collected`` is passed to ``resolve``. Raises DependencyCycleError when modules need each
+    other in a circle.
     """
     # kmod finds the modules (and reports what it cannot follow) before reading modules.order.
     if files is None:
@@ -659,7 +666,13 @@ def build(
             [m.path for m in ordered], cache, lambda paths: scan_modules(paths, jobs)
         )
     modules, owners = resolve(
-        ordered, scans, reporter, kernel=kernel, errsyms=errsyms, prefix=prefix
+        ordered,
+        scans,
+        reporter,
+        kernel=kernel,
+        errsyms=errsyms,
+        prefix=prefix,
+        collected=collected,
     )
     if not builtin:
         return DepmodResult(modules, owners, None, None)
@@ -735,10 +748,12 @@ class DepmodOptions:
 class DepmodRun:
     """What a run did. ``outputs``: the files as (name, bytes), in the order kmod writes them
     (for ``dry_run`` only the text files ``-n`` shows, in its order); empty when nothing was
-    done (``quick`` found the files up to date). ``written``: the files are on disk."""
+    done (``quick`` found the files up to date). ``written``: the files are on disk.
+    ``result``: what they were made of (None when nothing was done)."""
 
     outputs: tuple[tuple[str, bytes], ...]
     written: bool
+    result: DepmodResult | None = None
 
     @property
     def shown(self) -> bytes:
@@ -825,8 +840,12 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         builtin_alias_index,
         builtin_index,
         render,
+        start_render,
         write_outputs,
     )
+
+    if TYPE_CHECKING:
+        from lkm.depmod.parallel import Background
 
     moddir = options.module_dir
     if not options.dry_run:
@@ -868,23 +887,36 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
 
     config = load_config(options.config, options.release, reporter.error)
     cache = _open_cache(options.output_dir, reporter) if options.cache and files is None else None
-    # The builtin files are read as their indexes are written (below), as kmod does.
-    result = build(
-        moddir,
-        config,
-        reporter,
-        files=files,
-        kernel=kernel,
-        errsyms=options.errsyms,
-        prefix=options.prefix,
-        builtin=False,
-        cache=cache,
-    )
-    # Above a few hundred modules a second process pays for its start.
-    outputs = render(result, default_jobs() if len(result.modules) >= 256 else 1)
+    # What needs no dependencies is laid out in a second process while this one resolves them
+    # (above a few hundred modules, where the second process pays for its start).
+    forked: list[Background[Content]] = []
+
+    def collected(modules: list[Module], owners: dict[bytes, int]) -> None:
+        if len(modules) >= 256 and default_jobs() > 1 and hasattr(os, "fork"):
+            forked.append(start_render(DepmodResult(modules, owners, None, None)))
+
+    try:
+        # The builtin files are read as their indexes are written (below), as kmod does.
+        result = build(
+            moddir,
+            config,
+            reporter,
+            files=files,
+            kernel=kernel,
+            errsyms=options.errsyms,
+            prefix=options.prefix,
+            builtin=False,
+            cache=cache,
+            collected=collected,
+        )
+    except BaseException:
+        for started in forked:
+            started.cancel()
+        raise
+    outputs = render(result, started=forked[0] if forked else None)
     if options.dry_run:
         shown = {name: data for name, data in outputs if isinstance(data, bytes)}
-        return DepmodRun(tuple((name, shown[name]) for name in TEXT_FILES), False)
+        return DepmodRun(tuple((name, shown[name]) for name in TEXT_FILES), False, result)
     later = {
         "modules.builtin.bin": lambda: builtin_index(read_builtin(moddir, reporter)),
         "modules.builtin.alias.bin": lambda: builtin_alias_index(
@@ -909,4 +941,4 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         from lkm.depmod.cache import save
 
         save(options.output_dir, cache)
-    return DepmodRun(tuple((name, written[name]) for name, _ in outputs), True)
+    return DepmodRun(tuple((name, written[name]) for name, _ in outputs), True, result)

@@ -33,6 +33,7 @@ __all__ = [
     "builtin_alias_index",
     "builtin_index",
     "render",
+    "start_render",
     "write_outputs",
 ]
 
@@ -88,18 +89,36 @@ def _dep_lines(result: DepmodResult) -> list[bytes]:
     return lines
 
 
-def render(result: DepmodResult, jobs: int = 1) -> list[tuple[str, Content]]:
+def render(
+    result: DepmodResult, jobs: int = 1, started: Background[Content] | None = None
+) -> list[tuple[str, Content]]:
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
-    With ``jobs`` above one, the aliases (text and index) and the symbols' text (which needs
-    every symbol hashed for kmod's order) are laid out in a forked process while this one does
-    the rest: about half the work each.
+    With ``jobs`` above one, or ``started`` (from ``start_render``), the aliases (text and
+    index) and the symbols' text (which needs every symbol hashed for kmod's order) are laid
+    out in a forked process while this one does the rest: about half the work each.
     """
-    forked: Background[Content] | None = None
-    if jobs > 1 and hasattr(os, "fork"):
-        from lkm.depmod.parallel import Background
+    forked = started
+    if forked is None and jobs > 1 and hasattr(os, "fork"):
+        forked = start_render(result)
+    try:
+        return _render(result, forked)
+    except BaseException:
+        if forked is not None:
+            forked.cancel()
+        raise
 
-        forked = Background(lambda: [*_aliases(result), _symbols_text(result)])
+
+def start_render(result: DepmodResult) -> Background[Content]:
+    """Start laying out the part of ``render``'s files that needs no dependencies in a forked
+    process: ``result`` needs its modules read and the owners of their exports, its
+    dependencies may still be unknown (and are not looked at). Give it to ``render``."""
+    from lkm.depmod.parallel import Background
+
+    return Background(lambda: [*_aliases(result), _symbols_text(result)])
+
+
+def _render(result: DepmodResult, forked: Background[Content] | None) -> list[tuple[str, Content]]:
     dep, dep_bin = _deps(result)
     symbols_bin = _symbols_index(result)
     softdep, weakdep, devname = _module_texts(result)

@@ -208,6 +208,7 @@ class Background(Generic[T]):
 
     def __init__(self, produce: Callable[[], list[T]]) -> None:
         self._produce = produce
+        self._taken = False
         self._fd, write = os.pipe()
         self._pid = os.fork()
         if self._pid == 0:  # pragma: no cover - the child leaves through os._exit
@@ -223,7 +224,17 @@ class Background(Generic[T]):
                 os._exit(status)
         os.close(write)
 
+    def cancel(self) -> None:
+        """Stop the child: its result is no longer wanted (nothing to do once it was taken)."""
+        if self._taken:
+            return
+        self._taken = True
+        os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        os.close(self._fd)
+
     def result(self) -> list[T]:
+        self._taken = True
         with os.fdopen(self._fd, "rb") as stream:
             data = stream.read()
         _, status = os.waitpid(self._pid, 0)
