@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 
 from lkm.enum_lite import IntFlag
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
@@ -536,92 +537,79 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     before its children are laid out, so its offset is final when it is made (pre-order), and
     its bytes are filled in once its children have their offsets.
     """
-    import bisect  # here: the reader, on every command's start-up, needs neither
+    # Here: the readers, on every command's start-up, need none of these (array imports
+    # collections).
+    import bisect
     import struct
+    from array import array
 
-    u32 = struct.Struct(">I")
+    one_value = struct.Struct(">II").pack  # a value count and the first value's priority
     keys = sorted(entries)
+    # Each key's values as the node holding them ends (most keys have one value).
+    tails = [
+        one_value(1, found[0][0]) + found[0][1] + b"\0" if len(found) == 1 else _values_bytes(found)
+        for found in map(entries.__getitem__, keys)
+    ]
     pieces: list[bytes] = [b""]
+    append = pieces.append
     position = HEADER_SIZE
-    pack_table = struct.Struct
-    common = _common_length
+    bisect_left = bisect.bisect_left
 
     def node(lo: int, hi: int, start: int, depth: int) -> int:
         nonlocal position
         first = keys[lo] if lo < hi else b""
         if depth < 0:
-            depth = common(first, keys[hi - 1]) if hi - lo > 1 else len(first)
-        values = None
+            depth = _common_length(first, keys[hi - 1], start) if hi - lo > 1 else len(first)
+        tail = b""
+        flags = 0
         if lo < hi and len(first) == depth:
-            found = entries[first]
-            values = found[::-1] if len(found) > 1 else found
-            if len(values) > 1:
-                # Priority ascending, the latest added first among equals (a stable sort).
-                values.sort(key=_priority)
+            tail = tails[lo]
+            flags = _FLAG_VALUES
             lo += 1
-        runs = []
+        prefix = first[start:depth]
+        head = prefix + b"\0" if prefix else b""
+        if prefix:
+            flags |= _FLAG_PREFIX
+        if lo == hi:
+            ref = position | flags
+            append(head + tail)
+            position += len(head) + len(tail)
+            return ref
+        # The children's characters: the keys are sorted, so the first and last key have the
+        # lowest and highest.
+        low = keys[lo][depth]
+        span = keys[hi - 1][depth] - low + 1
+        ref = position | flags | _FLAG_CHILDS
+        position += len(head) + 2 + 4 * span + len(tail)
+        slot = len(pieces)
+        append(b"")
+        table = [0] * span
         at = lo
         while at < hi:
             key = keys[at]
             char = key[depth]
-            end = (
-                hi
-                if at + 1 == hi
-                else bisect.bisect_left(keys, key[:depth] + bytes((char + 1,)), at + 1, hi)
-            )
-            runs.append((char, at, end))
-            at = end
-        prefix = first[start:depth]
-        flags = 0
-        size = 0
-        if prefix:
-            flags |= _FLAG_PREFIX
-            size += len(prefix) + 1
-        if runs:
-            flags |= _FLAG_CHILDS
-            size += 2 + 4 * (runs[-1][0] - runs[0][0] + 1)
-        if values is not None:
-            flags |= _FLAG_VALUES
-            size += 4 + sum(5 + len(value) for _, value in values)
-        ref = position | flags
-        position += size
-        slot = len(pieces)
-        pieces.append(b"")
-        parts = []
-        if prefix:
-            parts.append(prefix + b"\0")
-        if runs:
-            low, high = runs[0][0], runs[-1][0]
-            table = [0] * (high - low + 1)
-            for char, a, b in runs:
-                if b - a == 1:
-                    # A leaf (most nodes): one key, its values and what is left of it.
-                    table[char - low] = leaf(keys[a], depth + 1)
-                else:
-                    table[char - low] = node(a, b, depth + 1, -1)
-            parts.append(bytes((low, high)) + pack_table(f">{len(table)}I").pack(*table))
-        if values is not None:
-            parts.append(u32.pack(len(values)))
-            parts.extend(u32.pack(priority) + value + b"\0" for priority, value in values)
-        pieces[slot] = b"".join(parts)
-        return ref
-
-    def leaf(key: bytes, start: int) -> int:
-        nonlocal position
-        values = entries[key]
-        if len(values) > 1:
-            values = sorted(values[::-1], key=_priority)
-        rest = key[start:]
-        ref = position | _FLAG_VALUES
-        if rest:
-            ref |= _FLAG_PREFIX
-            pieces.append(rest + b"\0")
-            position += len(rest) + 1
-        pieces.append(u32.pack(len(values)))
-        position += 4
-        for priority, value in values:
-            pieces.append(u32.pack(priority) + value + b"\0")
-            position += 5 + len(value)
+            if at + 1 < hi and keys[at + 1][depth] == char:
+                # A run of keys with this next character: a node of its own.
+                end = bisect_left(keys, key[: depth + 1] + b"\x80", at + 2, hi)
+                table[char - low] = node(at, end, depth + 1, -1)
+                at = end
+                continue
+            # A leaf (most nodes): one key, what is left of it and its values.
+            rest = key[depth + 1 :]
+            if rest:
+                table[char - low] = position | _FLAG_PREFIX_VALUES
+                piece = rest + b"\0" + tails[at]
+            else:
+                table[char - low] = position | _FLAG_VALUES
+                piece = tails[at]
+            append(piece)
+            position += len(piece)
+            at += 1
+        # The table as big-endian words, packed at C speed.
+        words = array("I", table)
+        if _LITTLE:
+            words.byteswap()
+        pieces[slot] = b"".join((head, bytes((low, low + span - 1)), words.tobytes(), tail))
         return ref
 
     root = node(0, len(keys), 0, 0)
@@ -629,17 +617,30 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     return b"".join(pieces)
 
 
+def _values_bytes(found: list[tuple[int, bytes]]) -> bytes:
+    """A node's values: the count, then priority ascending, the latest added first among
+    equals (a stable sort of the reversed list)."""
+    if len(found) > 1:
+        found = sorted(found[::-1], key=_priority)
+    return len(found).to_bytes(4, "big") + b"".join(
+        priority.to_bytes(4, "big") + value + b"\0" for priority, value in found
+    )
+
+
 def _priority(entry: tuple[int, bytes]) -> int:
     return entry[0]
 
 
-def _common_length(a: bytes, b: bytes) -> int:
-    """The length of the common prefix of two NUL-free byte strings, with C-speed operations."""
-    size = max(len(a), len(b))
-    diff = int.from_bytes(a.ljust(size, b"\0"), "big") ^ int.from_bytes(b.ljust(size, b"\0"), "big")
+def _common_length(a: bytes, b: bytes, start: int) -> int:
+    """The length of the common prefix of two NUL-free byte strings that share their first
+    ``start`` bytes, with C-speed operations."""
+    size = min(len(a), len(b))
+    diff = int.from_bytes(a[start:size], "big") ^ int.from_bytes(b[start:size], "big")
     return size - (diff.bit_length() + 7) // 8
 
 
+_LITTLE = sys.byteorder == "little"
 _FLAG_PREFIX = int(NodeFlag.PREFIX)
 _FLAG_VALUES = int(NodeFlag.VALUES)
 _FLAG_CHILDS = int(NodeFlag.CHILDS)
+_FLAG_PREFIX_VALUES = _FLAG_PREFIX | _FLAG_VALUES
