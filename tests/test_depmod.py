@@ -194,6 +194,40 @@ def test_write_outputs_keeps_old_files_on_failure(tmp_path: Path) -> None:
     assert (tmp_path / "modules.dep").read_bytes() == b"new\n"
 
 
+def test_write_outputs_stops_at_a_file_that_cannot_be_flushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fails (EIO) to flush the second file: the first is committed, the second and
+    third are not, and no temporary file is left."""
+    import errno
+
+    for name in ("modules.a", "modules.b", "modules.c"):
+        (tmp_path / name).write_bytes(b"old\n")
+    real_fsync = os.fsync
+    second = []
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith("modules.b."):
+            second.append(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    files = [("modules.a", b"new\n"), ("modules.b", b"new\n"), ("modules.c", b"new\n")]
+    with pytest.raises(OutputError) as caught:
+        write_outputs(str(tmp_path), files)
+    assert second
+    assert caught.value.messages == (
+        "Could not create index 'modules.b'. Output is truncated: Input/output error",
+    )
+    assert sorted(os.listdir(tmp_path)) == ["modules.a", "modules.b", "modules.c"]
+    assert [(tmp_path / name).read_bytes() for name in ("modules.a", "modules.b", "modules.c")] == [
+        b"new\n",
+        b"old\n",
+        b"old\n",
+    ]
+
+
 def _square_chunk(paths: Sequence[str], names: dict[bytes, bytes]) -> list[int]:
     return [int(p) ** 2 for p in paths]
 

@@ -153,12 +153,20 @@ def _deps(result: DepmodResult) -> list[Content]:
 def _aliases(result: DepmodResult) -> list[Content]:
     alias_text = [ALIAS_HEADER]
     alias_bin: _Entries = {}
+    entry = alias_bin.setdefault
     for module in result.modules:
         if module.scan is not None and module.scan.aliases:
             name = _b(module.name)
+            line_end = b" " + name + b"\n"
+            value = (module.index, name)
             for alias in module.scan.aliases:
-                alias_text.append(b"alias " + alias + b" " + name + b"\n")
-                _add(alias_bin, _normalize(alias), name, module.index)
+                alias_text.append(b"alias " + alias + line_end)
+                # _add's work, inline: this runs for every alias of the tree.
+                key = _normalize(alias) if b"-" in alias else alias
+                if key.isascii():
+                    entry(key, []).append(value)
+                elif _BAD_KEY not in alias_bin:
+                    alias_bin[_BAD_KEY] = [(0, key)]
     return [b"".join(alias_text), _index(alias_bin)]
 
 
@@ -195,10 +203,11 @@ def _symbols_text(result: DepmodResult) -> bytes:
 def _symbols_index(result: DepmodResult) -> Content:
     """modules.symbols.bin: one owner per symbol, so the order they are added in is no matter."""
     names = [_b(module.name) for module in result.modules]
-    symbols_bin: _Entries = {}
-    for symbol, owner in result.owners.items():
-        _add(symbols_bin, b"symbol:" + symbol, names[owner], owner)
-    if _BAD_KEY in symbols_bin:
+    owners = result.owners
+    symbols_bin: _Entries = {
+        b"symbol:" + symbol: [(owner, names[owner])] for symbol, owner in owners.items()
+    }
+    if not all(map(bytes.isascii, owners)):
         # kmod adds them in its hash order, and names the first it cannot hold in that order.
         symbol = next(s for s in hash_order(result.owners, SYMBOL_BUCKETS) if not s.isascii())
         return BadIndexKey(b"symbol:" + symbol)
@@ -325,7 +334,8 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
             [f"could not create directory {directory}: {reason}"], fatal=True
         ) from err
     failures: list[str] = []
-    written: list[tuple[str, str]] = []  # (temporary, name), flushed to disk
+    written: list[tuple[str, str]] = []  # (temporary, name), flushed to disk or on the way
+    syncs: list[_Flush] = []  # for each of ``written``
     pid = os.getpid()
     try:
         for name, content in files:
@@ -346,12 +356,12 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
                 while view:
                     written_now = os.write(fd, view)
                     view = view[written_now:]
-                os.fsync(fd)
             except BaseException as err:
                 os.close(fd)
                 with contextlib.suppress(OSError):
                     os.unlink(f"{directory}/{temporary}")
                 if isinstance(err, OSError):
+                    _settle(directory, written, syncs, failures)
                     reason = os.strerror(err.errno or 0)
                     failures.append(
                         f"Could not create index '{name}'. Output is truncated: {reason}"
@@ -359,22 +369,74 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
                     _commit(directory, written, failures)
                     raise OutputError(failures) from err
                 if isinstance(err, DepmodError):
+                    _settle(directory, written, syncs, failures)
                     _commit(directory, written, failures)
                 raise
-            os.close(fd)
+            syncs.append(_Flush(fd))
             written.append((temporary, name))
             if os.path.isdir(f"{directory}/{name}") and not os.path.islink(f"{directory}/{name}"):
                 # The rename will fail: kmod stops there, so nothing after it is computed.
                 break
+        error = _settle(directory, written, syncs, failures)
         _commit(directory, written, failures)
+        if error is not None:
+            raise OutputError(failures) from error
     except BaseException:
         # Interrupted (or a commit that failed): whatever was not committed goes.
+        for flush in syncs:
+            flush.wait()
         for temporary, _ in written:
             with contextlib.suppress(OSError):
                 os.unlink(f"{directory}/{temporary}")
         raise
     if failures:
         raise OutputError(failures)
+
+
+class _Flush:
+    """A written file flushed to disk and closed in a thread of its own: the files' flushes
+    overlap each other (the file system can commit them together) and the writing of the
+    next files. ``wait`` gives the OSError it ended with, if any."""
+
+    def __init__(self, fd: int) -> None:
+        import threading
+
+        self._fd = fd
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as err:
+            self.error = err
+        finally:
+            os.close(self._fd)
+
+    def wait(self) -> OSError | None:
+        self._thread.join()
+        return self.error
+
+
+def _settle(
+    directory: str, written: list[tuple[str, str]], syncs: list[_Flush], failures: list[str]
+) -> OSError | None:
+    """Wait for every flush; from the first file that could not be flushed on, the files are
+    removed from ``written`` (and the directory), as if the run had stopped there; the error."""
+    errors = [flush.wait() for flush in syncs]
+    syncs.clear()
+    for position, error in enumerate(errors):
+        if error is not None:
+            for temporary, _ in written[position:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{directory}/{temporary}")
+            name = written[position][1]
+            del written[position:]
+            reason = os.strerror(error.errno or 0)
+            failures.append(f"Could not create index '{name}'. Output is truncated: {reason}")
+            return error
+    return None
 
 
 def _commit(directory: str, written: list[tuple[str, str]], failures: list[str]) -> None:
