@@ -398,10 +398,12 @@ def resolve(
             modules.append(Module(index, found, None))
             continue
         modules.append(Module(index, found, scan))
-        for raw_name, crc in scan.exports:
-            name = _unprefix(raw_name, prefix)
-            owners[name] = index  # the last exporter in depmod's order wins
-            export_crcs[name] = crc
+        exports = scan.exports
+        if prefix:
+            exports = tuple((_unprefix(name, prefix), crc) for name, crc in exports)
+        # The last exporter in depmod's order wins; (name, crc) pairs go in at C speed.
+        owners.update(dict.fromkeys(map(_first, exports), index))
+        export_crcs.update(exports)
     if collected is not None:
         collected(modules, owners)
     kernel_crcs = kernel.crcs if kernel is not None else {}

@@ -82,10 +82,28 @@ class OutputError(DepmodError):
 
 
 def _dep_lines(result: DepmodResult) -> list[bytes]:
+    """Each module's line of modules.dep: everything it needs, directly or not, in rank order
+    (``DepmodResult.closure`` for every module, each made from its dependencies' at C speed:
+    a module's dependencies rank after it, so from the last rank back, each dependency's
+    closure is made before it is needed)."""
+    modules = result.modules
+    paths = [_b(module.found.relpath) for module in modules]
+    rank = [module.sort_index for module in modules]
+    closures: list[set[int]] = [set() for _ in modules]
+    for index in sorted(range(len(modules)), key=rank.__getitem__, reverse=True):
+        deps = modules[index].deps
+        if deps:
+            closure = closures[index]
+            closure.update(deps)
+            for dep in deps:
+                closure |= closures[dep]
     lines = []
-    for module in result.modules:
-        deps = b"".join(b" " + _b(dep.found.relpath) for dep in result.closure(module))
-        lines.append(_b(module.found.relpath) + b":" + deps)
+    for path, closure in zip(paths, closures, strict=True):
+        if closure:
+            needed = sorted(closure, key=rank.__getitem__)
+            lines.append(path + b": " + b" ".join(map(paths.__getitem__, needed)))
+        else:
+            lines.append(path + b":")
     return lines
 
 
@@ -95,8 +113,9 @@ def render(
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
     With ``jobs`` above one, or ``started`` (from ``start_render``), the aliases (text and
-    index) and the symbols' text (which needs every symbol hashed for kmod's order) are laid
-    out in a forked process while this one does the rest: about half the work each.
+    index), the symbols' text (which needs every symbol hashed for kmod's order) and the
+    soft and weak dependencies and device names are laid out in a forked process while this
+    one does the rest: about half the work each.
     """
     forked = started
     if forked is None and jobs > 1 and hasattr(os, "fork"):
@@ -115,18 +134,23 @@ def start_render(result: DepmodResult) -> Background[Content]:
     dependencies may still be unknown (and are not looked at). Give it to ``render``."""
     from lkm.depmod.parallel import Background
 
-    return Background(lambda: [*_aliases(result), _symbols_text(result)])
+    return Background(lambda: _independent(result))
+
+
+def _independent(result: DepmodResult) -> list[Content]:
+    """The files that need no dependencies: modules.alias and its index, modules.symbols,
+    modules.softdep, modules.weakdep and modules.devname."""
+    return [*_aliases(result), _symbols_text(result), *_module_texts(result)]
 
 
 def _render(result: DepmodResult, forked: Background[Content] | None) -> list[tuple[str, Content]]:
     dep, dep_bin = _deps(result)
     symbols_bin = _symbols_index(result)
-    softdep, weakdep, devname = _module_texts(result)
     builtin_bin, builtin_alias_bin = _builtins(result)
     if forked is not None:
-        alias, alias_bin, symbols = forked.result()
+        alias, alias_bin, symbols, softdep, weakdep, devname = forked.result()
     else:
-        alias, alias_bin, symbols = [*_aliases(result), _symbols_text(result)]
+        alias, alias_bin, symbols, softdep, weakdep, devname = _independent(result)
     return [
         ("modules.dep", dep),
         ("modules.dep.bin", dep_bin),
