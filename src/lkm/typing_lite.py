@@ -68,7 +68,11 @@ else:
 
         def __new__(cls, *args, **kwargs):
             if kwargs or len(args) != count:
-                args = _complete(args, kwargs)
+                if not kwargs and first_default <= len(args) < count:
+                    # The next commonest call: only fields with defaults left out.
+                    args += defaults[len(args) - first_default :]
+                else:
+                    args = _complete(args, kwargs)
             return tuple.__new__(cls, args)
 
         def _complete(args, kwargs):
