@@ -21,7 +21,6 @@ import sys
 
 from lkm.enum_lite import IntFlag
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
-from lkm.text import decode as _decode
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 from lkm.wildcard import Patterns
 
@@ -76,6 +75,11 @@ def _child(node: _Node, index: int) -> int:
 
 def _u32(data: bytes | mmap.mmap, pos: int) -> int:
     return int.from_bytes(data[pos : pos + 4], "big")
+
+
+def _decode(raw: bytes) -> str:
+    # lkm.text's decoding, written out: that module would be one more import for every lookup.
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _encode(text: str) -> bytes | None:
@@ -374,15 +378,17 @@ class Index:
                 key += node.prefix
                 if not postorder:
                     yield key, node
-                stack.append((key, node, iter(range(len(node.children) // 4))))
+                stack.append((key, node, iter(range(0, len(node.children), 4))))
             if not stack:
                 return
-            key, node, indices = stack[-1]
-            for index in indices:
-                child = _child(node, index)
+            key, node, slots = stack[-1]
+            references = node.children
+            for at in slots:
+                # _child's reading, written out: a walk reads every slot of every table.
+                child = int.from_bytes(references[at : at + 4], "big")
                 if child:
-                    char = bytes((node.first + index,))
-                    pending = (child, node.table + 4 * index, key + char)
+                    char = bytes((node.first + at // 4,))
+                    pending = (child, node.table + at, key + char)
                     break
             else:
                 stack.pop()

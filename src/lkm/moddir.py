@@ -12,7 +12,6 @@ import os
 
 from lkm.errors import IndexFormatError
 from lkm.names import module_name_from_path
-from lkm.text import decode as _text
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple, cached_property
 
 if TYPE_CHECKING:
@@ -269,6 +268,8 @@ class ModuleDirectory:
                 data = stream.read()
         except OSError:
             return {}
+        from lkm.text import decode as _text
+
         found: dict[str, list[tuple[str, str]]] = {}
         for item in data.split(b"\0"):
             module, dot, rest = item.partition(b".")
