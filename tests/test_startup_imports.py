@@ -109,6 +109,5 @@ def test_the_completion_helper_imports_no_pattern_compiler(tmp_path: Path) -> No
     found = imported(["complete-modules", "-b", str(tmp_path), "-k", "1.0", "--aliases", "x"])
     assert {m for m in found if m.startswith("lkm")} == helper | {
         "lkm.fileset", "lkm.index", "lkm.moddir", "lkm.names", "lkm.system", "lkm.wildcard",
-        "lkm.enum_lite",
     }  # fmt: skip
     assert not found & _NEVER, found

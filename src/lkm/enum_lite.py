@@ -32,7 +32,8 @@ else:
                 for key, value in namespace.items()
                 if key[:1] != "_" and not hasattr(value, "__get__")
             ]
-            body = {key: value for key, value in namespace.items() if key not in dict(members)}
+            names = {key for key, _ in members}
+            body = {key: value for key, value in namespace.items() if key not in names}
             cls = super().__new__(mcs, name, bases, body)
             cls._member_map_ = {}
             cls._member_list_ = []

@@ -19,7 +19,6 @@ import mmap
 import os
 import sys
 
-from lkm.enum_lite import IntFlag
 from lkm.errors import IndexFormatError, IndexHeaderError, IndexMapError
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 from lkm.wildcard import Patterns
@@ -35,14 +34,11 @@ _OFFSET_MASK = 0x0FFFFFFF
 # The pattern characters a wildcard search branches on, in the order it explores them.
 _WILDCARDS = (ord("*"), ord("?"), ord("["))
 _WILDCARD_BYTES = frozenset(_WILDCARDS)
-
-
-class NodeFlag(IntFlag):
-    """What a node holds, carried in the top bits of every reference to it."""
-
-    PREFIX = 0x80000000
-    VALUES = 0x40000000
-    CHILDS = 0x20000000
+# What a node holds, carried in the top bits of every reference to it. Plain ints, not an
+# IntFlag: every node read tests them, and its class would cost every start-up.
+_FLAG_PREFIX = 0x80000000
+_FLAG_VALUES = 0x40000000
+_FLAG_CHILDS = 0x20000000
 
 
 class IndexValue(NamedTuple):
@@ -415,7 +411,7 @@ class Index:
             )
         pos = offset
         prefix = b""
-        if ref & _FLAG_PREFIX:  # a plain int: NodeFlag's operators cost a call each
+        if ref & _FLAG_PREFIX:
             nul = data.find(b"\0", pos)
             if nul < 0:
                 raise self._error("unterminated prefix: no NUL before the end of the file", pos)
@@ -646,7 +642,4 @@ def _common_length(a: bytes, b: bytes, start: int) -> int:
 
 
 _LITTLE = sys.byteorder == "little"
-_FLAG_PREFIX = int(NodeFlag.PREFIX)
-_FLAG_VALUES = int(NodeFlag.VALUES)
-_FLAG_CHILDS = int(NodeFlag.CHILDS)
 _FLAG_PREFIX_VALUES = _FLAG_PREFIX | _FLAG_VALUES
