@@ -43,14 +43,15 @@ def run_chunks(
     work: Work[T],
     paths: Sequence[str],
     jobs: int,
-    chunks_per_job: int = 128,
+    chunks_per_job: int = 512,
 ) -> list[T]:
     """``work(chunk, names)`` over interleaved chunks of ``paths`` in ``jobs`` processes; the
     results in the order of ``paths``. ``names`` is a per-process cache for interning.
 
-    Small chunks (a few dozen modules of a tree, a few milliseconds of work each) cost a
-    4-byte read each and keep the processes' ends close together: when the chunks run out, a
-    process waits at most about one chunk of xz decompression for the others.
+    Small chunks (a handful of modules of a tree, a few milliseconds of xz decompression each)
+    cost a 4-byte read and a results frame each and keep the processes' ends close together:
+    when the chunks run out, a process waits at most about one chunk for the others (with a
+    few dozen modules a chunk, that was tens of milliseconds on an xz tree).
     """
     count = max(1, min(len(paths), jobs * chunks_per_job, _MAX_CHUNKS))
     chunks = [paths[i::count] for i in range(count)]
