@@ -85,8 +85,9 @@ def test_scan_reads_exports_imports_aliases() -> None:
         import_crcs={"i1": 0x1234}, weak=["i2"],
     )  # fmt: skip
     assert scan_bytes(data) == ModuleScan(
-        (b"x-y",), (b"pre: z",), (), ((b"e1", None),), ((b"i1", 0x1234, False), (b"i2", None, True))
-    )
+        (b"x-y",), (b"pre: z",), (), (b"e1",), (None,), (b"i1", b"i2"), (0x1234, None),
+        (False, True),
+    )  # fmt: skip
     with_crc = scan_bytes(module_elf(export_crcs={"e2": 0xABCD}))
     assert with_crc.exports == ((b"e2", 0xABCD),)
 

@@ -190,7 +190,7 @@ BAD_CACHES = {
     "trailing": (lambda d: d + b"\0", "1 bytes after its end"),
     "checksum": (lambda d: d[:-40] + bytes([d[-40] ^ 1]) + d[-39:], "checksum mismatch"),
     "format": (lambda d: _reseal(d[:8] + struct.pack("<I", 1) + d[12:]),
-               "format 1, this lkm reads format 2"),
+               "format 1, this lkm reads format 3"),
     "byte-order": (lambda d: _reseal(d[:12] + (b"b" if d[12:13] == b"l" else b"l") + d[13:]),
                    "written on a {other} system"),
     "lkm-version": (_foreign_writer,

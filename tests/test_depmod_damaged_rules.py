@@ -85,7 +85,9 @@ STRING_EXPORTS = ((b"e1", None), (b"e2", None))
 
 def test_intact_module() -> None:
     scan = _module().scan()
-    assert scan == ModuleScan((b"a1",), (), (), CRC_EXPORTS, INTACT_IMPORTS)
+    assert (scan.aliases, scan.softdeps, scan.weakdeps, scan.exports, scan.imports) == (
+        (b"a1",), (), (), CRC_EXPORTS, INTACT_IMPORTS
+    )  # fmt: skip
 
 
 def test_undefined_symbol_named_past_the_string_table_costs_every_needed_symbol() -> None:
@@ -128,7 +130,8 @@ def test_types_links_and_entry_sizes_are_not_looked_at() -> None:
     module.set_header(STRTAB, 1, 8)
     module.set_header(VERSIONS, 1, 8)
     module.set_header(MODINFO, 1, 8)
-    assert module.scan() == ModuleScan((b"a1",), (), (), CRC_EXPORTS, INTACT_IMPORTS)
+    scan = module.scan()
+    assert (scan.aliases, scan.exports, scan.imports) == ((b"a1",), CRC_EXPORTS, INTACT_IMPORTS)
 
 
 @pytest.mark.parametrize("change", [-1, 1])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
-import operator
 import os
 import stat
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
@@ -398,12 +397,12 @@ def resolve(
             modules.append(Module(index, found, None))
             continue
         modules.append(Module(index, found, scan))
-        exports = scan.exports
+        names = scan.export_names
         if prefix:
-            exports = tuple((_unprefix(name, prefix), crc) for name, crc in exports)
-        # The last exporter in depmod's order wins; (name, crc) pairs go in at C speed.
-        owners.update(dict.fromkeys(map(_first, exports), index))
-        export_crcs.update(exports)
+            names = tuple(_unprefix(name, prefix) for name in names)
+        # The last exporter in depmod's order wins; names and CRCs go in at C speed.
+        owners.update(dict.fromkeys(names, index))
+        export_crcs.update(zip(names, scan.export_crcs, strict=True))
     if collected is not None:
         collected(modules, owners)
     kernel_crcs = kernel.crcs if kernel is not None else {}
@@ -451,13 +450,10 @@ def _plain_dependencies(modules: list[Module], owners: dict[bytes, int]) -> None
     few C-level calls per module instead of bytecode per needed symbol."""
     for module in modules:
         if module.scan is not None:
-            deps = dict.fromkeys(map(owners.get, map(_first, module.scan.imports)))
+            deps = dict.fromkeys(map(owners.get, module.scan.import_names))
             deps.pop(None, None)
             deps.pop(module.index, None)
             module.deps = list(deps)  # type: ignore[arg-type]  # None was taken out
-
-
-_first = operator.itemgetter(0)
 
 
 def _rank(modules: list[Module], reporter: Reporter) -> None:

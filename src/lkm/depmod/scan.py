@@ -38,16 +38,37 @@ _STB_WEAK = 2
 
 
 class ModuleScan(NamedTuple):
-    """What depmod uses of a readable module, as the file's bytes (depmod writes them back)."""
+    """What depmod uses of a readable module, as the file's bytes (depmod writes them back).
+
+    Symbols are columns, a tuple of names and tuples of what goes with them, rather than a
+    tuple per symbol: a plain run looks at names only, and a worker process sends a tree's
+    worth of them (columns of small ints and shared names pickle and unpickle at a fraction
+    of the cost). ``exports`` and ``imports`` give them a symbol at a time.
+    """
 
     aliases: tuple[bytes, ...]
     softdeps: tuple[bytes, ...]
     weakdeps: tuple[bytes, ...]
-    exports: tuple[tuple[bytes, int | None], ...]  # (name, crc)
-    imports: tuple[tuple[bytes, int | None, bool], ...]  # (name, crc, weak), symtab order
+    export_names: tuple[bytes, ...]
+    export_crcs: tuple[int | None, ...]
+    # The undefined symbols in symbol table order, then the ``__versions`` entries no
+    # undefined symbol names.
+    import_names: tuple[bytes, ...]
+    import_crcs: tuple[int | None, ...]
+    import_weak: tuple[bool, ...]
     # Not depmod's: the ``firmware:`` fields, kept in its cache for ``lkm closure`` (which
     # would otherwise decompress every module again to read them).
     firmware: tuple[bytes, ...] = ()
+
+    @property
+    def exports(self) -> tuple[tuple[bytes, int | None], ...]:
+        """(name, crc) of each exported symbol."""
+        return tuple(zip(self.export_names, self.export_crcs, strict=True))
+
+    @property
+    def imports(self) -> tuple[tuple[bytes, int | None, bool], ...]:
+        """(name, crc, weak) of each needed symbol."""
+        return tuple(zip(self.import_names, self.import_crcs, self.import_weak, strict=True))
 
 
 class ModuleFailure(NamedTuple):
@@ -401,8 +422,11 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
     )
     entry, _, name_word, mixed_word = _SYMBOL[is64]
     if symtab is None or strtab is None or symtab[1] % entry:
-        exports: tuple[tuple[bytes, int | None], ...] = _ksymtab_strings(elf, ksymtab_strings)
-        return _new_scan(ModuleScan, (aliases, softdeps, weakdeps, exports, (), firmware))
+        names = _ksymtab_strings(elf, ksymtab_strings)
+        return _new_scan(
+            ModuleScan,
+            (aliases, softdeps, weakdeps, names, (None,) * len(names), (), (), (), firmware),
+        )
     table = elf.read(symtab)
     words = array("I")
     if words.itemsize != 4:  # pragma: no cover - every CPython platform has it
@@ -422,9 +446,10 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
     imports = _imports(elf, table, offsets, mixed, strings=strings, names_cache=names_cache,
                        versions=versions)  # fmt: skip
     if imports is None:
-        imports, versions = [], None
+        imports, versions = ([], [], []), None
     if versions is not None:
         _versions_only(imports, versions)
+    import_names, import_crcs, import_weak = imports
     # Where "__crc_" starts in the string table (or in a name running past its end); the
     # symbols named from there are the exports, unless a symbol is named past the table.
     text = strings
@@ -435,15 +460,30 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
     while at >= 0:
         starts.add(at)
         at = text.find(_CRC_PREFIX, at + 1)
-    exports = ()
+    candidates = []
     if starts and offsets and max(offsets) < limit:
         candidates = list(compress(range(len(offsets)), map(starts.__contains__, offsets)))
-        if candidates:
-            exports = _crc_exports(elf, table, candidates, words=words, strings=strings,
-                                   names_cache=names_cache)  # fmt: skip
-    if not exports:
-        exports = _ksymtab_strings(elf, ksymtab_strings)
-    return _new_scan(ModuleScan, (aliases, softdeps, weakdeps, exports, tuple(imports), firmware))
+    if candidates:
+        export_names, export_crcs = _crc_exports(
+            elf, table, candidates, words=words, strings=strings, names_cache=names_cache
+        )
+    else:
+        export_names = _ksymtab_strings(elf, ksymtab_strings)
+        export_crcs = (None,) * len(export_names)
+    return _new_scan(
+        ModuleScan,
+        (
+            aliases,
+            softdeps,
+            weakdeps,
+            export_names,
+            export_crcs,
+            tuple(import_names),
+            tuple(import_crcs),
+            tuple(import_weak),
+            firmware,
+        ),
+    )
 
 
 def _imports(
@@ -455,9 +495,10 @@ def _imports(
     strings: bytes,
     names_cache: dict[bytes, bytes],
     versions: dict[bytes, int] | None,
-) -> list[tuple[bytes, int | None, bool]] | None:
-    """The undefined symbols (st_shndx 0) that have a name, in table order, as (name, crc,
-    weak); None when one is named past the string table (kmod then needs no symbol at all).
+) -> tuple[list[bytes], list[int | None], list[bool]] | None:
+    """The undefined symbols (st_shndx 0) that have a name, in table order: their names, CRCs
+    and whether they are weak; None when one is named past the string table (kmod then needs
+    no symbol at all).
 
     Which symbols are undefined is found on the bytes: st_shndx's two bytes of each symbol
     (a strided slice each), ORed as two big integers, a zero byte made 1 (``translate``) gives
@@ -467,7 +508,7 @@ def _imports(
     entry, shndx_at, _, _ = _SYMBOL[elf.is64]
     count = len(offsets)
     if not count:
-        return []
+        return [], [], []
     low = int.from_bytes(table[shndx_at::entry], "little")
     high = int.from_bytes(table[shndx_at + 1 :: entry], "little")
     undefined = (low | high).to_bytes(count, "little").translate(_ZERO_IS_ONE)
@@ -480,7 +521,7 @@ def _imports(
         needed.insert(0, offsets[0])
         infos.insert(0, mixed[0])
     if not needed:
-        return []
+        return [], [], []
     if max(needed) >= len(strings):
         return None
     if 0 in needed:  # no name
@@ -492,9 +533,9 @@ def _imports(
         names = list(compress(names, names))
     names = list(map(names_cache.setdefault, names, names))
     bind, weak = _WEAK[elf.little]
-    weaks = map(weak.__eq__, map(bind.__and__, infos))
-    crcs = map(versions.get, names) if versions else repeat(None)
-    return list(zip(names, crcs, weaks, strict=False))  # crcs may be endless
+    weaks = list(map(weak.__eq__, map(bind.__and__, infos)))
+    crcs: list[int | None] = list(map(versions.get, names)) if versions else [None] * len(names)
+    return names, crcs, weaks
 
 
 def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
@@ -517,14 +558,17 @@ def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
 
 
 def _versions_only(
-    imports: list[tuple[bytes, int | None, bool]], versions: dict[bytes, int]
+    imports: tuple[list[bytes], list[int | None], list[bool]], versions: dict[bytes, int]
 ) -> None:
     """Append the ``__versions`` entries no undefined symbol names (``module_layout``): kmod
     counts them as needed symbols too, after those of the symbol table."""
-    named = set(map(_first, imports))
+    names, crcs, weak = imports
+    named = set(names)
     if len(named) < len(versions) or not named.issuperset(versions):
         missing = list(filterfalse(named.__contains__, versions))
-        imports.extend(zip(missing, map(versions.__getitem__, missing), repeat(False)))
+        names.extend(missing)
+        crcs.extend(map(versions.__getitem__, missing))
+        weak.extend(repeat(False, len(missing)))
 
 
 def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | None:
@@ -555,8 +599,8 @@ def _crc_exports(
     words: array[int],
     strings: bytes,
     names_cache: dict[bytes, bytes],
-) -> tuple[tuple[bytes, int | None], ...]:
-    """The ``__crc_<name>`` symbols among ``candidates`` (symbol indexes), with their CRCs.
+) -> tuple[tuple[bytes, ...], tuple[int | None, ...]]:
+    """The ``__crc_<name>`` symbols among ``candidates`` (symbol indexes): names and CRCs.
 
     An absolute symbol's CRC is its value; another's is the 32-bit word its value points at in
     its section. A CRC that cannot be read (an undefined symbol, a value outside its section)
@@ -604,12 +648,11 @@ def _crc_exports(
             if 0 <= where <= len(data) - 4:
                 crc = int.from_bytes(data[where : where + 4], order)
         crcs.append(crc)
-    return tuple(zip(names, crcs, strict=True))
+    return tuple(names), tuple(crcs)
 
 
-def _ksymtab_strings(
-    elf: _Elf, span: tuple[int, int] | None
-) -> tuple[tuple[bytes, int | None], ...]:
+def _ksymtab_strings(elf: _Elf, span: tuple[int, int] | None) -> tuple[bytes, ...]:
     if span is None:
         return ()
-    return tuple((name, None) for name in elf.read(span).split(b"\0") if name)
+    names = elf.read(span).split(b"\0")
+    return tuple(compress(names, names))
