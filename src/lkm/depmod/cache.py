@@ -75,6 +75,8 @@ _DIGEST_SIZE = 32
 # coarse clock tick of Linux file timestamps.
 RACY_NS = 2_000_000_000
 
+# The type of a ModuleScan field stored in the cache, where it is not a tuple.
+_FIELD_TYPES = {"import_weak": bytes}
 # (device, inode, size, mtime_ns, ctime_ns)
 Identity = tuple[int, int, int, int, int]
 
@@ -254,7 +256,10 @@ def _entries(payload: object) -> dict[str, Entry]:
             or not all(type(number) is int for number in value[0])
             or not isinstance(value[1], tuple)
             or len(value[1]) != len(ModuleScan._fields)
-            or not all(type(part) is tuple for part in value[1])
+            or not all(
+                type(part) is _FIELD_TYPES.get(field, tuple)
+                for field, part in zip(ModuleScan._fields, value[1], strict=True)
+            )
         ):
             raise CacheError(f"unreadable payload (bad entry for {path!r})")
         entries[path] = Entry(value[0], ModuleScan._make(value[1]))

@@ -12,14 +12,14 @@ leniently as kmod 34 does (see ``_scan_elf``).
 
 from __future__ import annotations
 
-import operator
 import os
 import stat
 import struct
 import sys
 from array import array
 from collections.abc import Sequence
-from itertools import compress, filterfalse, repeat
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
@@ -55,7 +55,7 @@ class ModuleScan(NamedTuple):
     # undefined symbol names.
     import_names: tuple[bytes, ...]
     import_crcs: tuple[int | None, ...]
-    import_weak: tuple[bool, ...]
+    import_weak: bytes  # 1 or 0 each
     # Not depmod's: the ``firmware:`` fields, kept in its cache for ``lkm closure`` (which
     # would otherwise decompress every module again to read them).
     firmware: tuple[bytes, ...] = ()
@@ -68,7 +68,8 @@ class ModuleScan(NamedTuple):
     @property
     def imports(self) -> tuple[tuple[bytes, int | None, bool], ...]:
         """(name, crc, weak) of each needed symbol."""
-        return tuple(zip(self.import_names, self.import_crcs, self.import_weak, strict=True))
+        weak = map(bool, self.import_weak)
+        return tuple(zip(self.import_names, self.import_crcs, weak, strict=True))
 
 
 class ModuleFailure(NamedTuple):
@@ -262,22 +263,22 @@ _SPAN = {
     (False, False): struct.Struct(">12xIII"),
 }
 _NATIVE_LITTLE = sys.byteorder == "little"
-# Per class: the size of a symbol, where st_shndx's two bytes are in it, and (in 32-bit words)
-# the word holding st_name and the word holding st_info, st_other and st_shndx.
-_SYMBOL = {True: (24, 6, 0, 1), False: (16, 14, 0, 3)}
+# Per class: the size of a symbol, where st_shndx's two bytes and st_info's byte are in it,
+# and (in 32-bit words) the word holding st_name and the word holding st_info, st_other and
+# st_shndx.
+_SYMBOL = {True: (24, 6, 4, 0, 1), False: (16, 14, 12, 0, 3)}
 # Where st_value is in a symbol, in native words of its size (64 or 32 bits), per class.
 _VALUE_WORDS = {True: (1, 3, "Q"), False: (1, 4, "I")}
 # bytes.translate's table that makes a zero byte 1 and any other 0.
 _ZERO_IS_ONE = bytes([1] + [0] * 255)
-# ELF_ST_BIND(st_info) == STB_WEAK, tested on the native word holding st_info: its low byte
-# when the file is little-endian, its high byte when big-endian.
-_WEAK = {True: (0xF0, _STB_WEAK << 4), False: (0xF0 << 24, _STB_WEAK << 28)}
+# bytes.translate's table that makes an st_info byte 1 where ELF_ST_BIND is STB_WEAK, else 0.
+_WEAK_IS_ONE = bytes(int(info >> 4 == _STB_WEAK) for info in range(256))
 # st_shndx out of that word.
 _SHNDX = {True: (16).__rrshift__, False: (0xFFFF).__and__}
 _VERSION_ENTRY = 64
 # The name field of a ``__versions`` entry, after its CRC, per class.
 _VERSION_NAME = {True: struct.Struct("8x56s"), False: struct.Struct("4x60s")}
-_first = operator.itemgetter(0)
+_first = itemgetter(0)
 
 
 class _Elf:
@@ -420,12 +421,12 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
     aliases, softdeps, weakdeps, firmware = (
         _modinfo(elf.read(section)) if section else ((), (), (), ())
     )
-    entry, _, name_word, mixed_word = _SYMBOL[is64]
+    entry, _, _, name_word, _ = _SYMBOL[is64]
     if symtab is None or strtab is None or symtab[1] % entry:
         names = _ksymtab_strings(elf, ksymtab_strings)
         return _new_scan(
             ModuleScan,
-            (aliases, softdeps, weakdeps, names, (None,) * len(names), (), (), (), firmware),
+            (aliases, softdeps, weakdeps, names, (None,) * len(names), (), (), b"", firmware),
         )
     table = elf.read(symtab)
     words = array("I")
@@ -436,20 +437,16 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
         words.byteswap()
     stride = entry // 4
     offsets = words[name_word::stride]
-    # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
-    # little-endian, its bottom half when big-endian (read as one native word after swapping).
-    mixed = words[mixed_word::stride]
     strings = elf.read(strtab)
     limit = len(strings)
 
-    versions = _versions(elf, versions_section)
-    imports = _imports(elf, table, offsets, mixed, strings=strings, names_cache=names_cache,
-                       versions=versions)  # fmt: skip
-    if imports is None:
-        imports, versions = ([], [], []), None
-    if versions is not None:
-        _versions_only(imports, versions)
-    import_names, import_crcs, import_weak = imports
+    needed = _imports(elf, table, offsets, strings=strings, names_cache=names_cache)
+    import_names: tuple[bytes, ...] = ()
+    import_crcs: tuple[int | None, ...] = ()
+    import_weak = b""
+    if needed is not None:
+        versions = _versions(elf, versions_section)
+        import_names, import_crcs, import_weak = _with_versions(*needed, versions)
     # Where "__crc_" starts in the string table (or in a name running past its end); the
     # symbols named from there are the exports, unless a symbol is named past the table.
     text = strings
@@ -478,9 +475,9 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
             weakdeps,
             export_names,
             export_crcs,
-            tuple(import_names),
-            tuple(import_crcs),
-            tuple(import_weak),
+            import_names,
+            import_crcs,
+            import_weak,
             firmware,
         ),
     )
@@ -490,52 +487,49 @@ def _imports(
     elf: _Elf,
     table: bytes,
     offsets: array[int],
-    mixed: array[int],
     *,
     strings: bytes,
     names_cache: dict[bytes, bytes],
-    versions: dict[bytes, int] | None,
-) -> tuple[list[bytes], list[int | None], list[bool]] | None:
-    """The undefined symbols (st_shndx 0) that have a name, in table order: their names, CRCs
-    and whether they are weak; None when one is named past the string table (kmod then needs
-    no symbol at all).
+) -> tuple[list[bytes], bytes] | None:
+    """The undefined symbols (st_shndx 0) that have a name, in table order: their names and
+    whether each is weak (a byte each, 1 or 0); None when one is named past the string table
+    (kmod then needs no symbol at all).
 
-    Which symbols are undefined is found on the bytes: st_shndx's two bytes of each symbol
-    (a strided slice each), ORed as two big integers, a zero byte made 1 (``translate``) gives
-    a selector for ``compress``. Symbols before the first undefined one past the null symbol
-    (the local ones) are not looked at again.
+    Both are found on the bytes: st_shndx's two bytes of each symbol (a strided slice each),
+    ORed as two big integers, a zero byte made 1 (``translate``), select the undefined ones
+    (``compress``), and st_info's byte made 1 where its binding is weak gives the flags.
+    Symbols before the first undefined one past the null symbol (the local ones) are not
+    looked at again.
     """
-    entry, shndx_at, _, _ = _SYMBOL[elf.is64]
+    entry, shndx_at, info_at, _, _ = _SYMBOL[elf.is64]
     count = len(offsets)
     if not count:
-        return [], [], []
+        return [], b""
     low = int.from_bytes(table[shndx_at::entry], "little")
     high = int.from_bytes(table[shndx_at + 1 :: entry], "little")
     undefined = (low | high).to_bytes(count, "little").translate(_ZERO_IS_ONE)
+    weak = table[info_at::entry].translate(_WEAK_IS_ONE)
     first = undefined.find(1, 1)
     if first < 0:
         first = count
     needed = list(compress(offsets[first:], undefined[first:]))
-    infos = list(compress(mixed[first:], undefined[first:]))
-    if undefined[0]:
+    weaks = bytes(compress(weak[first:], undefined[first:]))
+    # The null symbol names nothing, unless there is no string table to name it in.
+    if undefined[0] and (offsets[0] or not strings):
         needed.insert(0, offsets[0])
-        infos.insert(0, mixed[0])
+        weaks = weak[:1] + weaks
     if not needed:
-        return [], [], []
+        return [], b""
     if max(needed) >= len(strings):
         return None
     if 0 in needed:  # no name
-        infos = list(compress(infos, needed))
+        weaks = bytes(compress(weaks, needed))
         needed = list(compress(needed, needed))
     names = _names_at(elf, strings, needed)
     if b"" in names:
-        infos = list(compress(infos, names))
+        weaks = bytes(compress(weaks, names))
         names = list(compress(names, names))
-    names = list(map(names_cache.setdefault, names, names))
-    bind, weak = _WEAK[elf.little]
-    weaks = list(map(weak.__eq__, map(bind.__and__, infos)))
-    crcs: list[int | None] = list(map(versions.get, names)) if versions else [None] * len(names)
-    return names, crcs, weaks
+    return list(map(names_cache.setdefault, names, names)), weaks
 
 
 def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
@@ -544,7 +538,9 @@ def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
     a NUL in the file."""
     ends = list(map(strings.find, repeat(b"\0"), offsets))
     if -1 not in ends:
-        return list(map(strings.__getitem__, map(slice, offsets, ends)))
+        if len(ends) < 2:  # itemgetter of one item gives it alone, of none fails
+            return [strings[offsets[0] : ends[0]]] if ends else []
+        return list(itemgetter(*map(slice, offsets, ends))(strings))
     strtab = elf.spans[2]
     assert strtab is not None  # strings are its bytes
     names = []
@@ -557,18 +553,22 @@ def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
     return names
 
 
-def _versions_only(
-    imports: tuple[list[bytes], list[int | None], list[bool]], versions: dict[bytes, int]
-) -> None:
-    """Append the ``__versions`` entries no undefined symbol names (``module_layout``): kmod
-    counts them as needed symbols too, after those of the symbol table."""
-    names, crcs, weak = imports
-    named = set(names)
-    if len(named) < len(versions) or not named.issuperset(versions):
-        missing = list(filterfalse(named.__contains__, versions))
-        names.extend(missing)
-        crcs.extend(map(versions.__getitem__, missing))
-        weak.extend(repeat(False, len(missing)))
+def _with_versions(
+    names: list[bytes], weak: bytes, versions: dict[bytes, int] | None
+) -> tuple[tuple[bytes, ...], tuple[int | None, ...], bytes]:
+    """The needed symbols' names, CRCs and weak flags: the undefined symbols', each with its
+    ``__versions`` CRC, then the ``__versions`` entries no undefined symbol names
+    (``module_layout``), which kmod counts as needed symbols too."""
+    if not versions:
+        return tuple(names), (None,) * len(names), weak
+    # Each name's CRC taken out of a copy: what is left are the entries no name took.
+    left = versions.copy()
+    crcs = list(map(left.pop, names, repeat(None)))
+    if None in crcs:  # a name not in __versions, or named twice
+        crcs = list(map(versions.get, names))
+        named = set(names)
+        left = {name: crc for name, crc in versions.items() if name not in named}
+    return tuple(names) + tuple(left), tuple(crcs) + tuple(left.values()), weak + bytes(len(left))
 
 
 def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | None:
@@ -607,11 +607,13 @@ def _crc_exports(
     is unknown, the export stays. A section index past the table makes kmod 34 abort: here the
     module fails instead.
     """
-    entry, _, name_word, mixed_word = _SYMBOL[elf.is64]
+    entry, _, _, name_word, mixed_word = _SYMBOL[elf.is64]
     stride = entry // 4
     names = _names_at(elf, strings, list(map(words[name_word::stride].__getitem__, candidates)))
     names = [name[len(_CRC_PREFIX) :] for name in names]
     names = list(map(names_cache.setdefault, names, names))
+    # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
+    # little-endian, its bottom half when big-endian (read as one native word after swapping).
     mixed = map(words[mixed_word::stride].__getitem__, candidates)
     shndxs = list(map(_SHNDX[elf.little], mixed))
     shnum = elf.section_count
