@@ -9,6 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lkm.depmod import scan
 from lkm.errors import ElfError
@@ -80,3 +82,38 @@ class _ElfFileOnly(scan._InMemory):
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
         self.head = b""
+
+
+def _modinfo_one_by_one(data: bytes) -> tuple[tuple[bytes, ...], ...]:
+    """What ``_modinfo`` finds, read a string at a time as modinfo reads them."""
+    found: dict[bytes, list[bytes]] = {b"alias": [], b"softdep": [], b"weakdep": [],
+                                       b"firmware": []}  # fmt: skip
+    for item in data.split(b"\0"):
+        key, eq, value = item.partition(b"=")
+        if key in found and (eq or key == b"firmware"):
+            found[key].append(value)
+    return tuple(tuple(values) for values in found.values())
+
+
+_PIECES = st.sampled_from(
+    [b"alias", b"softdep", b"weakdep", b"firmware", b"=", b"\0", b"a", b"x=y", b"aliasX", b"\n"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map(b"".join))
+def test_modinfo_values_found_as_modinfo_reads_strings(data: bytes) -> None:
+    assert scan._modinfo(data) == _modinfo_one_by_one(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"alias=a\0alias=b\0license=GPL\0alias=c",
+        b"firmware\0firmware=f.bin\0",
+        b"alias\0alias=\0alias=a=b\0aliasX=c\0\0",
+        b"license=GPL\0softdep=pre: x\0weakdep=y\0firmware=z\0",
+    ],
+)
+def test_modinfo_values_of_strings_in_any_order(data: bytes) -> None:
+    assert scan._modinfo(data) == _modinfo_one_by_one(data)

@@ -226,23 +226,39 @@ class _OnDisk(_Source):
 
 def _modinfo(data: bytes) -> tuple[tuple[bytes, ...], ...]:
     """aliases, softdeps, weakdeps and firmware; a firmware string without ``=`` is the key
-    with an empty value, as modinfo reads it (``ModuleFile.modinfo``)."""
-    found: dict[bytes, list[bytes]] = {
-        b"alias": [],
-        b"softdep": [],
-        b"weakdep": [],
-        b"firmware": [],
-    }
-    for item in data.split(b"\0"):
-        key, eq, value = item.partition(b"=")
-        if key in found and (eq or key == b"firmware"):
-            found[key].append(value)
+    with an empty value, as modinfo reads it (``ModuleFile.modinfo``).
+
+    Each key's values are found by splitting at the key with its ``=`` and the NUL ending the
+    string before: the strings are not looked at one by one.
+    """
+    text = b"\0" + data
+    firmware: tuple[bytes, ...] = ()
+    if b"\0firmware" in text:
+        if (text + b"\0").find(b"\0firmware\0") < 0:
+            firmware = _values(text, b"\0firmware=")
+        else:  # a string "firmware" alone, whose value is empty
+            items = map(bytes.partition, data.split(b"\0"), repeat(b"="))
+            firmware = tuple(value for key, _, value in items if key == b"firmware")
     return (
-        tuple(found[b"alias"]),
-        tuple(found[b"softdep"]),
-        tuple(found[b"weakdep"]),
-        tuple(found[b"firmware"]),
+        _values(text, b"\0alias="),
+        _values(text, b"\0softdep="),
+        _values(text, b"\0weakdep="),
+        firmware,
     )
+
+
+def _values(text: bytes, key: bytes) -> tuple[bytes, ...]:
+    """The values of the strings of ``text`` that start with ``key`` (NUL, name, ``=``)."""
+    parts = text.split(key)
+    if len(parts) < 2:
+        return ()
+    del parts[0]
+    # A value ends at the next NUL: only the last, and one followed by another key's string,
+    # runs on past it.
+    if b"\0" in b"".join(parts[:-1]):
+        return tuple(map(_first, map(bytes.partition, parts, repeat(b"\0"))))
+    parts[-1] = parts[-1].partition(b"\0")[0]
+    return tuple(parts)
 
 
 _SECTIONS = (".modinfo", ".symtab", ".strtab", "__versions", "__ksymtab_strings")
@@ -577,18 +593,15 @@ def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | Non
         return None
     data = elf.read(span)
     # The CRCs picked out of the entries as an array of words (a slice with a stride), the
-    # names unpacked alone: no tuple per entry.
+    # names unpacked alone, each up to its first NUL (as kmod reads them).
     crcs = array("Q" if elf.is64 else "I")
     crcs.frombytes(data)
     if elf.little != _NATIVE_LITTLE:
         crcs.byteswap()
     crcs = crcs[:: _VERSION_ENTRY // crcs.itemsize]
-    padded = list(map(_first, _VERSION_NAME[elf.is64].iter_unpack(data)))
-    found = dict(zip(map(bytes.rstrip, padded, repeat(b"\0")), crcs, strict=True))
-    if b"\0" in b"".join(found):
-        # Bytes after a name's end: the name ends at its first NUL, as for kmod.
-        return {name.split(b"\0", 1)[0]: crc for crc, name in zip(crcs, padded, strict=True)}
-    return found
+    padded = map(_first, _VERSION_NAME[elf.is64].iter_unpack(data))
+    names = map(_first, map(bytes.partition, padded, repeat(b"\0")))
+    return dict(zip(names, crcs, strict=True))
 
 
 def _crc_exports(
