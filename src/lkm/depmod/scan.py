@@ -536,27 +536,31 @@ def _imports(
         weaks = weak[:1] + weaks
     if not needed:
         return [], b""
-    if max(needed) >= len(strings):
+    if not strings:  # every name past the table's end
         return None
-    if 0 in needed:  # no name
+    if strings[0] and 0 in needed:  # no name, not even the empty one
         weaks = bytes(compress(weaks, needed))
         needed = list(compress(needed, needed))
     names = _names_at(elf, strings, needed)
+    if names is None:
+        return None
     if b"" in names:
         weaks = bytes(compress(weaks, names))
         names = list(compress(names, names))
     return list(map(names_cache.setdefault, names, names)), weaks
 
 
-def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes]:
-    """The NUL-terminated names at ``offsets`` (each below ``len(strings)``) of the string
-    table: all found at once, unless one runs past the table's end, where kmod reads on up to
-    a NUL in the file."""
+def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes] | None:
+    """The NUL-terminated names at ``offsets`` of the string table, all found at once;
+    unless one runs past the table's end, where kmod reads on up to a NUL in the file. None
+    when an offset is not in the table."""
     ends = list(map(strings.find, repeat(b"\0"), offsets))
     if -1 not in ends:
         if len(ends) < 2:  # itemgetter of one item gives it alone, of none fails
             return [strings[offsets[0] : ends[0]]] if ends else []
         return list(itemgetter(*map(slice, offsets, ends))(strings))
+    if max(offsets) >= len(strings):
+        return None
     strtab = elf.spans[2]
     assert strtab is not None  # strings are its bytes
     names = []
@@ -623,6 +627,7 @@ def _crc_exports(
     entry, _, _, name_word, mixed_word = _SYMBOL[elf.is64]
     stride = entry // 4
     names = _names_at(elf, strings, list(map(words[name_word::stride].__getitem__, candidates)))
+    assert names is not None  # every symbol is named in the table
     names = [name[len(_CRC_PREFIX) :] for name in names]
     names = list(map(names_cache.setdefault, names, names))
     # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
