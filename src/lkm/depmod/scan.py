@@ -283,14 +283,10 @@ _NATIVE_LITTLE = sys.byteorder == "little"
 # and (in 32-bit words) the word holding st_name and the word holding st_info, st_other and
 # st_shndx.
 _SYMBOL = {True: (24, 6, 4, 0, 1), False: (16, 14, 12, 0, 3)}
-# Where st_value is in a symbol, in native words of its size (64 or 32 bits), per class.
-_VALUE_WORDS = {True: (1, 3, "Q"), False: (1, 4, "I")}
 # bytes.translate's table that makes a zero byte 1 and any other 0.
 _ZERO_IS_ONE = bytes([1] + [0] * 255)
 # bytes.translate's table that makes an st_info byte 1 where ELF_ST_BIND is STB_WEAK, else 0.
 _WEAK_IS_ONE = bytes(int(info >> 4 == _STB_WEAK) for info in range(256))
-# st_shndx out of that word.
-_SHNDX = {True: (16).__rrshift__, False: (0xFFFF).__and__}
 _VERSION_ENTRY = 64
 # The name field of a ``__versions`` entry, after its CRC, per class.
 _VERSION_NAME = {True: struct.Struct("8x56s"), False: struct.Struct("4x60s")}
@@ -468,17 +464,15 @@ def _scan_elf(source: _Source, names_cache: dict[bytes, bytes], path: str | None
     text = strings
     if not strings.endswith(b"\0"):
         text = source.read(strtab[0], limit + len(_CRC_PREFIX) - 1)
-    starts = set()
+    starts = []
     at = text.find(_CRC_PREFIX)
     while at >= 0:
-        starts.add(at)
+        starts.append(at)
         at = text.find(_CRC_PREFIX, at + 1)
-    candidates = []
-    if starts and offsets and max(offsets) < limit:
-        candidates = list(compress(range(len(offsets)), map(starts.__contains__, offsets)))
-    if candidates:
+    candidates = _named_from(table, offsets, starts, little) if starts and offsets else []
+    if candidates and max(offsets) < limit:
         export_names, export_crcs = _crc_exports(
-            elf, table, candidates, words=words, strings=strings, names_cache=names_cache
+            elf, table, candidates, strings=strings, names_cache=names_cache
         )
     else:
         export_names = _ksymtab_strings(elf, ksymtab_strings)
@@ -608,12 +602,46 @@ def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | Non
     return dict(zip(names, crcs, strict=True))
 
 
+def _named_from(table: bytes, offsets: array[int], starts: list[int], little: bool) -> list[int]:
+    """The indexes of the symbols named at one of ``starts``, in table order.
+
+    A symbol whose st_name has the two low bytes of some start is a candidate: each of those
+    byte columns (a strided slice) made 1 where a start has that byte (``translate``), the two
+    ANDed as big integers, the candidates found in that as 1s; each is then checked whole.
+    """
+    count = len(offsets)
+    entry = len(table) // count
+    lows, highs = bytearray(256), bytearray(256)
+    for start in starts:
+        lows[start & 0xFF] = highs[start >> 8 & 0xFF] = 1
+    low_at, high_at = (0, 1) if little else (3, 2)
+    bits = int.from_bytes(table[low_at::entry].translate(lows), "little")
+    bits &= int.from_bytes(table[high_at::entry].translate(highs), "little")
+    marks = bits.to_bytes(count, "little")
+    found = []
+    at = marks.find(1)
+    while at >= 0:
+        found.append(at)
+        at = marks.find(1, at + 1)
+    wanted = set(starts)
+    return list(compress(found, map(wanted.__contains__, map(offsets.__getitem__, found))))
+
+
+# st_name, st_shndx and st_value of a symbol, per (64-bit, little), and where each is in the
+# unpacked tuple.
+_NAME_SHNDX_VALUE = {
+    (True, True): (struct.Struct("<I2xHQ8x"), 0, 1, 2),
+    (True, False): (struct.Struct(">I2xHQ8x"), 0, 1, 2),
+    (False, True): (struct.Struct("<II6xH"), 0, 2, 1),
+    (False, False): (struct.Struct(">II6xH"), 0, 2, 1),
+}
+
+
 def _crc_exports(
     elf: _Elf,
     table: bytes,
     candidates: list[int],
     *,
-    words: array[int],
     strings: bytes,
     names_cache: dict[bytes, bytes],
 ) -> tuple[tuple[bytes, ...], tuple[int | None, ...]]:
@@ -624,39 +652,30 @@ def _crc_exports(
     is unknown, the export stays. A section index past the table makes kmod 34 abort: here the
     module fails instead.
     """
-    entry, _, _, name_word, mixed_word = _SYMBOL[elf.is64]
-    stride = entry // 4
-    names = _names_at(elf, strings, list(map(words[name_word::stride].__getitem__, candidates)))
+    symbol, name_at, shndx_at, value_at = _NAME_SHNDX_VALUE[elf.is64, elf.little]
+    symbols = list(map(symbol.unpack_from, repeat(table), map(symbol.size.__mul__, candidates)))
+    names = _names_at(elf, strings, list(map(itemgetter(name_at), symbols)))
     assert names is not None  # every symbol is named in the table
     names = [name[len(_CRC_PREFIX) :] for name in names]
     names = list(map(names_cache.setdefault, names, names))
-    # The word holding st_info, st_other and st_shndx: shndx is its top half when the file is
-    # little-endian, its bottom half when big-endian (read as one native word after swapping).
-    mixed = map(words[mixed_word::stride].__getitem__, candidates)
-    shndxs = list(map(_SHNDX[elf.little], mixed))
     shnum = elf.section_count
-    for shndx in shndxs:
-        if shndx >= shnum and shndx != SHN_ABS:
-            raise ElfError(
-                f"__crc_ symbol refers to section index {shndx:#x}, not a section of the "
-                f"file ({shnum} sections)",
-                path=elf.path,
-            )
-    first, step, code = _VALUE_WORDS[elf.is64]
-    values = array(code)
-    values.frombytes(table)
-    if elf.little != _NATIVE_LITTLE:
-        values.byteswap()
     order: Literal["little", "big"] = "little" if elf.little else "big"
     # Per section: its bytes (none when they run past the file) and the value its offset 0
     # has: in a relocatable object symbol values are offsets into their section, else
     # addresses.
     bodies: dict[int, tuple[bytes, int]] = {}
     crcs: list[int | None] = []
-    for shndx, value in zip(shndxs, map(values[first::step].__getitem__, candidates), strict=True):
+    for fields in symbols:
+        shndx, value = fields[shndx_at], fields[value_at]
         crc: int | None = None
         if shndx == SHN_ABS:
             crc = value & 0xFFFFFFFF
+        elif shndx >= shnum:
+            raise ElfError(
+                f"__crc_ symbol refers to section index {shndx:#x}, not a section of the "
+                f"file ({shnum} sections)",
+                path=elf.path,
+            )
         elif shndx != 0:
             found = bodies.get(shndx)
             if found is None:
