@@ -101,16 +101,26 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) ->
         time.sleep(0.02)
 
 
-def reading_under(pid: int, part: str) -> Callable[[], bool]:
-    """Whether process ``pid`` has a file open or mapped whose path contains ``part``.
+# More than an interpreter reads while it starts (about 2 MiB of bytecode) and less than
+# half of the xz tree (about 94 MiB, which lkm's depmod shares between two processes).
+_READ_MODULES = 16 << 20
 
-    Mapped too: a reader that maps a file and closes it at once holds no descriptor for
-    the poll to see, and a missed read phase leaves the process blocked on its full stdout."""
+
+def reading_under(pid: int, part: str) -> Callable[[], bool]:
+    """Whether process ``pid`` is reading the files under a path containing ``part``: it has
+    one open or mapped, or it has read more bytes than it could have without them.
+
+    Mapped and counted too: a reader that maps a file and closes it at once, or reads a
+    small file whole and closes it, holds a descriptor too briefly for the poll to see, and
+    a missed read phase leaves the process blocked on its full stdout."""
 
     def check() -> bool:
         try:
             with open(f"/proc/{pid}/maps") as maps:
                 if any(part in line for line in maps):
+                    return True
+            with open(f"/proc/{pid}/io") as io:
+                if int(io.readline().split()[1]) >= _READ_MODULES:  # rchar: bytes read
                     return True
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
