@@ -233,7 +233,7 @@ def _symbols_index(result: DepmodResult) -> Content:
     }
     if not all(map(bytes.isascii, owners)):
         # kmod adds them in its hash order, and names the first it cannot hold in that order.
-        symbol = next(s for s in hash_order(result.owners, SYMBOL_BUCKETS) if not s.isascii())
+        symbol = next(s for s in hash_order(owners, SYMBOL_BUCKETS) if not s.isascii())
         return BadIndexKey(b"symbol:" + symbol)
     return _index(symbols_bin)
 
@@ -386,10 +386,7 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
                     os.unlink(f"{directory}/{temporary}")
                 if isinstance(err, OSError):
                     _settle(directory, written, syncs, failures)
-                    reason = os.strerror(err.errno or 0)
-                    failures.append(
-                        f"Could not create index '{name}'. Output is truncated: {reason}"
-                    )
+                    failures.append(_truncated(name, err))
                     _commit(directory, written, failures)
                     raise OutputError(failures) from err
                 if isinstance(err, DepmodError):
@@ -415,6 +412,11 @@ def write_outputs(directory: str, files: Sequence[tuple[str, bytes | Callable[[]
         raise
     if failures:
         raise OutputError(failures)
+
+
+def _truncated(name: str, error: OSError) -> str:
+    """kmod's line for an index it could not write or flush to disk."""
+    return f"Could not create index '{name}'. Output is truncated: {os.strerror(error.errno or 0)}"
 
 
 class _Flush:
@@ -457,8 +459,7 @@ def _settle(
                     os.unlink(f"{directory}/{temporary}")
             name = written[position][1]
             del written[position:]
-            reason = os.strerror(error.errno or 0)
-            failures.append(f"Could not create index '{name}'. Output is truncated: {reason}")
+            failures.append(_truncated(name, error))
             return error
     return None
 
