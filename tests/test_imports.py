@@ -22,6 +22,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.errors",
         "lkm.typing_lite",  # typing's names for type checkers, without typing at run time
         "lkm.enum_lite",  # enum's classes for type checkers, without enum at run time
+        "lkm.dataclasses_lite",  # dataclasses' decorator for type checkers, without it at run time
         "lkm.text",
         "lkm.names",
         "lkm.wildcard",

@@ -1,10 +1,11 @@
-"""lkm.typing_lite's ``NamedTuple`` and ``cached_property`` and lkm.enum_lite's enums behave as
-the standard library's classes do, for what lkm uses of them: each case builds the same class
-both ways and compares the results (or the exceptions)."""
+"""lkm.typing_lite's ``NamedTuple`` and ``cached_property``, lkm.enum_lite's enums and
+lkm.dataclasses_lite's ``dataclass`` behave as the standard library's do, for what lkm uses of
+them: each case builds the same class both ways and compares the results (or the exceptions)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 import functools
 import pickle
@@ -13,14 +14,14 @@ from collections.abc import Callable
 
 import pytest
 
-from lkm import enum_lite, typing_lite
+from lkm import dataclasses_lite, enum_lite, typing_lite
 from lkm.jsonable import to_jsonable
 
 
 def _outcome(call: Callable[[], object]) -> tuple[str, str]:
     try:
         return "value", repr(call())
-    except (TypeError, ValueError, KeyError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
         return type(err).__name__, str(err)
 
 
@@ -173,3 +174,108 @@ class Shade(enum_lite.Enum):
 def test_lite_enum_pickles_and_serialises_as_its_value() -> None:
     assert pickle.loads(pickle.dumps(Shade.DARK)) is Shade.DARK
     assert to_jsonable([Shade.DARK]) == ["dark"]
+
+
+def _data_classes(module: typing.Any) -> tuple[type, type]:
+    @module.dataclass(frozen=True)
+    class Point:
+        """A point."""
+
+        x: int
+        y: int = 0
+        tags: tuple[str, ...] = module.field(default=())
+
+        @property
+        def twice(self) -> int:
+            return 2 * self.x
+
+    @module.dataclass
+    class Bag:
+        """A bag."""
+
+        name: str
+        items: list[int] = module.field(default_factory=list)
+        size: int = 0
+
+    return Point, Bag
+
+
+DATA_CALLS: list[Callable[[type, type], object]] = [
+    lambda P, B: (P(1), B("b")),
+    lambda P, B: (P(1, 2, ("t",)), P(x=3, tags=("u",)), B("b", [1], size=2)),
+    lambda P, B: P(),
+    lambda P, B: P(1, 2, (), 4),
+    lambda P, B: P(1, x=2),
+    lambda P, B: P(1, z=2),
+    lambda P, B: B(),
+    lambda P, B: (P(1) == P(1), P(1) == P(2), P(1) != P(1, 1), P(1) == (1, 0, ())),
+    lambda P, B: (B("b") == B("b"), B("b") == B("c"), B("b").items is not B("b").items),
+    lambda P, B: (hash(P(1, 2)) == hash((1, 2, ())), {P(1), P(1)}),
+    lambda P, B: hash(B("b")),
+    lambda P, B: setattr(P(1), "x", 2),
+    lambda P, B: setattr(P(1), "other", 2),
+    lambda P, B: delattr(P(1), "x"),
+    lambda P, B: isinstance(_raises(lambda: setattr(P(1), "x", 2)), AttributeError),
+    lambda P, B: _resized(B("b")),
+    lambda P, B: (P.__match_args__, B.__match_args__, P.y, P.tags, hasattr(B, "items")),
+    lambda P, B: (P.__doc__, P.__init__.__qualname__, P.__repr__.__qualname__, P(3).twice),
+    lambda P, B: (dataclasses.is_dataclass(P), dataclasses.is_dataclass(B("b"))),
+    lambda P, B: [(f.name, f.type, f.default) for f in dataclasses.fields(P)],
+    lambda P, B: [(f.name, f.default_factory) for f in dataclasses.fields(B("b"))],
+    lambda P, B: (P.__dataclass_params__.frozen, B.__dataclass_params__.frozen),
+    lambda P, B: (dataclasses.replace(P(1, 2), y=5), dataclasses.replace(B("b", [3]), name="c")),
+    lambda P, B: (dataclasses.asdict(P(1, 2, ("a",))), dataclasses.astuple(B("b", [1]))),
+    lambda P, B: (copy.copy(P(1)), copy.deepcopy(B("b", [1]))),
+]
+
+
+@dataclasses_lite.dataclass(frozen=True)
+class Found:
+    path: str
+    name: str = ""
+
+
+def test_dataclass_pickles_as_itself() -> None:
+    record = Found("/a", "a")
+    assert pickle.loads(pickle.dumps(record)) == record
+    assert type(pickle.loads(pickle.dumps(record))) is Found
+
+
+def _resized(bag: typing.Any) -> object:
+    bag.size = 5
+    return bag
+
+
+def _raises(call: Callable[[], object]) -> BaseException | None:
+    try:
+        call()
+    except BaseException as err:
+        return err
+    return None
+
+
+@pytest.mark.parametrize("index", range(len(DATA_CALLS)))
+def test_dataclass_as_dataclasses_makes_it(index: int) -> None:
+    call = DATA_CALLS[index]
+    lite = _outcome(lambda: call(*_data_classes(dataclasses_lite)))
+    real = _outcome(lambda: call(*_data_classes(dataclasses)))
+    assert lite == real
+
+
+def test_dataclass_refuses_frozen_assignment_with_dataclasses_error() -> None:
+    point, _ = _data_classes(dataclasses_lite)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'x'"):
+        point(1).x = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"__annotations__": {"a": "int", "b": "int"}, "a": 0}, "non-default argument 'b'"),
+        ({"__annotations__": {"a": "list[int]"}, "a": []}, "mutable default"),
+        ({"__annotations__": {"a": "ClassVar[int]"}}, "has no ClassVar"),
+    ],
+)
+def test_dataclass_refuses_what_it_cannot_make(body: dict[str, object], error: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=error):
+        dataclasses_lite.dataclass(type("Bad", (), body))
