@@ -111,3 +111,35 @@ def test_the_completion_helper_imports_no_pattern_compiler(tmp_path: Path) -> No
         "lkm.fileset", "lkm.index", "lkm.moddir", "lkm.names", "lkm.system", "lkm.wildcard",
     }  # fmt: skip
     assert not found & _NEVER, found
+
+
+# What depmod's start-up cannot do without: array (its tables) imports collections.abc and so
+# collections; _pickle (the worker processes' results, the module cache) imports functools.
+_DEPMOD_NEVER = _NEVER - {"collections", "functools", "contextlib", "types"} | {
+    "pickle", "signal", "bisect", "copy", "ast", "dis", "tokenize",
+}  # fmt: skip
+
+
+def test_depmod_imports_neither_dataclasses_nor_typing_nor_re(tmp_path: Path) -> None:
+    """``lkm depmod`` is judged by its wall time against kmod's, start-up included: neither a
+    small run (``-n``, one module, read in this process) nor a run over enough modules for
+    worker processes, its files written, imports ``dataclasses``, ``typing``, ``re``, ``enum``
+    or pickle's and signal's Python modules (lkm.dataclasses_lite and the C modules stand in)."""
+    moddir = tmp_path / "lib/modules/1.0/kernel"
+    moddir.mkdir(parents=True)
+    (moddir / "good.ko").write_bytes(GOOD)
+    found = imported(["depmod", "-n", "-b", str(tmp_path), "1.0"])
+    assert {m for m in found if m.startswith("lkm")} == _DISPATCH - {"lkm.cli.common"} | {
+        "lkm.cli.depmod", "lkm.cli.getopt", "lkm.compress", "lkm.config",
+        "lkm.dataclasses_lite", "lkm.depmod", "lkm.depmod.cache", "lkm.depmod.config",
+        "lkm.depmod.order", "lkm.depmod.output", "lkm.depmod.records", "lkm.depmod.scan",
+        "lkm.elf", "lkm.enum_lite", "lkm.index", "lkm.moddir", "lkm.module", "lkm.names",
+        "lkm.system", "lkm.text", "lkm.wildcard",
+    }  # fmt: skip
+    assert not found & _DEPMOD_NEVER, found
+    for number in range(80):  # more than a run reads in one process
+        (moddir / f"good{number}.ko").write_bytes(GOOD)
+    found = imported(["depmod", "-b", str(tmp_path), "1.0"])
+    assert {"lkm.depmod.parallel", "lkm.fileset"} <= found
+    assert (tmp_path / "lib/modules/1.0/modules.dep.bin").exists()
+    assert not found & _DEPMOD_NEVER, found

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from lkm.cli.getopt import Option, UsageError, getopt_long
 from lkm.cli.output import Printer
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lkm.depmod import DepmodOptions
     from lkm.system import System
 
@@ -66,7 +66,18 @@ The following options are useful for people managing distributions:
 \t                     symbol versions.
 """
 
-_VERSION = re.compile(r"\d+\.\d+")
+
+def _is_version(word: str) -> bool:
+    """Whether ``word`` starts as a release does: digits, a dot, a digit (``\\d+\\.\\d``, any
+    decimal digit as ``re`` has it, without importing ``re`` on every start-up)."""
+    digits = 0
+    while digits < len(word) and word[digits].isdecimal():
+        digits += 1
+    return (
+        digits > 0
+        and word[digits : digits + 1] == "."
+        and word[digits + 1 : digits + 2].isdecimal()
+    )
 
 
 def _absolute(path: str) -> str:
@@ -131,7 +142,7 @@ def parse(
     release = system.kernel_release()
     files: list[str] = []
     if operands:
-        if _VERSION.match(operands[0]):
+        if _is_version(operands[0]):
             release = operands[0]
             files = operands[1:]
         else:

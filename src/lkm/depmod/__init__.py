@@ -23,11 +23,9 @@ import errno
 import gc
 import os
 import stat
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lkm.compress import LIBRARY_NAMES
+from lkm.dataclasses_lite import dataclass, field
 from lkm.depmod.config import BUILT_IN, EXTERNAL, DepmodConfig
 from lkm.depmod.order import MODULE_BUCKETS, hash_order, listed_first
 from lkm.depmod.records import (
@@ -42,8 +40,11 @@ from lkm.depmod.scan import ModuleFailure, ModuleScan, scan_file, scan_files
 from lkm.moddir import MODULE_SUFFIXES as _MODULE_SUFFIXES
 from lkm.names import module_name_from_path as module_name
 from lkm.text import decode as _text
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+
     from lkm.depmod.cache import Cache
 
 __all__ = [

@@ -38,18 +38,21 @@ within the same clock tick as its last change could keep the same identity.
 
 from __future__ import annotations
 
+# pickle's own classes and functions, without the pickle module's import of re and enum.
+import _pickle
 import contextlib
 import io
 import os
-import pickle
 import struct
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 from lkm.depmod.scan import ModuleFailure, ModuleScan
 from lkm.errors import LkmError
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "CACHE_NAME",
@@ -177,9 +180,9 @@ def scan_with_cache(
     return results  # type: ignore[return-value]  # every slot was filled above
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(_pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
-        raise pickle.UnpicklingError(f"class {module}.{name} in a cache of builtin types")
+        raise _pickle.UnpicklingError(f"class {module}.{name} in a cache of builtin types")
 
 
 def load(path: str) -> Cache:
@@ -294,8 +297,9 @@ def serialize(cache: Cache, writer: str, now_ns: int) -> bytes:
     }
     firmware = {entry.identity: entry.scan.firmware for entry in kept.values()}
     payload = {path: (entry.identity, tuple(entry.scan)) for path, entry in kept.items()}
-    body = pickle.dumps(firmware, pickle.HIGHEST_PROTOCOL)
-    body += pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+    # Protocol -1: the highest there is.
+    body = _pickle.dumps(firmware, -1)
+    body += _pickle.dumps(payload, -1)
     name = writer.encode()
     order = b"l" if sys.byteorder == "little" else b"b"
     head = _HEAD.pack(MAGIC, FORMAT, order, len(name)) + name + _LENGTH.pack(len(body))

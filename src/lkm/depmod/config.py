@@ -8,11 +8,13 @@ is read as it is.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from lkm.dataclasses_lite import dataclass
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["CONFIG_DIRS", "DepmodConfig", "External", "Override", "config_files", "parse_config"]
 
@@ -97,6 +99,10 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 def _release_matches(pattern: str, release: str) -> bool:
     if pattern == "*":
         return True
+    # Here: a release pattern other than ``*`` is rare, and ``re`` costs every run's start-up.
+    import fnmatch
+    import re
+
     try:
         return re.fullmatch(pattern, release) is not None
     except re.error:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
 
 from lkm.depmod.order import SYMBOL_BUCKETS, hash_order
 from lkm.depmod.records import DepmodError, DepmodResult, Module
@@ -21,8 +18,12 @@ from lkm.index import index_bytes
 from lkm.moddir import normalize_alias
 from lkm.text import decode as _s
 from lkm.text import encode as _b
+from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TypeAlias
+
     from lkm.depmod.parallel import Background
 
 __all__ = [
@@ -51,7 +52,6 @@ TEXT_FILES = (
     "modules.symbols",
     "modules.devname",
 )
-_MAJOR = re.compile(rb"(char|block)-major-(\d+)-(\d+)\Z")
 
 
 _Entries = dict[bytes, list[tuple[int, bytes]]]
@@ -313,13 +313,26 @@ def _devname(module: Module) -> bytes | None:
     for alias in module.scan.aliases:
         if alias.startswith(b"devname:") and devname is None:
             devname = alias[len(b"devname:") :]
-        match = _MAJOR.match(alias)
-        if match and major is None:
-            kind = b"c" if match.group(1) == b"char" else b"b"
-            major = kind + match.group(2) + b":" + match.group(3)
+        if major is None:
+            major = _major(alias)
     if devname is None or major is None:
         return None
     return _b(module.name) + b" " + devname + b" " + major + b"\n"
+
+
+def _major(alias: bytes) -> bytes | None:
+    """``cMAJOR:MINOR`` for an alias ``char-major-MAJOR-MINOR``, ``b...`` for ``block-major-``
+    (both numbers ASCII digits, the alias nothing more; no ``re``: it costs start-up)."""
+    if alias.startswith(b"char-major-"):
+        kind, numbers = b"c", alias[len(b"char-major-") :]
+    elif alias.startswith(b"block-major-"):
+        kind, numbers = b"b", alias[len(b"block-major-") :]
+    else:
+        return None
+    major, dash, minor = numbers.partition(b"-")
+    if dash and major.isdigit() and minor.isdigit():
+        return kind + major + b":" + minor
+    return None
 
 
 def _builtin_aliases(modinfo: bytes) -> list[tuple[bytes, bytes]]:

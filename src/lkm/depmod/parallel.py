@@ -19,11 +19,19 @@ from __future__ import annotations
 import gc
 import io
 import os
-import pickle
-import signal
 import struct
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+
+from lkm.typing_lite import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import pickle
+    import signal
+else:
+    # The C modules behind pickle and signal: those two import re and enum, which would add to
+    # every depmod run's serial start-up.
+    import _pickle as pickle
+    import _signal as signal
 
 __all__ = ["Background", "run_chunks"]
 
@@ -181,7 +189,7 @@ def _child(
         except (ImportError, AttributeError, OSError):
             pass  # a smaller pipe: the worker waits a little more for the main process
         buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+        pickler = pickle.Pickler(buffer, -1)  # -1: the highest protocol
         names: dict[bytes, bytes] = {}
         while (index := _next_chunk(tokens)) is not None:
             pickler.dump((index, work(chunks[index], names)))
@@ -217,7 +225,7 @@ class Background(Generic[T]):
             status = 1
             gc.disable()
             try:
-                data = pickle.dumps(produce(), pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(produce(), -1)
                 with os.fdopen(write, "wb") as stream:
                     stream.write(data)
                 status = 0

@@ -3,11 +3,14 @@ the writing of the output files."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-from lkm.depmod.scan import ModuleScan
+from lkm.dataclasses_lite import dataclass, field
 from lkm.errors import LkmError
+from lkm.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lkm.depmod.scan import ModuleScan
 
 __all__ = [
     "DependencyCycleError",

@@ -17,17 +17,17 @@ import stat
 import struct
 import sys
 from array import array
-from collections.abc import Sequence
 from itertools import compress, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, NamedTuple
 
 from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
 from lkm.elf import SHN_ABS, ElfFile
 from lkm.errors import DecompressionError, ElfError, LkmError
 from lkm.module import kmod_errno
+from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Literal
 
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
