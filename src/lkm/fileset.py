@@ -53,8 +53,10 @@ __all__ = ["RECORD", "CommitFailed", "commit", "open_set", "read_record", "recov
 RECORD = "modules.lkm-commit.bin"
 # Its first line, followed by a random number: no two commits write the same record.
 _HEADER = b"lkm depmod commit 1 "
-# Temporary names of depmod's files (kmod's form and lkm's record and cache), with their pid.
-_TEMPORARY = r"modules\.[a-z.]+\.(\d+)\.\d+\.\d+|modules\.lkm-(?:cache|commit)-(\d+)\.tmp\.bin"
+# Temporary names of lkm's record and cache, around their writer's pid (see _writer).
+_LKM_TEMPORARY = ("modules.lkm-cache-", "modules.lkm-commit-")
+_LKM_TEMPORARY_END = ".tmp.bin"
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz.")
 # How long a writer waits for another's commit before it commits without the lock (anyone
 # who can read the directory can hold it; a commit takes milliseconds).
 LOCK_WAIT = 10.0
@@ -241,21 +243,34 @@ def _roll_forward(directory: str) -> None:
 def _remove_stale(directory: str) -> None:
     """Remove temporary files whose writer is gone (lock held, no record)."""
     import contextlib
-    import re
 
     try:
         names = os.listdir(directory)
     except OSError:
         return
-    temporary = re.compile(_TEMPORARY)
     for name in names:
-        match = temporary.fullmatch(name)
-        if match is None:
-            continue
-        pid = int(match.group(1) or match.group(2))
-        if pid != os.getpid() and not _alive(pid):
+        pid = _writer(name)
+        if pid is not None and pid != os.getpid() and not _alive(pid):
             with contextlib.suppress(OSError):
                 os.unlink(f"{directory}/{name}")
+
+
+def _writer(name: str) -> int | None:
+    """The pid in a temporary file's name: kmod's form ``modules.NAME.PID.N.N`` (NAME of
+    lowercase letters and dots), lkm's ``modules.lkm-cache-PID.tmp.bin`` and
+    ``modules.lkm-commit-PID.tmp.bin``; None for any other name. Read by hand: ``re`` would
+    cost each depmod run its import and a compilation, at the end of its serial part."""
+    for prefix in _LKM_TEMPORARY:
+        if name.startswith(prefix) and name.endswith(_LKM_TEMPORARY_END):
+            pid = name[len(prefix) : -len(_LKM_TEMPORARY_END)]
+            return int(pid) if pid.isdecimal() else None
+    parts = name.rsplit(".", 3)
+    if len(parts) != 4 or not all(part.isdecimal() for part in parts[1:]):
+        return None
+    kind = parts[0].removeprefix("modules.")
+    if kind == parts[0] or not kind or not _LOWER.issuperset(kind):
+        return None
+    return int(parts[1])
 
 
 def _alive(pid: int) -> bool:

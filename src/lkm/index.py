@@ -541,8 +541,8 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     """
     # Here: the readers, on every command's start-up, need none of these (array imports
     # collections).
-    import bisect
     import struct
+    from _bisect import bisect_left  # C: the bisect module around it is one more import
     from array import array
 
     one_value = struct.Struct(">II").pack  # a value count and the first value's priority
@@ -555,7 +555,6 @@ def index_bytes(entries: dict[bytes, list[tuple[int, bytes]]]) -> bytes:
     pieces: list[bytes] = [b""]
     append = pieces.append
     position = HEADER_SIZE
-    bisect_left = bisect.bisect_left
 
     def node(lo: int, hi: int, start: int, depth: int) -> int:
         nonlocal position
