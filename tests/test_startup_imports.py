@@ -116,15 +116,16 @@ def test_the_completion_helper_imports_no_pattern_compiler(tmp_path: Path) -> No
 # What depmod's start-up cannot do without: array (its tables) imports collections.abc and so
 # collections; _pickle (the worker processes' results, the module cache) imports functools.
 _DEPMOD_NEVER = _NEVER - {"collections", "functools", "contextlib", "types"} | {
-    "pickle", "signal", "bisect", "copy", "ast", "dis", "tokenize",
+    "pickle", "signal", "bisect", "threading", "copy", "ast", "dis", "tokenize",
 }  # fmt: skip
 
 
 def test_depmod_imports_neither_dataclasses_nor_typing_nor_re(tmp_path: Path) -> None:
     """``lkm depmod`` is judged by its wall time against kmod's, start-up included: neither a
     small run (``-n``, one module, read in this process) nor a run over enough modules for
-    worker processes, its files written, imports ``dataclasses``, ``typing``, ``re``, ``enum``
-    or pickle's and signal's Python modules (lkm.dataclasses_lite and the C modules stand in)."""
+    worker processes, its files written, imports ``dataclasses``, ``typing``, ``re``, ``enum``,
+    ``threading`` or pickle's and signal's Python modules (lkm.dataclasses_lite and the C
+    modules stand in)."""
     moddir = tmp_path / "lib/modules/1.0/kernel"
     moddir.mkdir(parents=True)
     (moddir / "good.ko").write_bytes(GOOD)

@@ -435,15 +435,19 @@ def _truncated(name: str, error: OSError) -> str:
 class _Flush:
     """A written file flushed to disk and closed in a thread of its own: the files' flushes
     overlap each other (the file system can commit them together) and the writing of the
-    next files. ``wait`` gives the OSError it ended with, if any."""
+    next files. ``wait`` gives the OSError it ended with, if any.
+
+    The thread is _thread's, not threading's: importing threading is a millisecond at the end
+    of the run, and its ``Thread.start`` waits for each new thread to be running."""
 
     def __init__(self, fd: int) -> None:
-        import threading
+        import _thread
 
         self._fd = fd
         self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()  # released by the thread as it ends
+        _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
         try:
@@ -452,10 +456,11 @@ class _Flush:
             self.error = err
         finally:
             os.close(self._fd)
+            self._done.release()
 
     def wait(self) -> OSError | None:
-        self._thread.join()
-        return self.error
+        with self._done:
+            return self.error
 
 
 def _settle(
