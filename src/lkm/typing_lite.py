@@ -27,6 +27,7 @@ else:
 
     # What a class body holds besides its fields and methods; typing leaves these out too.
     _NOT_COPIED = frozenset({"__annotations__", "__dict__", "__weakref__", "_is_root"})
+    _tuple_new = tuple.__new__  # one global lookup where a record is made
 
     class _Record(tuple):
         """What every record class shares; each class adds its fields, defaults and ``__new__``."""
@@ -73,7 +74,7 @@ else:
                     args += defaults[len(args) - first_default :]
                 else:
                     args = _complete(args, kwargs)
-            return tuple.__new__(cls, args)
+            return _tuple_new(cls, args)
 
         def _complete(args, kwargs):
             where = f"{name}.__new__()"
