@@ -235,6 +235,35 @@ class Found:
     name: str = ""
 
 
+def _hashes(module: typing.Any) -> tuple[object, ...]:
+    @module.dataclass(frozen=True)
+    class Own:
+        x: int
+
+        def __hash__(self) -> int:
+            return 7
+
+    @module.dataclass
+    class Equal:  # noqa: PLW1641 - a body with __eq__ alone is the case looked at
+        x: int
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    @module.dataclass
+    class Hashed:
+        x: int
+
+        def __hash__(self) -> int:
+            return 8
+
+    return hash(Own(1)), Equal.__hash__, hash(Hashed(1)), Equal(1) == Equal(2)
+
+
+def test_dataclass_keeps_a_class_bodys_own_hash() -> None:
+    assert _hashes(dataclasses_lite) == _hashes(dataclasses)
+
+
 def test_dataclass_pickles_as_itself() -> None:
     record = Found("/a", "a")
     assert pickle.loads(pickle.dumps(record)) == record

@@ -161,6 +161,10 @@ else:
                 return values(self) == values(other)
             return NotImplemented
 
+        # The class body's own hash stays, as with dataclasses (a body with __eq__ alone has a
+        # __hash__ of None, which is not its own). Looked at before __eq__ is added below.
+        class_hash = namespace.get("__hash__", _MISSING)
+        own_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in namespace))
         methods = {"__init__": init, "__repr__": __repr__, "__eq__": __eq__}
         for name, method in methods.items():
             if name not in namespace:
@@ -186,9 +190,10 @@ else:
                 return hash(values(self))
 
             for method in (__setattr__, __delattr__, __hash__):
-                method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
-                setattr(cls, method.__name__, method)
-        elif "__hash__" not in namespace:
+                if method is not __hash__ or not own_hash:
+                    method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+                    setattr(cls, method.__name__, method)
+        elif not own_hash:
             cls.__hash__ = None  # equality by value and mutable: as dataclasses, no hash
         if "__match_args__" not in namespace:
             cls.__match_args__ = names
