@@ -63,6 +63,11 @@ def _freeze() -> None:
 _whole_process = [False]
 
 
+def ends_process() -> bool:
+    """True when the command running is the process's whole run: it exits once done."""
+    return _whole_process[0]
+
+
 def exit_now(status: int) -> None:
     """End the process with ``status`` at once when the command is its whole run; return
     (doing nothing) when lkm runs inside a caller.

@@ -180,6 +180,15 @@ def run(options: DepmodOptions, printer: Printer) -> int:
         printer.raw_error(f"libkmod: ERROR: {text}")
 
     reporter = Reporter(printer.message, printer.out, library_error)
+    from lkm.cli import ends_process
+
+    if ends_process():
+        import gc
+
+        # The run pauses the collector and turns it back on at its end, when every object the
+        # run made is still young: the next allocation would start a collection walking them
+        # all, just before the process exits. Off for good, it never does.
+        gc.disable()
     try:
         done = run_depmod(options, reporter)
     except DepmodError as err:
