@@ -156,54 +156,78 @@ def walk_modules(
 def _walk_open(
     fd: int, top: str, excludes: frozenset[str], report: Callable[[str], None] | None
 ) -> Generator[str, None, None]:
+    # The directories being walked, each open as a recursion would hold them (for the numbers
+    # of their descriptors): a stack of levels rather than a generator per level, so a path
+    # found deep down is handed out once, not through every level above it.
+    fds = [fd]
+    tops = [top]
     try:
-        # scandir works on a copy of the descriptor: close it before descending.
-        with os.scandir(fd) as listing:
-            entries = list(listing)
-        for entry in entries:
-            name = entry.name
-            if name in excludes or name in ALWAYS_EXCLUDED:
-                continue
-            try:
-                if entry.is_symlink():
-                    mode = stat.S_IFMT(os.stat(name, dir_fd=fd).st_mode)
-                elif entry.is_dir(follow_symlinks=False):
-                    mode = stat.S_IFDIR
-                elif entry.is_file(follow_symlinks=False):
-                    mode = stat.S_IFREG
-                else:
-                    mode = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
-            except OSError as err:
-                if report is not None:
-                    report(f"fstatat({fd}, {name}): {os.strerror(err.errno or 0)}")
-                continue
-            # Joined as kmod joins them: an external directory written with a trailing slash
-            # gives paths with two.
-            path = f"{top}/{name}"
-            if mode not in (stat.S_IFDIR, stat.S_IFREG):
-                # A FIFO, socket or device, whatever its name: kmod 34 names its type bits in
-                # octal and goes on (reading a FIFO named like a module would block).
-                if report is not None:
-                    report(f"unsupported file type {path}: {mode:o}")
-                continue
-            if mode == stat.S_IFDIR:
+        levels = [_entries(fd)]
+        while levels:
+            fd = fds[-1]
+            top = tops[-1]
+            for entry in levels[-1]:
+                name = entry.name
+                if name in excludes or name in ALWAYS_EXCLUDED:
+                    continue
                 try:
-                    child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                    if entry.is_symlink():
+                        mode = stat.S_IFMT(os.stat(name, dir_fd=fd).st_mode)
+                    elif entry.is_dir(follow_symlinks=False):
+                        mode = stat.S_IFDIR
+                    elif entry.is_file(follow_symlinks=False):
+                        mode = stat.S_IFREG
+                    else:
+                        mode = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
                 except OSError as err:
                     if report is not None:
-                        report(f"could not open directory {path}: {os.strerror(err.errno or 0)}")
+                        report(f"fstatat({fd}, {name}): {os.strerror(err.errno or 0)}")
                     continue
-                yield from _walk_open(child, path, excludes, report)
-            elif name.endswith(MODULE_SUFFIXES):
-                if len(os.fsencode(path)) >= PATH_MAX:
+                # Joined as kmod joins them: an external directory written with a trailing
+                # slash gives paths with two.
+                path = f"{top}/{name}"
+                if mode not in (stat.S_IFDIR, stat.S_IFREG):
+                    # A FIFO, socket or device, whatever its name: kmod 34 names its type bits
+                    # in octal and goes on (reading a FIFO named like a module would block).
                     if report is not None:
-                        reason = os.strerror(errno.ENAMETOOLONG)
-                        report(f"could not create module {path}: {reason}")
-                        report(f"failed {path}: {reason}")
+                        report(f"unsupported file type {path}: {mode:o}")
                     continue
-                yield path
+                if mode == stat.S_IFDIR:
+                    try:
+                        child = os.open(
+                            name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd
+                        )
+                    except OSError as err:
+                        if report is not None:
+                            reason = os.strerror(err.errno or 0)
+                            report(f"could not open directory {path}: {reason}")
+                        continue
+                    fds.append(child)
+                    tops.append(path)
+                    levels.append(_entries(child))
+                    break  # into the child; this level goes on after it
+                if name.endswith(MODULE_SUFFIXES):
+                    if len(os.fsencode(path)) >= PATH_MAX:
+                        if report is not None:
+                            reason = os.strerror(errno.ENAMETOOLONG)
+                            report(f"could not create module {path}: {reason}")
+                            report(f"failed {path}: {reason}")
+                        continue
+                    yield path
+            else:
+                levels.pop()
+                tops.pop()
+                os.close(fds.pop())
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
+
+
+def _entries(fd: int) -> Iterator[os.DirEntry[str]]:
+    """The entries of the directory open on ``fd``, read at once (scandir works on a copy of
+    the descriptor, closed when it is done)."""
+    with os.scandir(fd) as listing:
+        return iter(list(listing))
 
 
 def find_modules(
