@@ -30,7 +30,7 @@ from lkm.depmod import (
 from lkm.depmod.config import DepmodConfig, Override, parse_config
 from lkm.depmod.order import hash_order, superfasthash, superfasthash_all
 from lkm.depmod.output import OutputError, render, write_outputs
-from lkm.depmod.parallel import Background, run_chunks
+from lkm.depmod.parallel import Background, Handoff, run_chunks
 from lkm.depmod.scan import ModuleScan, scan_bytes
 from lkm.errors import LkmError
 from support.depmod_trees import (
@@ -250,6 +250,52 @@ def test_chunks_of_a_dead_worker_are_done_again() -> None:
     assert run_chunks(dies_in_worker, [str(i) for i in range(100)], 2) == [
         i * i for i in range(100)
     ]
+
+
+def _sum_of_halves(shared: list[int]) -> list[int]:
+    return [sum(shared), os.getpid()]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_handoff_goes_on_in_a_worker(jobs: int) -> None:
+    paths = [str(i) for i in range(500)]
+    handoff = Handoff(lambda square: square // 2, _sum_of_halves)
+    assert run_chunks(_square_chunk, paths, jobs, handoff=handoff) == [i * i for i in range(500)]
+    assert handoff.pending is not None
+    total, pid = handoff.pending.result()
+    assert total == sum(i * i // 2 for i in range(500))
+    assert pid != os.getpid()
+
+
+def test_handoff_of_a_dead_worker_is_done_here() -> None:
+    parent = os.getpid()
+
+    def dies_in_worker(shared: list[int]) -> list[int]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return _sum_of_halves(shared)
+
+    handoff = Handoff(lambda square: square // 2, dies_in_worker)
+    paths = [str(i) for i in range(100)]
+    assert run_chunks(_square_chunk, paths, 2, handoff=handoff) == [i * i for i in range(100)]
+    assert handoff.pending is not None
+    assert handoff.pending.result() == [sum(i * i // 2 for i in range(100)), parent]
+
+
+def test_handoff_cancel_stops_the_worker() -> None:
+    def slow(shared: list[int]) -> list[int]:
+        time.sleep(30)
+        return shared
+
+    handoff = Handoff(lambda square: square, slow)
+    run_chunks(_square_chunk, [str(i) for i in range(100)], 2, handoff=handoff)
+    assert handoff.pending is not None
+    begun = time.monotonic()
+    handoff.pending.cancel()
+    handoff.pending.cancel()
+    assert time.monotonic() - begun < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the worker was reaped
 
 
 def test_background_result_and_fallback() -> None:

@@ -40,9 +40,9 @@ def scanned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     real = lkm.depmod.scan_modules
 
-    def recording(paths: list[str], jobs: int | None = None) -> object:
+    def recording(paths: list[str], jobs: int | None = None, handoff: object = None) -> object:
         seen.extend(os.path.basename(path) for path in paths)
-        return real(paths, jobs)
+        return real(paths, jobs, handoff)  # type: ignore[arg-type]
 
     monkeypatch.setattr(lkm.depmod, "scan_modules", recording)
     yield seen

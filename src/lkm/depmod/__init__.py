@@ -44,8 +44,10 @@ from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+    from typing import Any
 
     from lkm.depmod.cache import Cache
+    from lkm.depmod.parallel import Handoff
 
 __all__ = [
     "DependencyCycleError",
@@ -316,8 +318,15 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleScan | ModuleFailure]:
-    """Read every module; ``jobs`` processes (default: one per CPU, one for a few modules)."""
+def scan_modules(
+    paths: Sequence[str],
+    jobs: int | None = None,
+    handoff: Callable[[], Handoff[ModuleScan | ModuleFailure, Any, Any]] | None = None,
+) -> list[ModuleScan | ModuleFailure]:
+    """Read every module; ``jobs`` processes (default: one per CPU, one for a few modules).
+    ``handoff`` makes work a worker process goes on with (see ``lkm.depmod.parallel.Handoff``:
+    its ``pending`` is set only if a worker took it on); it is called only when there are
+    worker processes, so that a small run imports nothing of them."""
     if jobs is None:
         jobs = default_jobs()
     if jobs <= 1 or len(paths) < 64 or not hasattr(os, "fork"):
@@ -325,7 +334,7 @@ def scan_modules(paths: Sequence[str], jobs: int | None = None) -> list[ModuleSc
         return [scan_file(path, names) for path in paths]
     from lkm.depmod.parallel import run_chunks
 
-    return run_chunks(scan_files, paths, jobs)
+    return run_chunks(scan_files, paths, jobs, handoff=handoff() if handoff is not None else None)
 
 
 @dataclass(frozen=True)
@@ -659,14 +668,17 @@ def build(
     builtin: bool = True,
     cache: Cache | None = None,
     collected: Callable[[list[Module], dict[bytes, int]], None] | None = None,
+    handoff: Callable[[Sequence[FoundModule]], Handoff[ModuleScan | ModuleFailure, Any, Any]]
+    | None = None,
 ) -> DepmodResult:
     """Everything depmod computes for the module directory ``moddir``.
 
     ``files``, when given, are the only modules looked at (absolute paths); ``builtin`` false
     skips the builtin files (``-n`` shows no binary index, so kmod does not read them); with
     ``cache``, only the files it holds no valid entry for are read (see lkm.depmod.cache);
-    ``collected`` is passed to ``resolve``. Raises DependencyCycleError when modules need each
-    other in a circle.
+    ``collected`` is passed to ``resolve``; ``handoff``, given the modules in depmod's order,
+    makes work for a scan worker to go on with (``scan_modules``; not with ``cache``). Raises
+    DependencyCycleError when modules need each other in a circle.
     """
     # kmod finds the modules (and reports what it cannot follow) before reading modules.order.
     if files is None:
@@ -681,7 +693,11 @@ def build(
         order = []
     ordered = order_modules(found, order)
     if cache is None:
-        scans = scan_modules([m.path for m in ordered], jobs)
+        if handoff is not None:
+            make = handoff
+            scans = scan_modules([m.path for m in ordered], jobs, lambda: make(ordered))
+        else:
+            scans = scan_modules([m.path for m in ordered], jobs)
     else:
         from lkm.depmod.cache import scan_with_cache
 
@@ -862,13 +878,14 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
         Content,
         builtin_alias_index,
         builtin_index,
+        independent_handoff,
         render,
         start_render,
         write_outputs,
     )
 
     if TYPE_CHECKING:
-        from lkm.depmod.parallel import Background
+        from lkm.depmod.parallel import Pending
 
     moddir = options.module_dir
     if not options.dry_run:
@@ -910,12 +927,24 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
 
     config = load_config(options.config, options.release, reporter.error)
     cache = _open_cache(options.output_dir, reporter) if options.cache and files is None else None
-    # What needs no dependencies is laid out in a second process while this one resolves them
-    # (above a few hundred modules, where the second process pays for its start).
-    forked: list[Background[Content]] = []
+    # What needs no other module is laid out in a second process while this one resolves the
+    # dependencies: the scan worker goes on with it, holding half the modules already and
+    # sent the rest; without one (all but a few modules were in the cache), a process is
+    # forked for it (above a few hundred modules, where it pays for its start).
+    forked: list[Pending[Content]] = []
+
+    def handoff(ordered: Sequence[FoundModule]) -> Handoff[ModuleScan | ModuleFailure, Any, Any]:
+        made = independent_handoff(ordered, options.prefix)
+        handoffs.append(made)
+        return made
+
+    handoffs: list[Handoff[ModuleScan | ModuleFailure, Any, Content]] = []
 
     def collected(modules: list[Module], owners: dict[bytes, int]) -> None:
-        if len(modules) >= 256 and default_jobs() > 1 and hasattr(os, "fork"):
+        taken = [made.pending for made in handoffs if made.pending is not None]
+        if taken:
+            forked.extend(taken)
+        elif len(modules) >= 256 and default_jobs() > 1 and hasattr(os, "fork"):
             forked.append(start_render(DepmodResult(modules, owners, None, None)))
 
     try:
@@ -931,10 +960,14 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
             builtin=False,
             cache=cache,
             collected=collected,
+            handoff=handoff,
         )
     except BaseException:
         for started in forked:
             started.cancel()
+        for made in handoffs:
+            if made.pending is not None:
+                made.pending.cancel()
         raise
     outputs = render(result, started=forked[0] if forked else None)
     if options.dry_run:

@@ -13,7 +13,8 @@ import contextlib
 import os
 
 from lkm.depmod.order import SYMBOL_BUCKETS, hash_order
-from lkm.depmod.records import DepmodError, DepmodResult, Module
+from lkm.depmod.records import DepmodError, DepmodResult, FoundModule
+from lkm.depmod.scan import ModuleFailure, ModuleScan
 from lkm.index import index_bytes
 from lkm.moddir import normalize_alias
 from lkm.text import decode as _s
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TypeAlias
 
-    from lkm.depmod.parallel import Background
+    from lkm.depmod.parallel import Background, Handoff, Pending
 
 __all__ = [
     "TEXT_FILES",
@@ -33,6 +34,7 @@ __all__ = [
     "OutputError",
     "builtin_alias_index",
     "builtin_index",
+    "independent_handoff",
     "render",
     "start_render",
     "write_outputs",
@@ -57,6 +59,10 @@ TEXT_FILES = (
 _Entries = dict[bytes, list[tuple[int, bytes]]]
 # A file's bytes, or for an index, the key that stops it from being written.
 Content: TypeAlias = "bytes | BadIndexKey"
+# What the files that need no other module are made of, of one readable module: its aliases,
+# soft and weak dependencies, and the names of its exports for the symbols' order (a
+# ModuleScan's first fields).
+Own: TypeAlias = "tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]"
 
 
 class OutputError(DepmodError):
@@ -108,14 +114,14 @@ def _dep_lines(result: DepmodResult) -> list[bytes]:
 
 
 def render(
-    result: DepmodResult, jobs: int = 1, started: Background[Content] | None = None
+    result: DepmodResult, jobs: int = 1, started: Pending[Content] | None = None
 ) -> list[tuple[str, Content]]:
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
-    With ``jobs`` above one, or ``started`` (from ``start_render``), the aliases (text and
-    index), the symbols' text (which needs every symbol hashed for kmod's order) and the
-    soft and weak dependencies and device names are laid out in a forked process while this
-    one does the rest: about half the work each.
+    With ``jobs`` above one, or ``started`` (from ``start_render`` or ``independent_handoff``),
+    the aliases (text and index), the soft and weak dependencies, the device names and the
+    symbols' order (kmod's hash order, which needs every symbol hashed) are laid out in another
+    process while this one does the rest: about half the work each.
     """
     forked = started
     if forked is None and jobs > 1 and hasattr(os, "fork"):
@@ -134,23 +140,74 @@ def start_render(result: DepmodResult) -> Background[Content]:
     dependencies may still be unknown (and are not looked at). Give it to ``render``."""
     from lkm.depmod.parallel import Background
 
-    return Background(lambda: _independent(result))
+    def produce() -> list[Content]:
+        return [*_independent(result), _symbol_order(hash_order(result.owners, SYMBOL_BUCKETS))]
+
+    return Background(produce)
+
+
+def independent_handoff(
+    found: Sequence[FoundModule], prefix: str | None = None
+) -> Handoff[ModuleScan | ModuleFailure, Own | None, Content]:
+    """The part of ``render``'s files that needs no other module, as the work a scan worker
+    goes on with once the modules are read (``lkm.depmod.parallel.run_chunks``): ``found``
+    are the modules in depmod's order, ``prefix`` depmod's ``-P``. Give its ``pending`` to
+    ``render``."""
+    from lkm.depmod.parallel import Handoff
+
+    def finish(own: list[Own | None]) -> list[Content]:
+        names = [_b(module.name) for module in found]
+        return [*independent_files(names, own), _exported_order(own, prefix)]
+
+    return Handoff(_own, finish)
+
+
+def _own(scan: ModuleScan | ModuleFailure) -> Own | None:
+    return None if isinstance(scan, ModuleFailure) else scan[:4]
 
 
 def _independent(result: DepmodResult) -> list[Content]:
-    """The files that need no dependencies: modules.alias and its index, modules.symbols,
-    modules.softdep, modules.weakdep and modules.devname."""
-    return [*_aliases(result), _symbols_text(result), *_module_texts(result)]
+    names = [_b(module.name) for module in result.modules]
+    return independent_files(names, [_own(m.scan) if m.scan else None for m in result.modules])
 
 
-def _render(result: DepmodResult, forked: Background[Content] | None) -> list[tuple[str, Content]]:
+def _exported_order(own: Sequence[Own | None], prefix: str | None) -> bytes:
+    """The exported symbols in kmod's hash order (``_symbol_order``), each taken once: the
+    order does not depend on which module wins a symbol, only on the names (without
+    ``prefix``, as the owners have them)."""
+    symbols: dict[bytes, None] = {}
+    for data in own:
+        if data is not None:
+            symbols.update(dict.fromkeys(data[3]))
+    if prefix:
+        cut = prefix.encode()
+        symbols = {s[len(cut) :] if s.startswith(cut) else s: None for s in symbols}
+    return _symbol_order(hash_order(symbols, SYMBOL_BUCKETS))
+
+
+def _symbol_order(symbols: list[bytes]) -> bytes:
+    """Symbols in an order, as bytes: a NUL ends each (no symbol name holds one)."""
+    return b"".join(symbol + b"\0" for symbol in symbols)
+
+
+def independent_files(names: Sequence[bytes], own: Sequence[Own | None]) -> list[Content]:
+    """The files that need no other module: modules.alias and its index, modules.softdep,
+    modules.weakdep and modules.devname, from each module's name and ``Own`` data (None: the
+    module could not be read), in depmod's order."""
+    return [*_aliases(names, own), *_module_texts(names, own)]
+
+
+def _render(result: DepmodResult, forked: Pending[Content] | None) -> list[tuple[str, Content]]:
     dep, dep_bin = _deps(result)
     symbols_bin = _symbols_index(result)
     builtin_bin, builtin_alias_bin = _builtins(result)
     if forked is not None:
-        alias, alias_bin, symbols, softdep, weakdep, devname = forked.result()
+        alias, alias_bin, softdep, weakdep, devname, order = forked.result()
+        assert isinstance(order, bytes)
+        symbols = _symbols_text(result, order.split(b"\0")[:-1])
     else:
-        alias, alias_bin, symbols, softdep, weakdep, devname = _independent(result)
+        alias, alias_bin, softdep, weakdep, devname = _independent(result)
+        symbols = _symbols_text(result, hash_order(result.owners, SYMBOL_BUCKETS))
     return [
         ("modules.dep", dep),
         ("modules.dep.bin", dep_bin),
@@ -174,16 +231,15 @@ def _deps(result: DepmodResult) -> list[Content]:
     return [b"".join(line + b"\n" for line in dep_lines), _index(dep_bin)]
 
 
-def _aliases(result: DepmodResult) -> list[Content]:
+def _aliases(names: Sequence[bytes], own: Sequence[Own | None]) -> list[Content]:
     alias_text = [ALIAS_HEADER]
     alias_bin: _Entries = {}
     entry = alias_bin.setdefault
-    for module in result.modules:
-        if module.scan is not None and module.scan.aliases:
-            name = _b(module.name)
+    for index, (name, data) in enumerate(zip(names, own, strict=True)):
+        if data is not None and data[0]:
             line_end = b" " + name + b"\n"
-            value = (module.index, name)
-            for alias in module.scan.aliases:
+            value = (index, name)
+            for alias in data[0]:
                 alias_text.append(b"alias " + alias + line_end)
                 # _add's work, inline: this runs for every alias of the tree.
                 key = _normalize(alias) if b"-" in alias else alias
@@ -194,32 +250,31 @@ def _aliases(result: DepmodResult) -> list[Content]:
     return [b"".join(alias_text), _index(alias_bin)]
 
 
-def _module_texts(result: DepmodResult) -> list[Content]:
+def _module_texts(names: Sequence[bytes], own: Sequence[Own | None]) -> list[Content]:
     softdep_text = [SOFTDEP_HEADER]
     weakdep_text = [WEAKDEP_HEADER]
     devname_text: list[bytes] = []
-    for module in result.modules:
-        scan = module.scan
-        if scan is None:
+    for name, data in zip(names, own, strict=True):
+        if data is None:
             continue
-        name = _b(module.name)
-        for softdep in scan.softdeps:
+        aliases, softdeps, weakdeps, _ = data
+        for softdep in softdeps:
             softdep_text.append(b"softdep " + name + b" " + softdep + b"\n")
-        for weakdep in scan.weakdeps:
+        for weakdep in weakdeps:
             weakdep_text.append(b"weakdep " + name + b" " + weakdep + b"\n")
-        devname = _devname(module)
+        devname = _devname(name, aliases)
         if devname is not None:
             # The header comes with the first entry: no device names, an empty file.
             devname_text.extend((DEVNAME_HEADER, devname) if not devname_text else (devname,))
     return [b"".join(softdep_text), b"".join(weakdep_text), b"".join(devname_text)]
 
 
-def _symbols_text(result: DepmodResult) -> bytes:
-    """modules.symbols: in kmod's hash order of the symbols."""
+def _symbols_text(result: DepmodResult, order: list[bytes]) -> bytes:
+    """modules.symbols: the symbols in ``order``, kmod's hash order of them."""
     names = [_b(module.name) for module in result.modules]
     owners = result.owners
     lines = [SYMBOLS_HEADER]
-    for symbol in hash_order(owners, SYMBOL_BUCKETS):
+    for symbol in order:
         lines.append(b"alias symbol:" + symbol + b" " + names[owners[symbol]] + b"\n")
     return b"".join(lines)
 
@@ -305,19 +360,18 @@ def _normalize(alias: bytes) -> bytes:
     return _b(normalize_alias(_s(alias)))
 
 
-def _devname(module: Module) -> bytes | None:
+def _devname(name: bytes, aliases: tuple[bytes, ...]) -> bytes | None:
     """``name devname c|bMAJOR:MINOR`` when the module names both a device node and numbers."""
-    assert module.scan is not None
     devname = None
     major = None
-    for alias in module.scan.aliases:
+    for alias in aliases:
         if alias.startswith(b"devname:") and devname is None:
             devname = alias[len(b"devname:") :]
         if major is None:
             major = _major(alias)
     if devname is None or major is None:
         return None
-    return _b(module.name) + b" " + devname + b" " + major + b"\n"
+    return name + b" " + devname + b" " + major + b"\n"
 
 
 def _major(alias: bytes) -> bytes | None:
