@@ -425,6 +425,8 @@ def resolve(
     modules = []
     owners: dict[bytes, int] = {}
     export_crcs: dict[bytes, int | None] = {}
+    check = errsyms and kernel is not None
+    versions = check and kernel is not None and kernel.versions
     for index, (found, scan) in enumerate(zip(ordered, scans, strict=False)):
         if isinstance(scan, ModuleFailure):
             report_failure(reporter, found.path, scan)
@@ -436,12 +438,11 @@ def resolve(
             names = tuple(_unprefix(name, prefix) for name in names)
         # The last exporter in depmod's order wins; names and CRCs go in at C speed.
         owners.update(dict.fromkeys(names, index))
-        export_crcs.update(zip(names, scan.export_crcs, strict=True))
+        if versions:  # the exporters' CRCs are compared with the users' only then
+            export_crcs.update(zip(names, scan.export_crcs, strict=True))
     if collected is not None:
         collected(modules, owners)
     kernel_crcs = kernel.crcs if kernel is not None else {}
-    check = errsyms and kernel is not None
-    versions = check and kernel is not None and kernel.versions
     if not check and not prefix and reporter.verbose is None:
         # Nothing to report and no name to rewrite: only the owners matter.
         _plain_dependencies(modules, owners)
