@@ -279,6 +279,8 @@ _SPAN = {
     (False, False): struct.Struct(">12xIII"),
 }
 _NATIVE_LITTLE = sys.byteorder == "little"
+# A 32-bit word (a section header's sh_name), per little.
+_WORD = {True: struct.Struct("<I"), False: struct.Struct(">I")}
 # Per class: the size of a symbol, where st_shndx's two bytes and st_info's byte are in it,
 # and (in 32-bit words) the word holding st_name and the word holding st_info, st_other and
 # st_shndx.
@@ -288,8 +290,8 @@ _ZERO_IS_ONE = bytes([1] + [0] * 255)
 # bytes.translate's table that makes an st_info byte 1 where ELF_ST_BIND is STB_WEAK, else 0.
 _WEAK_IS_ONE = bytes(int(info >> 4 == _STB_WEAK) for info in range(256))
 _VERSION_ENTRY = 64
-# The name field of a ``__versions`` entry, after its CRC, per class.
-_VERSION_NAME = {True: struct.Struct("8x56s"), False: struct.Struct("4x60s")}
+# Layouts of as many entries as this are kept for the next module with as many.
+_VERSION_LAYOUTS_KEPT = 4096
 _first = itemgetter(0)
 
 
@@ -357,8 +359,9 @@ def _quick_headers(source: _Source, path: str | None) -> _Elf | None:
     """``_headers`` for a file ``ElfFile`` takes without a second look; None for any other
     (a broken one, extended section numbering): the whole check is then ``ElfFile``'s.
 
-    ``ElfFile`` makes records of the headers and their names; here the section header table
-    is read as arrays of words, and each wanted name is looked for in the name table once.
+    ``ElfFile`` makes records of the headers and their names; here each wanted name is looked
+    for in the name table, and its offset (as the four bytes of an sh_name) among the headers'
+    sh_name words: no header becomes Python objects but those found.
     """
     head = source.head
     if len(head) < _HEAD or not head.startswith(b"\x7fELF"):
@@ -374,41 +377,35 @@ def _quick_headers(source: _Source, path: str | None) -> _Elf | None:
     if shentsize != entry or shstrndx >= shnum or shoff + shnum * entry > size:
         return None
     table = source.read(shoff, shnum * entry)
-    words = array("I")
-    words.frombytes(table)
-    if little != _NATIVE_LITTLE:
-        words.byteswap()
-    if is64:
-        wide = array("Q")
-        wide.frombytes(table)
-        if little != _NATIVE_LITTLE:
-            wide.byteswap()
-        name_offsets, offsets, sizes = words[0::16], wide[3::8], wide[4::8]
-    else:
-        name_offsets, offsets, sizes = words[0::10], words[4::10], words[5::10]
-    if offsets[shstrndx] + sizes[shstrndx] > size:
+    span = _SPAN[is64, little]
+    word = _WORD[little]
+    _, names_offset, names_size = span.unpack_from(table, shstrndx * entry)
+    if names_offset + names_size > size:
         return None
-    names = source.read(offsets[shstrndx], sizes[shstrndx])
-    if not names.endswith(b"\0") or name_offsets[shstrndx] >= len(names):
+    names = source.read(names_offset, names_size)
+    if not names.endswith(b"\0") or word.unpack_from(table, shstrndx * entry)[0] >= len(names):
         return None
+    # Each header's sh_name, its bytes as they are in the file.
+    column = array("I", table)[:: entry // 4].tobytes()
     spans: list[tuple[int, int] | None] = []
     for needle in _NEEDLES:
         # Every spot of the name in the table (several when names share tails) and the first
         # header using one whose bytes lie in the file; offset 0 is the empty name.
-        found = shnum
+        found = None
+        end = len(column)  # only headers before the one found so far are looked at
         at = names.find(needle, 1)
         while at > 0:
-            index = 0
-            try:  # not a context manager: entering one costs more than this search
-                while (index := name_offsets.index(at, index, found)) >= 0:
-                    if offsets[index] + sizes[index] <= size:
-                        found = index
+            key = word.pack(at)
+            where = column.find(key, 0, end)
+            while where >= 0:
+                if not where % 4:
+                    _, offset, length = span.unpack_from(table, where // 4 * entry)
+                    if offset + length <= size:
+                        found, end = (offset, length), where
                         break
-                    index += 1
-            except ValueError:  # no more sections at this name's offset
-                pass
+                where = column.find(key, where + 1, end)
             at = names.find(needle, at + 1)
-        spans.append(None if found == shnum else (offsets[found], sizes[found]))
+        spans.append(found)
     return _Elf(source, path, (is64, little, etype == _ET_REL), table, spans)
 
 
@@ -545,20 +542,24 @@ def _imports(
 
 
 def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes] | None:
-    """The NUL-terminated names at ``offsets`` of the string table, all found at once;
-    unless one runs past the table's end, where kmod reads on up to a NUL in the file. None
-    when an offset is not in the table."""
-    ends = list(map(strings.find, repeat(b"\0"), offsets))
-    if -1 not in ends:
-        if len(ends) < 2:  # itemgetter of one item gives it alone, of none fails
-            return [strings[offsets[0] : ends[0]]] if ends else []
-        return list(itemgetter(*map(slice, offsets, ends))(strings))
-    if max(offsets) >= len(strings):
+    """The NUL-terminated names at ``offsets`` of the string table; unless one runs past the
+    table's end, where kmod reads on up to a NUL in the file. None when an offset is not in
+    the table."""
+    if not offsets:
+        return []
+    last = max(offsets)
+    if last < len(strings) and strings.endswith(b"\0"):  # every name ends in the table
+        # A comprehension: a method call and a slice in bytecode cost less than ``map`` over
+        # ``find`` and ``slice`` objects.
+        find = strings.find
+        return [strings[offset : find(b"\0", offset)] for offset in offsets]
+    if last >= len(strings):
         return None
     strtab = elf.spans[2]
     assert strtab is not None  # strings are its bytes
     names = []
-    for offset, end in zip(offsets, ends, strict=True):
+    for offset in offsets:
+        end = strings.find(b"\0", offset)
         if end < 0:
             start = strtab[0] + offset
             names.append(elf.source.read(start, elf.source.size - start).partition(b"\0")[0])
@@ -568,38 +569,53 @@ def _names_at(elf: _Elf, strings: bytes, offsets: list[int]) -> list[bytes] | No
 
 
 def _with_versions(
-    names: list[bytes], weak: bytes, versions: dict[bytes, int] | None
+    names: list[bytes], weak: bytes, versions: tuple[list[bytes], tuple[int, ...]] | None
 ) -> tuple[tuple[bytes, ...], tuple[int | None, ...], bytes]:
     """The needed symbols' names, CRCs and weak flags: the undefined symbols', each with its
     ``__versions`` CRC, then the ``__versions`` entries no undefined symbol names
     (``module_layout``), which kmod counts as needed symbols too."""
     if not versions:
         return tuple(names), (None,) * len(names), weak
-    # Each name's CRC taken out of a copy: what is left are the entries no name took.
-    left = versions.copy()
+    # Each name's CRC taken out of the entries: what is left are the entries no name took.
+    # A name that is there twice has its last entry's CRC, as a dict of them gives.
+    left = dict(zip(*versions, strict=True))
     crcs = list(map(left.pop, names, repeat(None)))
     if None in crcs:  # a name not in __versions, or named twice
-        crcs = list(map(versions.get, names))
+        every = dict(zip(*versions, strict=True))
+        crcs = list(map(every.get, names))
         named = set(names)
-        left = {name: crc for name, crc in versions.items() if name not in named}
+        left = {name: crc for name, crc in every.items() if name not in named}
     return tuple(names) + tuple(left), tuple(crcs) + tuple(left.values()), weak + bytes(len(left))
 
 
-def _versions(elf: _Elf, span: tuple[int, int] | None) -> dict[bytes, int] | None:
-    """``__versions`` as {symbol: crc}; None when it is absent or not whole entries."""
+def _versions(
+    elf: _Elf, span: tuple[int, int] | None
+) -> tuple[list[bytes], tuple[int, ...]] | None:
+    """``__versions``' names and CRCs, in the order of its entries; None when it is absent or
+    not whole entries."""
     if span is None or not span[1] or span[1] % _VERSION_ENTRY:
         return None
     data = elf.read(span)
-    # The CRCs picked out of the entries as an array of words (a slice with a stride), the
-    # names unpacked alone, each up to its first NUL (as kmod reads them).
-    crcs = array("Q" if elf.is64 else "I")
-    crcs.frombytes(data)
-    if elf.little != _NATIVE_LITTLE:
-        crcs.byteswap()
-    crcs = crcs[:: _VERSION_ENTRY // crcs.itemsize]
-    padded = map(_first, _VERSION_NAME[elf.is64].iter_unpack(data))
-    names = map(_first, map(bytes.partition, padded, repeat(b"\0")))
-    return dict(zip(names, crcs, strict=True))
+    count = len(data) // _VERSION_ENTRY
+    # All entries in one unpack, CRCs and name fields taking turns; a name is its field up to
+    # its first NUL (as kmod reads it).
+    fields = _version_entries(elf.is64, elf.little, count).unpack(data)
+    names = list(map(_first, map(bytes.partition, fields[1::2], repeat(b"\0"))))
+    return names, fields[0::2]
+
+
+_ENTRIES: dict[tuple[bool, bool, int], struct.Struct] = {}
+
+
+def _version_entries(is64: bool, little: bool, count: int) -> struct.Struct:
+    """The layout of ``count`` entries of ``__versions``: (crc, name) each."""
+    layout = _ENTRIES.get((is64, little, count))
+    if layout is None:
+        entry = "Q56s" if is64 else "I60s"
+        layout = struct.Struct(("<" if little else ">") + entry * count)
+        if count <= _VERSION_LAYOUTS_KEPT:
+            _ENTRIES[is64, little, count] = layout
+    return layout
 
 
 def _named_from(table: bytes, offsets: array[int], starts: list[int], little: bool) -> list[int]:
