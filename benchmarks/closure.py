@@ -49,7 +49,6 @@ from lkm.closure import (
     ClosureModule,
     Record,
     closure,
-    default_firmware_dirs,
     find_firmware,
 )
 from lkm.config import load_config
@@ -197,13 +196,11 @@ def main() -> int:
 
     tree = world.tree("trixie-amd64")
     names = pick(tree, options.modules)
-    # Real firmware packages where the image builders' system is prepared (see
-    # tests/support/image_builders.py), the kernel's directories below the tree otherwise.
-    packaged = image_builders.ROOT / "usr/lib/firmware"
-    if (image_builders.ROOT / ".ready").exists():
-        dirs: tuple[str, ...] = (str(packaged),)
-    else:
-        dirs = default_firmware_dirs(str(tree.root), tree.kver)
+    # The firmware of real packages, in the image builders' system (prepared here if no test
+    # has prepared it yet: tests/support/image_builders.py). The tree alone has no firmware
+    # directory, and a closure reports a missing one as an error.
+    root, _ = image_builders.ensure()
+    dirs = (str(root / "usr/lib/firmware"),)
     base = str(tree.root)  # symbolic links among the firmware resolve alike for every way
     scratch = Path(tempfile.mkdtemp(prefix="lkm-closure-bench-"))
     try:

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,9 +76,13 @@ def ensure() -> tuple[Path, str]:
             world.run(
                 [
                     "debootstrap", "--variant=minbase", "--components=main,non-free-firmware",
-                    f"--include={','.join(PACKAGES)}", "trixie", ROOT, world.mirror(),
+                    "trixie", ROOT, world.mirror(),
                 ]
             )  # fmt: skip
+            # The packages through apt, not debootstrap's --include: only apt chooses a package
+            # for a virtual dependency (python3-cryptography's python3-cffi-backend-api-min,
+            # systemd-container's dbus-system-bus), and debootstrap then fails.
+            _install(PACKAGES)
             deb = world.download(world.SPECS["trixie-amd64"])
             world.run(["dpkg-deb", "-x", deb, ROOT])
             world.run(["chroot", ROOT, "depmod", release])
@@ -85,12 +90,18 @@ def ensure() -> tuple[Path, str]:
         if (ROOT / ".ready").read_text() != "\n".join(PACKAGES):
             # Prepared with fewer packages: add the others.
             world.log("installing into the image builders' system: " + " ".join(PACKAGES))
-            world.run(["chroot", ROOT, "apt-get", "update"])
-            world.run(
-                ["chroot", ROOT, "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-            )
+            _install(PACKAGES)
             (ROOT / ".ready").write_text("\n".join(PACKAGES))
     return ROOT, release
+
+
+def _install(packages: Sequence[str]) -> None:
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    world.run(["chroot", ROOT, "apt-get", "update"], env=quiet)
+    world.run(
+        ["chroot", ROOT, "apt-get", "install", "-y", "--no-install-recommends", *packages],
+        env=quiet,
+    )
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:
