@@ -935,7 +935,7 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     forked: list[Pending[Content]] = []
 
     def handoff(ordered: Sequence[FoundModule]) -> Handoff[ModuleScan | ModuleFailure, Any, Any]:
-        made = independent_handoff(ordered, options.prefix)
+        made = independent_handoff(ordered)
         handoffs.append(made)
         return made
 

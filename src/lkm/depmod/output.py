@@ -119,9 +119,9 @@ def render(
     """The output files as (name, bytes), in the order kmod 34 writes them.
 
     With ``jobs`` above one, or ``started`` (from ``start_render`` or ``independent_handoff``),
-    the aliases (text and index), the soft and weak dependencies, the device names and the
-    symbols' order (kmod's hash order, which needs every symbol hashed) are laid out in another
-    process while this one does the rest: about half the work each.
+    the aliases (text and index), the soft and weak dependencies and the device names are laid
+    out in another process while this one does the rest (the dependencies, the symbols' index
+    and their hash order): about half the work each.
     """
     forked = started
     if forked is None and jobs > 1 and hasattr(os, "fork"):
@@ -141,23 +141,22 @@ def start_render(result: DepmodResult) -> Background[Content]:
     from lkm.depmod.parallel import Background
 
     def produce() -> list[Content]:
-        return [*_independent(result), _symbol_order(hash_order(result.owners, SYMBOL_BUCKETS))]
+        return _independent(result)
 
     return Background(produce)
 
 
 def independent_handoff(
-    found: Sequence[FoundModule], prefix: str | None = None
+    found: Sequence[FoundModule],
 ) -> Handoff[ModuleScan | ModuleFailure, Own | None, Content]:
     """The part of ``render``'s files that needs no other module, as the work a scan worker
     goes on with once the modules are read (``lkm.depmod.parallel.run_chunks``): ``found``
-    are the modules in depmod's order, ``prefix`` depmod's ``-P``. Give its ``pending`` to
-    ``render``."""
+    are the modules in depmod's order. Give its ``pending`` to ``render``."""
     from lkm.depmod.parallel import Handoff
 
     def finish(own: list[Own | None]) -> list[Content]:
         names = [_b(module.name) for module in found]
-        return [*independent_files(names, own), _exported_order(own, prefix)]
+        return independent_files(names, own)
 
     return Handoff(_own, finish)
 
@@ -171,25 +170,6 @@ def _independent(result: DepmodResult) -> list[Content]:
     return independent_files(names, [_own(m.scan) if m.scan else None for m in result.modules])
 
 
-def _exported_order(own: Sequence[Own | None], prefix: str | None) -> bytes:
-    """The exported symbols in kmod's hash order (``_symbol_order``), each taken once: the
-    order does not depend on which module wins a symbol, only on the names (without
-    ``prefix``, as the owners have them)."""
-    symbols: dict[bytes, None] = {}
-    for data in own:
-        if data is not None:
-            symbols.update(dict.fromkeys(data[3]))
-    if prefix:
-        cut = prefix.encode()
-        symbols = {s[len(cut) :] if s.startswith(cut) else s: None for s in symbols}
-    return _symbol_order(hash_order(symbols, SYMBOL_BUCKETS))
-
-
-def _symbol_order(symbols: list[bytes]) -> bytes:
-    """Symbols in an order, as bytes: a NUL ends each (no symbol name holds one)."""
-    return b"".join(symbol + b"\0" for symbol in symbols)
-
-
 def independent_files(names: Sequence[bytes], own: Sequence[Own | None]) -> list[Content]:
     """The files that need no other module: modules.alias and its index, modules.softdep,
     modules.weakdep and modules.devname, from each module's name and ``Own`` data (None: the
@@ -201,13 +181,13 @@ def _render(result: DepmodResult, forked: Pending[Content] | None) -> list[tuple
     dep, dep_bin = _deps(result)
     symbols_bin = _symbols_index(result)
     builtin_bin, builtin_alias_bin = _builtins(result)
+    # The symbols' hash order is made here, not in the other process: there it came last, after
+    # the alias index, the longest part of the run after the scan, and this process waited.
+    symbols = _symbols_text(result, hash_order(result.owners, SYMBOL_BUCKETS))
     if forked is not None:
-        alias, alias_bin, softdep, weakdep, devname, order = forked.result()
-        assert isinstance(order, bytes)
-        symbols = _symbols_text(result, order.split(b"\0")[:-1])
+        alias, alias_bin, softdep, weakdep, devname = forked.result()
     else:
         alias, alias_bin, softdep, weakdep, devname = _independent(result)
-        symbols = _symbols_text(result, hash_order(result.owners, SYMBOL_BUCKETS))
     return [
         ("modules.dep", dep),
         ("modules.dep.bin", dep_bin),
