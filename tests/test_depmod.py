@@ -239,6 +239,25 @@ def test_chunks_come_back_in_order(jobs: int) -> None:
     assert run_chunks(_square_chunk, paths, jobs) == [i * i for i in range(500)]
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_meanwhile_runs_once_here_before_this_process_reads(jobs: int) -> None:
+    events: list[tuple[str, int]] = []
+
+    def square_here(paths: Sequence[str], names: dict[bytes, bytes]) -> list[int]:
+        if os.getpid() == parent:
+            events.append(("chunk", parent))
+        return _square_chunk(paths, names)
+
+    parent = os.getpid()
+    paths = [str(i) for i in range(200)]
+    squares = run_chunks(
+        square_here, paths, jobs, meanwhile=lambda: events.append(("meanwhile", os.getpid()))
+    )
+    assert squares == [i * i for i in range(200)]
+    assert events[0] == ("meanwhile", parent)
+    assert events.count(("meanwhile", parent)) == 1
+
+
 def test_chunks_of_a_dead_worker_are_done_again() -> None:
     parent = os.getpid()
 

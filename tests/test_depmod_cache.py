@@ -40,9 +40,11 @@ def scanned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     real = lkm.depmod.scan_modules
 
-    def recording(paths: list[str], jobs: int | None = None, handoff: object = None) -> object:
+    def recording(
+        paths: list[str], jobs: int | None = None, handoff: object = None, meanwhile: object = None
+    ) -> object:
         seen.extend(os.path.basename(path) for path in paths)
-        return real(paths, jobs, handoff)  # type: ignore[arg-type]
+        return real(paths, jobs, handoff, meanwhile)  # type: ignore[arg-type]
 
     monkeypatch.setattr(lkm.depmod, "scan_modules", recording)
     yield seen

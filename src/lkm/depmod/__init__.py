@@ -27,7 +27,7 @@ import stat
 from lkm.compress import LIBRARY_NAMES
 from lkm.dataclasses_lite import dataclass, field
 from lkm.depmod.config import BUILT_IN, EXTERNAL, DepmodConfig
-from lkm.depmod.order import MODULE_BUCKETS, hash_order, listed_first
+from lkm.depmod.order import depmod_order
 from lkm.depmod.records import (
     DependencyCycleError,
     DepmodError,
@@ -112,12 +112,6 @@ class Reporter:
             self.libkmod(text)
 
 
-def _strip_compression(relpath: str) -> str:
-    """The path as ``modules.order`` lists it: the module suffix cut after ``.ko``."""
-    cut = relpath.rfind(".ko")
-    return relpath[: cut + 3] if cut >= 0 else relpath
-
-
 # Directory names kmod 34 never descends into, at any depth, in the module directory and in
 # external directories alike (as if every depmod.d had ``exclude build`` and ``exclude source``).
 ALWAYS_EXCLUDED = frozenset(("build", "source"))
@@ -173,12 +167,13 @@ def _walk_open(
                 if name in excludes or name in ALWAYS_EXCLUDED:
                     continue
                 try:
-                    if entry.is_symlink():
-                        mode = stat.S_IFMT(os.stat(name, dir_fd=fd).st_mode)
+                    # Regular files first: nearly every entry is one.
+                    if entry.is_file(follow_symlinks=False):
+                        mode = stat.S_IFREG
                     elif entry.is_dir(follow_symlinks=False):
                         mode = stat.S_IFDIR
-                    elif entry.is_file(follow_symlinks=False):
-                        mode = stat.S_IFREG
+                    elif entry.is_symlink():
+                        mode = stat.S_IFMT(os.stat(name, dir_fd=fd).st_mode)
                     else:
                         mode = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
                 except OSError as err:
@@ -209,7 +204,8 @@ def _walk_open(
                     levels.append(_entries(child))
                     break  # into the child; this level goes on after it
                 if name.endswith(MODULE_SUFFIXES):
-                    if len(os.fsencode(path)) >= PATH_MAX:
+                    # A character takes at most 4 bytes: most paths need no encoding to tell.
+                    if len(path) * 4 >= PATH_MAX and len(os.fsencode(path)) >= PATH_MAX:
                         if report is not None:
                             reason = os.strerror(errno.ENAMETOOLONG)
                             report(f"could not create module {path}: {reason}")
@@ -307,10 +303,7 @@ def modules_from_files(
 
 def order_modules(modules: Sequence[FoundModule], order_lines: Iterable[str]) -> list[FoundModule]:
     """kmod's order: hash order of the names, then ``modules.order`` entries moved up front."""
-    by_name = {m.name.encode("utf-8", "surrogateescape"): m for m in modules}
-    hashed = [by_name[key] for key in hash_order(by_name, MODULE_BUCKETS)]
-    keys = [_strip_compression(m.relpath) for m in hashed]
-    return [hashed[i] for i in listed_first(keys, order_lines)]
+    return [modules[i] for i in depmod_order(modules, order_lines)]
 
 
 def default_jobs() -> int:
@@ -322,19 +315,29 @@ def scan_modules(
     paths: Sequence[str],
     jobs: int | None = None,
     handoff: Callable[[], Handoff[ModuleScan | ModuleFailure, Any, Any]] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[ModuleScan | ModuleFailure]:
     """Read every module; ``jobs`` processes (default: one per CPU, one for a few modules).
     ``handoff`` makes work a worker process goes on with (see ``lkm.depmod.parallel.Handoff``:
     its ``pending`` is set only if a worker took it on); it is called only when there are
-    worker processes, so that a small run imports nothing of them."""
+    worker processes, so that a small run imports nothing of them. ``meanwhile`` is called
+    before this process reads its first module (and after the workers started)."""
     if jobs is None:
         jobs = default_jobs()
     if jobs <= 1 or len(paths) < 64 or not hasattr(os, "fork"):
+        if meanwhile is not None:
+            meanwhile()
         names: dict[bytes, bytes] = {}
         return [scan_file(path, names) for path in paths]
     from lkm.depmod.parallel import run_chunks
 
-    return run_chunks(scan_files, paths, jobs, handoff=handoff() if handoff is not None else None)
+    return run_chunks(
+        scan_files,
+        paths,
+        jobs,
+        handoff=handoff() if handoff is not None else None,
+        meanwhile=meanwhile,
+    )
 
 
 @dataclass(frozen=True)
@@ -669,7 +672,9 @@ def build(
     builtin: bool = True,
     cache: Cache | None = None,
     collected: Callable[[list[Module], dict[bytes, int]], None] | None = None,
-    handoff: Callable[[Sequence[FoundModule]], Handoff[ModuleScan | ModuleFailure, Any, Any]]
+    handoff: Callable[
+        [Sequence[FoundModule], Sequence[str]], Handoff[ModuleScan | ModuleFailure, Any, Any]
+    ]
     | None = None,
 ) -> DepmodResult:
     """Everything depmod computes for the module directory ``moddir``.
@@ -677,8 +682,9 @@ def build(
     ``files``, when given, are the only modules looked at (absolute paths); ``builtin`` false
     skips the builtin files (``-n`` shows no binary index, so kmod does not read them); with
     ``cache``, only the files it holds no valid entry for are read (see lkm.depmod.cache);
-    ``collected`` is passed to ``resolve``; ``handoff``, given the modules in depmod's order,
-    makes work for a scan worker to go on with (``scan_modules``; not with ``cache``). Raises
+    ``collected`` is passed to ``resolve``; ``handoff``, given the modules as they were found
+    and the lines of ``modules.order``, makes work for a scan worker to go on with, over the
+    scans in that order (``scan_modules``; not with ``cache``). Raises
     DependencyCycleError when modules need each other in a circle.
     """
     # kmod finds the modules (and reports what it cannot follow) before reading modules.order.
@@ -692,16 +698,27 @@ def build(
             f"could not open modules.order at {moddir}: {os.strerror(order.errno or 0)}"
         )
         order = []
-    ordered = order_modules(found, order)
     if cache is None:
+        # The modules are read in the order they were found, and put in depmod's order by this
+        # process while the workers read the first ones.
+        places: list[int] = []
+
+        def place() -> None:
+            places.extend(depmod_order(found, order))
+
+        paths = [m.path for m in found]
         if handoff is not None:
             make = handoff
-            scans = scan_modules([m.path for m in ordered], jobs, lambda: make(ordered))
+            lines = order
+            found_scans = scan_modules(paths, jobs, lambda: make(found, lines), meanwhile=place)
         else:
-            scans = scan_modules([m.path for m in ordered], jobs)
+            found_scans = scan_modules(paths, jobs, meanwhile=place)
+        ordered = [found[i] for i in places]
+        scans = [found_scans[i] for i in places]
     else:
         from lkm.depmod.cache import scan_with_cache
 
+        ordered = order_modules(found, order)
         scans = scan_with_cache(
             [m.path for m in ordered], cache, lambda paths: scan_modules(paths, jobs)
         )
@@ -934,8 +951,10 @@ def _run(options: DepmodOptions, reporter: Reporter) -> DepmodRun:
     # forked for it (above a few hundred modules, where it pays for its start).
     forked: list[Pending[Content]] = []
 
-    def handoff(ordered: Sequence[FoundModule]) -> Handoff[ModuleScan | ModuleFailure, Any, Any]:
-        made = independent_handoff(ordered)
+    def handoff(
+        found: Sequence[FoundModule], order: Sequence[str]
+    ) -> Handoff[ModuleScan | ModuleFailure, Any, Any]:
+        made = independent_handoff(found, order)
         handoffs.append(made)
         return made
 

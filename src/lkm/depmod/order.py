@@ -13,9 +13,12 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 
+from lkm.depmod.records import FoundModule
+
 __all__ = [
     "MODULE_BUCKETS",
     "SYMBOL_BUCKETS",
+    "depmod_order",
     "hash_order",
     "superfasthash",
     "superfasthash_all",
@@ -161,3 +164,18 @@ def listed_first(names: Sequence[str], listed: Iterable[str]) -> list[int]:
             taken.add(index)
             front.append(index)
     return front + [i for i in range(len(names)) if i not in taken]
+
+
+def depmod_order(modules: Sequence[FoundModule], order_lines: Iterable[str]) -> list[int]:
+    """Indexes into ``modules`` in depmod's order: kmod's hash order of the names, then the
+    ``modules.order`` entries (``order_lines``) moved up front."""
+    by_name = {m.name.encode("utf-8", "surrogateescape"): i for i, m in enumerate(modules)}
+    hashed = [by_name[key] for key in hash_order(by_name, MODULE_BUCKETS)]
+    keys = [_strip_compression(modules[i].relpath) for i in hashed]
+    return [hashed[i] for i in listed_first(keys, order_lines)]
+
+
+def _strip_compression(relpath: str) -> str:
+    """The path as ``modules.order`` lists it: the module suffix cut after ``.ko``."""
+    cut = relpath.rfind(".ko")
+    return relpath[: cut + 3] if cut >= 0 else relpath

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from lkm.depmod.order import SYMBOL_BUCKETS, hash_order
+from lkm.depmod.order import SYMBOL_BUCKETS, depmod_order, hash_order
 from lkm.depmod.records import DepmodError, DepmodResult, FoundModule
 from lkm.depmod.scan import ModuleFailure, ModuleScan
 from lkm.index import index_bytes
@@ -147,16 +147,18 @@ def start_render(result: DepmodResult) -> Background[Content]:
 
 
 def independent_handoff(
-    found: Sequence[FoundModule],
+    found: Sequence[FoundModule], order_lines: Sequence[str]
 ) -> Handoff[ModuleScan | ModuleFailure, Own | None, Content]:
     """The part of ``render``'s files that needs no other module, as the work a scan worker
     goes on with once the modules are read (``lkm.depmod.parallel.run_chunks``): ``found``
-    are the modules in depmod's order. Give its ``pending`` to ``render``."""
+    are the modules in the order they are read, ``order_lines`` those of ``modules.order``
+    (the worker puts them in depmod's order itself). Give its ``pending`` to ``render``."""
     from lkm.depmod.parallel import Handoff
 
     def finish(own: list[Own | None]) -> list[Content]:
-        names = [_b(module.name) for module in found]
-        return independent_files(names, own)
+        places = depmod_order(found, order_lines)
+        names = [_b(found[i].name) for i in places]
+        return independent_files(names, [own[i] for i in places])
 
     return Handoff(_own, finish)
 

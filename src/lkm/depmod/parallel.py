@@ -89,12 +89,15 @@ def run_chunks(
     paths: Sequence[str],
     jobs: int,
     chunks_per_job: int = 512,
+    *,
     handoff: Handoff[T, S, R] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[T]:
     """``work(chunk, names)`` over interleaved chunks of ``paths`` in ``jobs`` processes; the
     results in the order of ``paths``. ``names`` is a per-process cache for interning.
     ``handoff``, if given, goes on in the first worker (see ``Handoff``); if this raises, its
-    ``pending`` was cancelled.
+    ``pending`` was cancelled. ``meanwhile`` is called once the workers are started, before
+    this process takes its first chunk.
 
     Small chunks (a handful of modules of a tree, a few milliseconds of xz decompression each)
     cost a 4-byte read and a results frame each and keep the processes' ends close together:
@@ -135,6 +138,8 @@ def run_chunks(
                 workers.append(_Results(pid, results_r, done))
                 if shares_r >= 0 and heir is None:
                     heir = workers[-1]
+            if meanwhile is not None:
+                meanwhile()
             names: dict[bytes, bytes] = {}
             while (index := _next_chunk(tokens_r)) is not None:
                 done[index] = work(chunks[index], names)
