@@ -60,9 +60,9 @@ _Entries = dict[bytes, list[tuple[int, bytes]]]
 # A file's bytes, or for an index, the key that stops it from being written.
 Content: TypeAlias = "bytes | BadIndexKey"
 # What the files that need no other module are made of, of one readable module: its aliases,
-# soft and weak dependencies, and the names of its exports for the symbols' order (a
-# ModuleScan's first fields).
-Own: TypeAlias = "tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]"
+# soft and weak dependencies (a ModuleScan's first fields; all a scan worker is sent of the
+# modules it did not read).
+Own: TypeAlias = "tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]"
 
 
 class OutputError(DepmodError):
@@ -164,7 +164,7 @@ def independent_handoff(
 
 
 def _own(scan: ModuleScan | ModuleFailure) -> Own | None:
-    return None if isinstance(scan, ModuleFailure) else scan[:4]
+    return None if isinstance(scan, ModuleFailure) else scan[:3]
 
 
 def _independent(result: DepmodResult) -> list[Content]:
@@ -239,7 +239,7 @@ def _module_texts(names: Sequence[bytes], own: Sequence[Own | None]) -> list[Con
     for name, data in zip(names, own, strict=True):
         if data is None:
             continue
-        aliases, softdeps, weakdeps, _ = data
+        aliases, softdeps, weakdeps = data
         for softdep in softdeps:
             softdep_text.append(b"softdep " + name + b" " + softdep + b"\n")
         for weakdep in weakdeps:
