@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _freeze()
     _whole_process[0] = program
     try:
-        return dispatch(argv)
+        status = dispatch(argv)
     except KeyboardInterrupt:
         _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         os.kill(os.getpid(), _signal.SIGINT)
@@ -42,6 +42,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if program:
             _freeze()
+    if program:
+        _exit_early(status)
+    return status
+
+
+def _exit_early(status: int) -> None:
+    """End the process with ``status`` once its output is out, without tearing the interpreter
+    down: for a short command that is a twelfth of its run, spent freeing modules, classes and
+    the import system's caches that the kernel frees at once anyway.
+
+    Only when nothing else would run at exit: no ``atexit`` callback (multiprocessing's, which
+    reaps children, or one a command registered) and no thread started through ``threading``,
+    which the interpreter would wait for. When standard output cannot be flushed (a full disk,
+    a closed descriptor) the interpreter's usual exit is kept, with its message and status.
+    """
+    import atexit
+
+    if "threading" in sys.modules or atexit._ncallbacks():
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(status)
 
 
 def _freeze() -> None:
