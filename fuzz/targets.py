@@ -61,15 +61,30 @@ def _signed() -> list[bytes]:
 # -- decompression -----------------------------------------------------------------------------
 
 
+_XZ_BUFFER: list[object] = []
+
+
 def run_decompress(data: bytes) -> None:
     from lkm.compress import decompress, xz_reread_reasons
+    from lkm.xz_buffer import XzBuffer
 
+    if not _XZ_BUFFER:
+        _XZ_BUFFER.append(XzBuffer.load())
+    buffer = _XZ_BUFFER[0]
+    # depmod's own xz decoder: what it decodes, decompress must decode to the same bytes.
+    fast = buffer.decompress(data) if isinstance(buffer, XzBuffer) else None
+    fast_bytes = None if fast is None else fast.tobytes()
     try:
-        decompress(data, path="fuzz.ko")
+        plain = decompress(data, path="fuzz.ko")
     except LkmError as err:
         ERRORS.append(f"{type(err).__name__}: {err}")
+        if fast_bytes is not None:
+            raise AssertionError(f"XzBuffer decoded what decompress refuses: {err}") from None
         with _tolerated():
             xz_reread_reasons(data, 2)
+        return
+    if fast_bytes is not None and fast_bytes != plain:
+        raise AssertionError("XzBuffer and decompress decoded different bytes")
 
 
 def seeds_decompress() -> list[bytes]:
@@ -358,7 +373,8 @@ TARGETS = {
     target.name: target
     for target in (
         Target("decompress", run_decompress, seeds_decompress,
-               (b"\xfd7zXZ\0", b"YZ", b"\x28\xb5\x2f\xfd", b"\x1f\x8b\x08"), ("compress",)),
+               (b"\xfd7zXZ\0", b"YZ", b"\x28\xb5\x2f\xfd", b"\x1f\x8b\x08"),
+               ("compress", "xz_buffer")),
         Target("elf", run_elf, _objects, (b"\x7fELF", b".modinfo", b"__versions", b".symtab"),
                ("elf",)),
         Target("module", run_module, lambda: _objects() + seeds_decompress() + _signed(),

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Literal
 
+    from lkm.xz_buffer import XzBuffer
+
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 
 _CRC_PREFIX = b"__crc_"
@@ -110,12 +112,30 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
     except OSError as err:
         return ModuleFailure(err.errno or 5, "", None)
     try:
+        if data.startswith(_XZ_MAGIC) and (view := _xz_decompressed(data)) is not None:
+            return _scan_elf(_InBuffer(view), names, path)
         return scan_bytes(data, path=path, names=names)
     except DecompressionError as err:
         rereads = xz_reread_reasons(data, 2) if err.method == "xz" and err.reason else ()
         return ModuleFailure(kmod_errno(err), err.method, err.reason, rereads)
     except LkmError as err:
         return ModuleFailure(kmod_errno(err), "", None)
+
+
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+# This process's xz decoder, once an xz module was met (None in it: liblzma cannot be used).
+_XZ: list[XzBuffer | None] = []
+
+
+def _xz_decompressed(data: bytes) -> memoryview | None:
+    """``data`` decompressed by ``XzBuffer`` (valid until the next call), or None: then
+    ``decompress`` does it, and has the words for a failure."""
+    if not _XZ:
+        from lkm.xz_buffer import XzBuffer
+
+        _XZ.append(XzBuffer.load())
+    decoder = _XZ[0]
+    return None if decoder is None else decoder.decompress(data)
 
 
 def _read_all(fd: int) -> bytes:
@@ -186,6 +206,23 @@ class _InMemory(_Source):
 
     def whole(self) -> bytes:
         return self.data
+
+
+class _InBuffer(_Source):
+    """Bytes in a buffer used again for the next module: every read is a copy."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.size = len(view)
+        self.head = view[:_HEAD].tobytes()
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.view[offset : offset + size].tobytes()
+
+    def whole(self) -> bytes:
+        return self.view.tobytes()
 
 
 class _OnDisk(_Source):
