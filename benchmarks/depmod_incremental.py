@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _report import row
+from depmod import LKM
 from support import world
 
 
@@ -71,7 +72,7 @@ def bench(name: str, rounds: int) -> None:
     chroot_root = "/" + str(root.relative_to(world.CHROOT))
     kmod = ["chroot", str(world.CHROOT), "depmod", "-b", chroot_root,
             "-o", "/" + str(kmod_out.relative_to(world.CHROOT)), tree.kver]  # fmt: skip
-    lkm = [sys.executable, "-m", "lkm", "depmod", "-b", str(root), tree.kver]
+    lkm = [*LKM, "depmod", "-b", str(root), tree.kver]
     env = {**os.environ, "LKM_DEPMOD_CACHE": "1"}
     _timed(lkm, env)  # fills the cache
     times: dict[str, list[float]] = {"kmod": [], "lkm": []}
