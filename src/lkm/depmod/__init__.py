@@ -235,35 +235,45 @@ def find_modules(
     excludes = frozenset(config.excludes)
     search = list(config.search)
     external_rank = search.index(EXTERNAL) if EXTERNAL in search else len(search)
-    overrides = {(o.module, o.subdir.strip("/")) for o in config.overrides}
-    best: dict[str, tuple[int, int, FoundModule]] = {}
-    found = 0
+    # A path's rank is that of the first search entry it is under; built-in takes any path,
+    # so the entries after it are never reached.
+    builtin_rank = search.index(BUILT_IN) if BUILT_IN in search else len(search)
+    prefixes = [(i, f"{e}/") for i, e in enumerate(search[:builtin_rank]) if e != EXTERNAL]
+    under_any = tuple(prefix for _, prefix in prefixes)
+    overrides: dict[str, list[str]] = {}
+    for override in config.overrides:
+        overrides.setdefault(override.module, []).append(override.subdir.strip("/") + "/")
+    # Each name's best file so far: (rank, path, relpath), in the order they were found; a
+    # better one found later replaces it at its own place (deleted and added again).
+    best: dict[str, tuple[int, str, str]] = {}
 
     def consider(path: str, relpath: str, rank: int) -> None:
-        nonlocal found
-        name = module_name(path)
-        for module, subdir in overrides:
-            if module == name and relpath.startswith(subdir + "/"):
+        # kmod's name for a module file (lkm.names.module_name_from_path), inline: this runs
+        # for every file of the tree.
+        name = path.rpartition("/")[2].split(".", 1)[0].replace("-", "_")
+        if overrides:
+            subdirs = overrides.get(name)
+            if subdirs is not None and relpath.startswith(tuple(subdirs)):
                 rank = -1
-        found += 1
         current = best.get(name)
-        if current is None or rank < current[0]:
-            best[name] = (rank, found, FoundModule(path, relpath, name))
+        if current is None:
+            best[name] = (rank, path, relpath)
+        elif rank < current[0]:
+            del best[name]
+            best[name] = (rank, path, relpath)
 
     report = reporter.error if reporter is not None else None
-    prefix = moddir.rstrip("/") + "/"
+    cut = len(moddir.rstrip("/")) + 1
     for path in walk_modules(moddir, excludes, report=report):
-        relpath = path[len(prefix) :]
-        rank = len(search)
-        for i, entry in enumerate(search):
-            if entry == BUILT_IN or (entry != EXTERNAL and relpath.startswith(entry + "/")):
-                rank = i
-                break
+        relpath = path[cut:]
+        rank = builtin_rank
+        if under_any and relpath.startswith(under_any):
+            rank = next(i for i, prefix in prefixes if relpath.startswith(prefix))
         consider(path, relpath, rank)
     for external in config.externals:
         for path in walk_modules(external.path, excludes, report):
             consider(path, path, external_rank)
-    return [entry for _, _, entry in sorted(best.values(), key=lambda item: item[1])]
+    return [FoundModule(path, relpath, name) for name, (_, path, relpath) in best.items()]
 
 
 def modules_from_files(
