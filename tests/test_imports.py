@@ -27,6 +27,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lkm.names",
         "lkm.wildcard",
         "lkm.compress",
+        "lkm.xz_buffer",  # whole xz files by liblzma itself (ctypes), checks verified by zlib
         "lkm.readahead",  # xz module files decompressed in a thread while lkm is imported
         "lkm.elf",
         "lkm.der",
