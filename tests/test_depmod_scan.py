@@ -58,6 +58,11 @@ def _damaged(data: bytes, rng: random.Random) -> bytes:
     return bytes(copy)
 
 
+def test_the_absolute_section_index_is_elfs() -> None:
+    # The scan keeps its own copy, so that it need not import lkm.elf.
+    assert scan._SHN_ABS == SHN_ABS
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
 def test_quick_headers_are_elffiles(path: Path) -> None:
     data = path.read_bytes()

@@ -21,9 +21,7 @@ from itertools import compress, repeat
 from operator import itemgetter
 
 from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
-from lkm.elf import SHN_ABS, ElfFile
 from lkm.errors import DecompressionError, ElfError, LkmError
-from lkm.module import kmod_errno
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -35,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["ModuleFailure", "ModuleScan", "scan_file", "scan_files"]
 
 _CRC_PREFIX = b"__crc_"
+# lkm.elf's SHN_ABS. lkm.elf (ElfFile) and lkm.module are imported only for a file the quick
+# reading declines, or one that fails: a real tree has none, and depmod's start-up (serial) is
+# spared them.
+_SHN_ABS = 0xFFF1
 _ET_REL = 1
 _STB_WEAK = 2
 
@@ -103,7 +105,7 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
                 try:
                     return _scan_elf(source, names, path)
                 except LkmError as err:
-                    return ModuleFailure(kmod_errno(err), "", None)
+                    return ModuleFailure(_kmod_errno(err), "", None)
                 except _Changed:
                     pass  # read again, whole, below
             data = _read_all(fd)
@@ -117,9 +119,9 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
         return scan_bytes(data, path=path, names=names)
     except DecompressionError as err:
         rereads = xz_reread_reasons(data, 2) if err.method == "xz" and err.reason else ()
-        return ModuleFailure(kmod_errno(err), err.method, err.reason, rereads)
+        return ModuleFailure(_kmod_errno(err), err.method, err.reason, rereads)
     except LkmError as err:
-        return ModuleFailure(kmod_errno(err), "", None)
+        return ModuleFailure(_kmod_errno(err), "", None)
 
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -136,6 +138,12 @@ def _xz_decompressed(data: bytes) -> memoryview | None:
         _XZ.append(XzBuffer.load())
     decoder = _XZ[0]
     return None if decoder is None else decoder.decompress(data)
+
+
+def _kmod_errno(err: LkmError) -> int:
+    from lkm.module import kmod_errno
+
+    return kmod_errno(err)
 
 
 def _read_all(fd: int) -> bytes:
@@ -379,6 +387,8 @@ def _headers(source: _Source, path: str | None) -> _Elf:
 
 def _elf_headers(source: _Source, path: str | None) -> _Elf:
     """``_headers`` by ``ElfFile``, which raises ``ElfError`` for a broken file."""
+    from lkm.elf import ElfFile
+
     data = source.whole()
     elf = ElfFile(memoryview(data), path=path)
     is64, little = elf.is64, elf.byteorder == "little"
@@ -721,7 +731,7 @@ def _crc_exports(
     for fields in symbols:
         shndx, value = fields[shndx_at], fields[value_at]
         crc: int | None = None
-        if shndx == SHN_ABS:
+        if shndx == _SHN_ABS:
             crc = value & 0xFFFFFFFF
         elif shndx >= shnum:
             raise ElfError(
