@@ -3,8 +3,9 @@
     python benchmarks/run.py [--quick] [--only NAME...] [--skip NAME...] [--no-readme]
                              [--rows FILE] [--wait-quiet SECONDS]
 
-Checks first that the machine is quiet (its load average; a busy machine is warned about and
-its load written beside the figures), then runs each benchmark script with this interpreter,
+Checks first that the machine is quiet (its load average, and each core's speed on a fixed
+loop, steady from sample to sample; a busy or unsteady machine is warned about, and its load and
+core speeds written beside the figures), then runs each benchmark script with this interpreter,
 its own table printed as it goes, while the script hands its rows over (benchmarks/_report.py).
 At the end the table of every row replaces the results section of benchmarks/README.md, with
 the date, the machine, the interpreter, the kernel, the lkm commit and the load averages.
@@ -74,10 +75,52 @@ def quiet(load: float, cores: int) -> bool:
     return load <= QUIET_LOAD_PER_CORE * cores
 
 
+# A core's samples of the loop below may differ by this much (slowest over fastest) on a
+# steady machine.
+STEADY_SPREAD = 1.10
+_LOOP = 5_000_000  # about 75 ms
+
+
+def core_speeds(samples: int = 3) -> dict[int, list[float]]:
+    """Seconds of a fixed loop of bytecode on each core this process may run on, ``samples``
+    times each, taking turns. On a shared host a core can run at a fraction of its speed for
+    minutes, its time taken by another guest, while the load average (this machine's own
+    work) stays low; lkm, which uses every core, then loses more than single-threaded kmod."""
+    cpus = sorted(os.sched_getaffinity(0))
+    speeds: dict[int, list[float]] = {cpu: [] for cpu in cpus}
+    try:
+        for _ in range(samples):
+            for cpu in cpus:
+                os.sched_setaffinity(0, {cpu})
+                start = time.perf_counter()
+                for _ in range(_LOOP):
+                    pass
+                speeds[cpu].append(time.perf_counter() - start)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    return speeds
+
+
+def steady(speeds: dict[int, list[float]]) -> bool:
+    """Every sample of every core within STEADY_SPREAD of the fastest."""
+    every = [value for values in speeds.values() for value in values]
+    return max(every) <= STEADY_SPREAD * min(every)
+
+
+def describe_speeds(speeds: dict[int, list[float]]) -> str:
+    return ", ".join(
+        f"core {cpu} {min(values) * 1000:.0f}-{max(values) * 1000:.0f} ms"
+        for cpu, values in speeds.items()
+    )
+
+
 def wait_quiet(limit: float, cores: int) -> None:
-    """Wait up to ``limit`` seconds for the load average to fall below the quiet line."""
+    """Wait up to ``limit`` seconds for the load average to fall below the quiet line and the
+    cores to run steadily."""
     deadline = time.monotonic() + limit
-    while not quiet(load_average()[0], cores) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if quiet(load_average()[0], cores) and steady(core_speeds()):
+            return
         time.sleep(15)
 
 
@@ -101,6 +144,7 @@ def commit() -> str:
 def machine() -> dict[str, str]:
     cores = os.cpu_count() or 1
     load = load_average()
+    speeds = core_speeds()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": f"{cores} x {cpu_model()}",
@@ -108,7 +152,9 @@ def machine() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "commit": commit(),
         "load": " ".join(f"{value:.2f}" for value in load),
-        "quiet": "yes" if quiet(load[0], cores) else "no",
+        "quiet": "yes" if quiet(load[0], cores) and steady(speeds) else "no",
+        "speeds": f"{describe_speeds(speeds)} for a fixed loop"
+        + ("" if steady(speeds) else " (**unsteady**)"),
     }
 
 
@@ -121,7 +167,7 @@ def section(info: dict[str, str], outcomes: list[Outcome], rows: list[_report.Ro
                   "measurements.**", ""]  # fmt: skip
     lines += [
         f"Measured {info['date']} on {info['cpus']}; {info['python']}; {info['kernel']};"
-        f" lkm {info['commit']}. Load average at the start: {info['load']}"
+        f" lkm {info['commit']}. At the start: load average {info['load']}; {info['speeds']}"
         + ("" if info["quiet"] == "yes" else " (**not quiet**: wall-time ratios are noisy)")
         + ". Ratios are lkm / reference (below 1: lkm is faster); figures are medians.",
         "",
@@ -174,7 +220,7 @@ def main() -> int:
     parser.add_argument("--no-readme", action="store_true", help="print the section only")
     parser.add_argument("--rows", metavar="FILE", help="keep the rows (JSON lines) in FILE")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="wait up to this long for the machine to become quiet")  # fmt: skip
+                        help="wait up to this long for a quiet and steady machine")  # fmt: skip
     options = parser.parse_args()
 
     cores = os.cpu_count() or 1
@@ -183,7 +229,8 @@ def main() -> int:
     info = machine()
     if info["quiet"] != "yes":
         print(f"run.py: warning: the machine is not quiet (load average {info['load']},"
-              f" {cores} cores): wall-time ratios will be noisy", file=sys.stderr)  # fmt: skip
+              f" {cores} cores; {info['speeds']}): wall-time ratios will be noisy",
+              file=sys.stderr)  # fmt: skip
     wanted = options.only or list(BENCHMARKS)
     names = [name for name in wanted if name not in options.skip]
     if options.rows:

@@ -4,6 +4,7 @@ of every benchmark script into it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -113,6 +114,7 @@ def test_section_without_markers_is_an_error() -> None:
 def test_section_names_the_machine_the_failures_and_the_missing() -> None:
     info = {"date": "2026-12-02 10:30 UTC", "cpus": "2 x Some CPU", "python": "CPython 3.11.7",
             "kernel": "Linux 6.1.0", "commit": "abc1234", "load": "2.28 2.05 1.45",
+            "speeds": "core 0 80-81 ms, core 1 80-140 ms for a fixed loop (**unsteady**)",
             "quiet": "no"}  # fmt: skip
     outcomes = [
         run.Outcome("depmod", 0, 120.0, 2.28),
@@ -125,7 +127,8 @@ def test_section_names_the_machine_the_failures_and_the_missing() -> None:
     assert lines[0].startswith("**Wiring check (`--quick`)")
     assert lines[2] == (
         "Measured 2026-12-02 10:30 UTC on 2 x Some CPU; CPython 3.11.7; Linux 6.1.0; lkm abc1234."
-        " Load average at the start: 2.28 2.05 1.45 (**not quiet**: wall-time ratios are noisy)."
+        " At the start: load average 2.28 2.05 1.45; core 0 80-81 ms, core 1 80-140 ms for a"
+        " fixed loop (**unsteady**) (**not quiet**: wall-time ratios are noisy)."
         " Ratios are lkm / reference (below 1: lkm is faster); figures are medians."
     )
     assert "\n".join(lines[4:7]) + "\n" == "\n".join(TABLE.splitlines()[:3]) + "\n"
@@ -155,3 +158,14 @@ def test_the_readme_has_the_section_and_describes_every_benchmark() -> None:
     assert readme.index(_report.BEGIN) < readme.index(_report.END)
     for name in run.BENCHMARKS:
         assert f"- **{name}**:" in readme, name
+
+
+def test_steady_cores_are_those_whose_samples_stay_close() -> None:
+    assert run.steady({0: [0.080, 0.082, 0.081], 1: [0.083, 0.080, 0.084]})
+    assert not run.steady({0: [0.080, 0.081, 0.080], 1: [0.080, 0.140, 0.081]})
+    assert (
+        run.describe_speeds({0: [0.080, 0.0812], 1: [0.09]}) == "core 0 80-81 ms, core 1 90-90 ms"
+    )
+    speeds = run.core_speeds(samples=1)
+    assert sorted(speeds) == sorted(os.sched_getaffinity(0))
+    assert all(len(values) == 1 and values[0] > 0 for values in speeds.values())
