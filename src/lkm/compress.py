@@ -13,6 +13,7 @@ from lkm.errors import DecompressionError
 __all__ = [
     "LIBRARY_NAMES",
     "MAGIC_SIZE",
+    "XZ_MAGIC",
     "Compression",
     "compress",
     "decompress",
@@ -25,7 +26,7 @@ MAGIC_SIZE = 6
 # The names kmod 34's tools give a decompressor's failure ("zstd: Src size is incorrect").
 LIBRARY_NAMES = {"xz": "xz", "zstd": "zstd", "gzip": "zlib"}
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
+XZ_MAGIC = b"\xfd\x37\x7a\x58\x5a\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -43,7 +44,7 @@ def detect(data: bytes | memoryview) -> Compression:
     head = bytes(data[:6])
     if head.startswith(_ZSTD_MAGIC):
         return Compression.ZSTD
-    if head.startswith(_XZ_MAGIC):
+    if head.startswith(XZ_MAGIC):
         return Compression.XZ
     if head.startswith(_GZIP_MAGIC):
         return Compression.GZIP

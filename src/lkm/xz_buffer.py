@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import zlib
 
+from lkm.compress import XZ_MAGIC
 from lkm.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["XzBuffer"]
 
-_MAGIC = b"\xfd7zXZ\x00"
 _FOOTER_MAGIC = b"YZ"
 _HEADER_SIZE = _FOOTER_SIZE = 12
 _CHECK_CRC32 = 1
@@ -88,10 +88,10 @@ class XzBuffer:
         if blocks is None:
             return None
         size = sum(usize for _, usize in blocks)
-        if len(self._buffer) < size:
-            self._buffer = self._ctypes.create_string_buffer(size)
-            self._view = memoryview(self._buffer).cast("B")
         ctypes = self._ctypes
+        if len(self._buffer) < size:
+            self._buffer = ctypes.create_string_buffer(size)
+            self._view = memoryview(self._buffer).cast("B")
         memlimit = ctypes.c_uint64(_UNLIMITED)
         in_pos = ctypes.c_size_t(0)
         out_pos = ctypes.c_size_t(0)
@@ -129,7 +129,7 @@ def _blocks(data: bytes) -> list[tuple[int, int]] | None:
     """
     if (
         len(data) < _HEADER_SIZE + _FOOTER_SIZE
-        or not data.startswith(_MAGIC)
+        or not data.startswith(XZ_MAGIC)
         or data[6] != 0
         or data[7] != _CHECK_CRC32
         or not data.endswith(_FOOTER_MAGIC)

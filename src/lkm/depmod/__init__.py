@@ -248,9 +248,7 @@ def find_modules(
     best: dict[str, tuple[int, str, str]] = {}
 
     def consider(path: str, relpath: str, rank: int) -> None:
-        # kmod's name for a module file (lkm.names.module_name_from_path), inline: this runs
-        # for every file of the tree.
-        name = path.rpartition("/")[2].split(".", 1)[0].replace("-", "_")
+        name = module_name(path)
         if overrides:
             subdirs = overrides.get(name)
             if subdirs is not None and relpath.startswith(tuple(subdirs)):

@@ -20,7 +20,7 @@ from array import array
 from itertools import compress, repeat
 from operator import itemgetter
 
-from lkm.compress import MAGIC_SIZE, decompress, xz_reread_reasons
+from lkm.compress import MAGIC_SIZE, XZ_MAGIC, decompress, xz_reread_reasons
 from lkm.errors import DecompressionError, ElfError, LkmError
 from lkm.typing_lite import TYPE_CHECKING, NamedTuple
 
@@ -114,7 +114,7 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
     except OSError as err:
         return ModuleFailure(err.errno or 5, "", None)
     try:
-        if data.startswith(_XZ_MAGIC) and (view := _xz_decompressed(data)) is not None:
+        if data.startswith(XZ_MAGIC) and (view := _xz_decompressed(data)) is not None:
             return _scan_elf(_InBuffer(view), names, path)
         return scan_bytes(data, path=path, names=names)
     except DecompressionError as err:
@@ -124,7 +124,6 @@ def scan_file(path: str, names: dict[bytes, bytes] | None = None) -> ModuleScan 
         return ModuleFailure(_kmod_errno(err), "", None)
 
 
-_XZ_MAGIC = b"\xfd7zXZ\x00"
 # This process's xz decoder, once an xz module was met (None in it: liblzma cannot be used).
 _XZ: list[XzBuffer | None] = []
 
