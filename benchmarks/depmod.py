@@ -64,19 +64,14 @@ LKM = [sys.executable, "-c", "import sys; from lkm.cli import main; sys.exit(mai
 WALL_TARGETS = {"bookworm-amd64": 1.0, "trixie-amd64": 0.8}
 
 
-def _chroot_liblzma(scratch: Path) -> tuple[dict[str, str], str] | None:
-    """An environment making lkm's Python load the chroot's liblzma, the one kmod 34 runs on,
-    and its version; None if the chroot has none. Only that library is copied aside, so that
-    everything else still comes from this machine."""
-    found = sorted((world.CHROOT / "usr/lib").glob("*/liblzma.so.5.*"))
-    if not found:
-        return None
-    library = scratch / "liblzma"
-    library.mkdir()
-    shutil.copyfile(found[-1], library / "liblzma.so.5")
-    version = found[-1].name.removeprefix("liblzma.so.")
-    path = os.pathsep.join(filter(None, [str(library), os.environ.get("LD_LIBRARY_PATH")]))
-    return {"LD_LIBRARY_PATH": path}, version
+def _liblzma_first(library: Path, scratch: Path) -> dict[str, str]:
+    """An environment making lkm's Python load ``library`` for liblzma. Only that library is
+    copied aside, so that everything else still comes from this machine."""
+    aside = scratch / "liblzma"
+    aside.mkdir()
+    shutil.copyfile(library, aside / "liblzma.so.5")
+    path = os.pathsep.join(filter(None, [str(aside), os.environ.get("LD_LIBRARY_PATH")]))
+    return {"LD_LIBRARY_PATH": path}
 
 
 def _same_files(kmod: Path, lkm: Path) -> None:
@@ -115,9 +110,9 @@ def bench(name: str, rounds: int) -> None:
         "kmod": (kmod, None),
         "lkm": (lkm, None),
     }
-    liblzma = _chroot_liblzma(scratch) if suffix == "xz" else None
+    liblzma = world.kmod_liblzma() if suffix == "xz" else None
     if liblzma is not None:
-        runners["lkm-liblzma"] = (lkm, liblzma[0])
+        runners["lkm-liblzma"] = (lkm, _liblzma_first(liblzma, scratch))
     times: dict[str, list[float]] = {who: [] for who in runners}
     cpus: dict[str, list[float]] = {who: [] for who in runners}
     memory: dict[str, int] = dict.fromkeys(runners, 0)
@@ -149,14 +144,15 @@ def bench(name: str, rounds: int) -> None:
             reference="kmod 34 depmod", reference_value=kmod_value, unit=unit,
             target=target, samples=rounds)  # fmt: skip
     if liblzma is not None:
+        version = liblzma.name.removeprefix("liblzma.so.")
         n = statistics.median(times["lkm-liblzma"])
         nc = statistics.median(cpus["lkm-liblzma"])
         print(
-            f"{name}: lkm on liblzma {liblzma[1]}: {n:.2f} s wall / {nc:.2f} s CPU;"
+            f"{name}: lkm on liblzma {version}: {n:.2f} s wall / {nc:.2f} s CPU;"
             f" ratio {n / k:.2f}x wall, {nc / kc:.2f}x CPU"
         )
         row("depmod", f"full run, {name} ({suffix}), wall time, lkm on kmod 34's liblzma"
-            f" {liblzma[1]}", lkm=n, reference="kmod 34 depmod", reference_value=k,
+            f" {version}", lkm=n, reference="kmod 34 depmod", reference_value=k,
             samples=rounds)  # fmt: skip
 
 

@@ -64,8 +64,8 @@ def lzma_version() -> str:
 
 
 def kmod_lzma() -> str:
-    found = sorted(world.CHROOT.glob("usr/lib/*/liblzma.so.5.*"))
-    return found[-1].name.removeprefix("liblzma.so.") if found else "?"
+    library = world.kmod_liblzma()
+    return library.name.removeprefix("liblzma.so.") if library else "?"
 
 
 def run(cmd: list[str]) -> None:

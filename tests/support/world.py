@@ -221,6 +221,13 @@ def kmod(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess[
     )
 
 
+def kmod_liblzma() -> Path | None:
+    """The chroot's liblzma, the one kmod 34 decompresses with (its file name ends in its
+    version); None if there is none."""
+    found = sorted(CHROOT.glob("usr/lib/*/liblzma.so.5.*"))
+    return found[-1] if found else None
+
+
 def locate_moddir(root: Path) -> Path:
     for base in (root / "lib/modules", root / "usr/lib/modules"):
         if base.is_dir():
